@@ -1,0 +1,49 @@
+package deploy
+
+import "time"
+
+// AutoIndex asks Store.Add to choose the lowest free node index.
+const AutoIndex = -1
+
+// Node is one machine, container, VM or local sandbox that runs a dflow agent.
+// Index is small, stable and given by the store; ID names one incarnation of
+// the node and changes when the node is recreated (cycle, repair).
+type Node struct {
+	Index     int       `json:"index"`
+	ID        string    `json:"id"`
+	Address   string    `json:"address"`   // host name or IP the node is reached at
+	AgentURL  string    `json:"agent_url"` // base URL of the node agent's API
+	Backend   string    `json:"backend"`   // name of the VM backend that made it
+	Image     string    `json:"image,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// NodeSpec is what a VM backend needs to create the node at Index.
+type NodeSpec struct {
+	Index int    `json:"index"`
+	Image string `json:"image,omitempty"`
+	// Keys is the content of the authorized_keys file installed on the node;
+	// the node's agent accepts requests signed by any of these keys.
+	Keys string `json:"keys"`
+}
+
+// State is the cluster state kept in the Store.
+type State struct {
+	// Revision is set by the store on Load; Save succeeds only if it still
+	// equals the stored revision (compare-and-swap), and then increments it.
+	Revision int64 `json:"revision"`
+	// Count is the desired number of nodes, as last given to `dflow set`.
+	Count int `json:"count"`
+	// Nodes are the nodes the cluster has, sorted by Index.
+	Nodes []Node `json:"nodes"`
+}
+
+// Node returns the node at index and whether there is one.
+func (s State) Node(index int) (Node, bool) {
+	for _, n := range s.Nodes {
+		if n.Index == index {
+			return n, true
+		}
+	}
+	return Node{}, false
+}
