@@ -1,0 +1,315 @@
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/backends"
+	"github.com/distributive-flow/dflow/deploy"
+	"golang.org/x/crypto/ssh"
+)
+
+// Name is the backend's name in dflow.yaml and --vm-backend.
+const Name = "local"
+
+// Options configure the backend.
+type Options struct {
+	// StateDir is the project's .dflow directory; nodes live in StateDir/nodes.
+	StateDir string
+	// Project is the project root, the owner of address claims.
+	Project string
+	// AgentPort is the agent API port on every node's address.
+	AgentPort int
+	// Command runs an agent: the agent flags are appended to it. Default:
+	// this executable with the "agent" subcommand.
+	Command []string
+	// MachineDir holds the machine-wide address registry; default MachineDir().
+	MachineDir string
+	// Signer signs the status calls that tell when an agent is up.
+	Signer ssh.Signer
+	// StartTimeout bounds how long Create waits for a new agent; default 15s.
+	StartTimeout time.Duration
+}
+
+// Backend makes local nodes.
+type Backend struct {
+	o   Options
+	reg registry
+}
+
+var _ backends.VMBackend = (*Backend)(nil)
+
+// New returns the backend; it starts nothing.
+func New(o Options) (*Backend, error) {
+	if o.StateDir == "" || o.Project == "" || o.Signer == nil {
+		return nil, errors.New("local backend: StateDir, Project and Signer are required")
+	}
+	if o.AgentPort == 0 {
+		o.AgentPort = 7077
+	}
+	if len(o.Command) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("local backend: find the dflow executable: %w", err)
+		}
+		o.Command = []string{exe, "agent"}
+	}
+	if o.MachineDir == "" {
+		o.MachineDir = MachineDir()
+	}
+	if o.StartTimeout == 0 {
+		o.StartTimeout = 15 * time.Second
+	}
+	return &Backend{o: o, reg: registry{dir: o.MachineDir}}, nil
+}
+
+func (b *Backend) nodeDir(index int) string {
+	return filepath.Join(b.o.StateDir, "nodes", strconv.Itoa(index))
+}
+
+func nodeFile(dir string) string { return filepath.Join(dir, "node.json") }
+
+// Create makes the node at s.Index: a fresh directory and agent, or, when
+// the directory exists, the same node with its agent restarted if it died.
+func (b *Backend) Create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, error) {
+	if s.Index < 0 {
+		return deploy.Node{}, fmt.Errorf("local backend: create node: bad index %d", s.Index)
+	}
+	addr, err := b.reg.claim(b.o.Project, s.Index)
+	if err != nil {
+		return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
+	}
+	dir := b.nodeDir(s.Index)
+	n, err := readNode(dir)
+	switch {
+	case err == nil && n.Address == addr:
+		if agent.Running(dir) {
+			return n, b.waitReady(ctx, n, dir, nil)
+		}
+	case err == nil || errors.Is(err, os.ErrNotExist):
+		n = deploy.Node{
+			Index:     s.Index,
+			ID:        fmt.Sprintf("local-%d-%s", s.Index, randomHex(4)),
+			Address:   addr,
+			AgentURL:  "http://" + net.JoinHostPort(addr, strconv.Itoa(b.o.AgentPort)),
+			Backend:   Name,
+			Image:     s.Image,
+			CreatedAt: time.Now().UTC(),
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
+		}
+		if err := writeNode(dir, n); err != nil {
+			return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
+		}
+	default:
+		return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), []byte(s.Keys), 0o600); err != nil {
+		return deploy.Node{}, fmt.Errorf("create node %d: write authorized_keys: %w", s.Index, err)
+	}
+	exited, err := b.spawn(dir, n)
+	if err != nil {
+		return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
+	}
+	if err := b.waitReady(ctx, n, dir, exited); err != nil {
+		return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
+	}
+	return n, nil
+}
+
+// spawn starts the agent detached (own session, so it outlives its parent
+// and its process group can be killed as one) and returns a channel that
+// receives its exit.
+func (b *Backend) spawn(dir string, n deploy.Node) (<-chan error, error) {
+	logf, err := os.OpenFile(filepath.Join(dir, "agent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open agent log: %w", err)
+	}
+	defer logf.Close()
+	argv := append(append([]string{}, b.o.Command...),
+		"--dir", dir,
+		"--listen", net.JoinHostPort(n.Address, strconv.Itoa(b.o.AgentPort)),
+		"--index", strconv.Itoa(n.Index),
+		"--node-id", n.ID,
+	)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start agent %q: %w", strings.Join(argv, " "), err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }() // reap it if it dies while we live
+	return exited, nil
+}
+
+// waitReady returns once the node's agent answers an authenticated status
+// call with the node's ID.
+func (b *Backend) waitReady(ctx context.Context, n deploy.Node, dir string, exited <-chan error) error {
+	ctx, cancel := context.WithTimeout(ctx, b.o.StartTimeout)
+	defer cancel()
+	c := agent.NewClient(n.AgentURL, b.o.Signer)
+	var last error
+	for {
+		st, err := c.Status(ctx)
+		if err == nil && st.NodeID == n.ID {
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("answered as node %q, want %q", st.NodeID, n.ID)
+		}
+		last = err
+		select {
+		case err := <-exited:
+			return fmt.Errorf("agent exited (%v); last lines of %s:\n%s", err, filepath.Join(dir, "agent.log"), tail(filepath.Join(dir, "agent.log"), 10))
+		case <-ctx.Done():
+			return fmt.Errorf("agent at %s not ready after %s: %w; last lines of %s:\n%s", n.AgentURL, b.o.StartTimeout, last, filepath.Join(dir, "agent.log"), tail(filepath.Join(dir, "agent.log"), 10))
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+// Destroy kills the node's agent and everything it started (its process
+// group) and removes its directory. A node whose directory holds another
+// incarnation (n.ID set and different) is already gone: nothing is touched.
+func (b *Backend) Destroy(ctx context.Context, n deploy.Node) error {
+	dir := b.nodeDir(n.Index)
+	cur, err := readNode(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err == nil && n.ID != "" && cur.ID != n.ID {
+		return nil
+	}
+	if err := b.kill(ctx, dir); err != nil {
+		return fmt.Errorf("destroy node %d: %w", n.Index, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("destroy node %d: %w", n.Index, err)
+	}
+	return nil
+}
+
+// kill ends the agent's process group: SIGTERM, then SIGKILL after 5s.
+func (b *Backend) kill(ctx context.Context, dir string) error {
+	if !agent.Running(dir) {
+		return nil
+	}
+	raw, err := os.ReadFile(agent.PIDPath(dir))
+	if err != nil {
+		return fmt.Errorf("agent runs but its pid file is unreadable: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || pid <= 1 {
+		return fmt.Errorf("agent pid file %s holds %q", agent.PIDPath(dir), raw)
+	}
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	deadline := time.Now().Add(5 * time.Second)
+	for agent.Running(dir) && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL) // whatever is left of the group
+	for i := 0; agent.Running(dir) && i < 250; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if agent.Running(dir) {
+		return fmt.Errorf("agent pid %d survived SIGKILL", pid)
+	}
+	return nil
+}
+
+// List reports the nodes whose agent runs now.
+func (b *Backend) List(ctx context.Context) ([]deploy.Node, error) {
+	root := filepath.Join(b.o.StateDir, "nodes")
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	var nodes []deploy.Node
+	for _, e := range entries {
+		dir := filepath.Join(root, e.Name())
+		if !e.IsDir() || !agent.Running(dir) {
+			continue
+		}
+		n, err := readNode(dir)
+		if err != nil {
+			return nil, fmt.Errorf("list nodes: %w", err)
+		}
+		nodes = append(nodes, n)
+	}
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Index < nodes[j].Index })
+	return nodes, nil
+}
+
+func readNode(dir string) (deploy.Node, error) {
+	var n deploy.Node
+	b, err := os.ReadFile(nodeFile(dir))
+	if err != nil {
+		return n, err
+	}
+	if err := json.Unmarshal(b, &n); err != nil {
+		return n, fmt.Errorf("read %s: %w", nodeFile(dir), err)
+	}
+	return n, nil
+}
+
+func writeNode(dir string, n deploy.Node) error {
+	b, err := json.MarshalIndent(n, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := nodeFile(dir) + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, nodeFile(dir))
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

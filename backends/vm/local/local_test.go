@@ -1,0 +1,122 @@
+package local_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/backends/vm/local"
+	"github.com/distributive-flow/dflow/deploy"
+	"github.com/distributive-flow/dflow/testsuite"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
+)
+
+// TestMain doubles as the node agent: the backend under test starts this
+// test binary with DFLOW_TEST_AGENT=1 instead of `dflow agent`.
+func TestMain(m *testing.M) {
+	if os.Getenv("DFLOW_TEST_AGENT") == "1" {
+		var o agent.Options
+		fs := flag.NewFlagSet("agent", flag.ExitOnError)
+		fs.StringVar(&o.Dir, "dir", "", "")
+		fs.StringVar(&o.Listen, "listen", "", "")
+		fs.IntVar(&o.Index, "index", 0, "")
+		fs.StringVar(&o.NodeID, "node-id", "", "")
+		_ = fs.Parse(os.Args[1:])
+		o.Version = "test"
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		if err := agent.Run(ctx, o); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func newSigner(t *testing.T) ssh.Signer {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	s, err := ssh.NewSignerFromKey(k)
+	require.NoError(t, err)
+	return s
+}
+
+func open(t *testing.T) (*local.Backend, string, string) {
+	project := t.TempDir()
+	state := filepath.Join(project, ".dflow")
+	require.NoError(t, os.MkdirAll(state, 0o755))
+	signer := newSigner(t)
+	b, err := local.New(local.Options{
+		StateDir:   state,
+		Project:    project,
+		AgentPort:  17077,
+		Command:    []string{"/usr/bin/env", "DFLOW_TEST_AGENT=1", os.Args[0]},
+		Signer:     signer,
+		MachineDir: machineDir,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		nodes, _ := b.List(context.Background())
+		for _, n := range nodes {
+			_ = b.Destroy(context.Background(), n)
+		}
+	})
+	return b, state, string(ssh.MarshalAuthorizedKey(signer.PublicKey()))
+}
+
+// machineDir is shared by every test here, as the real one is by every
+// project on a machine; it lives in the temp dir so tests leave no trace.
+var machineDir = filepath.Join(os.TempDir(), "dflow-local-test-registry")
+
+func killAgent(t *testing.T, state string, n deploy.Node) {
+	dir := filepath.Join(state, "nodes", strconv.Itoa(n.Index))
+	b, err := os.ReadFile(agent.PIDPath(dir))
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	require.NoError(t, err)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	require.Eventually(t, func() bool { return !agent.Running(dir) }, 5e9, 1e7)
+}
+
+func TestConformance(t *testing.T) {
+	testsuite.VMSuite(t, func(t *testing.T) testsuite.VMHarness {
+		b, state, keys := open(t)
+		return testsuite.VMHarness{Backend: b, Keys: keys, Kill: func(t *testing.T, n deploy.Node) { killAgent(t, state, n) }}
+	})
+}
+
+func TestProjectsNeverShareAddresses(t *testing.T) {
+	ctx := context.Background()
+	a, _, ka := open(t)
+	b, _, kb := open(t)
+	seen := map[string]bool{}
+	for i := 0; i < 3; i++ {
+		for _, x := range []struct {
+			be   *local.Backend
+			keys string
+		}{{a, ka}, {b, kb}} {
+			n, err := x.be.Create(ctx, deploy.NodeSpec{Index: i, Keys: x.keys})
+			require.NoError(t, err)
+			require.False(t, seen[n.Address], "address %s handed out twice", n.Address)
+			seen[n.Address] = true
+		}
+	}
+}
+
+func TestAgentThatCannotStartIsReported(t *testing.T) {
+	b, _, _ := open(t)
+	_, err := b.Create(context.Background(), deploy.NodeSpec{Index: 0, Keys: "# no keys at all\n"})
+	require.ErrorContains(t, err, "holds no keys", "the agent's own error, from its log")
+}

@@ -1,0 +1,112 @@
+package local
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// MachineDir is where dflow keeps machine-wide state: $DFLOW_MACHINE_DIR,
+// else $XDG_STATE_HOME/dflow, else ~/.local/state/dflow.
+func MachineDir() string {
+	if d := os.Getenv("DFLOW_MACHINE_DIR"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "dflow")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), fmt.Sprintf("dflow-%d", os.Getuid()))
+	}
+	return filepath.Join(home, ".local", "state", "dflow")
+}
+
+type claim struct {
+	Project string `json:"project"` // absolute project root
+	Index   int    `json:"index"`
+}
+
+// registry hands out loopback addresses, one per (project, index).
+type registry struct{ dir string }
+
+// claim returns the address of (project, index), claiming the lowest free
+// one the first time.
+func (r registry) claim(project string, index int) (string, error) {
+	dir := filepath.Join(r.dir, "loopback")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("address registry %s: %w", dir, err)
+	}
+	unlock, err := lockDir(filepath.Join(r.dir, "loopback.lock"))
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("address registry %s: %w", dir, err)
+	}
+	taken := map[string]bool{}
+	for _, e := range entries {
+		c, err := readClaim(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue // unreadable: treat as taken, never hand it out twice
+		}
+		if c.Project == project && c.Index == index {
+			return e.Name(), nil
+		}
+		taken[e.Name()] = true
+		if stale(c) {
+			if os.Remove(filepath.Join(dir, e.Name())) == nil {
+				delete(taken, e.Name())
+			}
+		}
+	}
+	for n := uint32(2); n < 1<<24-1; n++ {
+		ip := net.IPv4(127, byte(n>>16), byte(n>>8), byte(n)).String()
+		if byte(n) == 0 || byte(n) == 255 || ip == "127.0.0.1" || taken[ip] {
+			continue
+		}
+		// Skip taken entries that failed to parse, too: they exist on disk.
+		if _, err := os.Stat(filepath.Join(dir, ip)); err == nil {
+			continue
+		}
+		b, _ := json.Marshal(claim{Project: project, Index: index})
+		if err := os.WriteFile(filepath.Join(dir, ip), b, 0o644); err != nil {
+			return "", fmt.Errorf("claim address %s: %w", ip, err)
+		}
+		return ip, nil
+	}
+	return "", errors.New("no free loopback address left in 127.0.0.0/8")
+}
+
+func readClaim(path string) (claim, error) {
+	var c claim
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, err
+	}
+	return c, json.Unmarshal(b, &c)
+}
+
+// stale tells whether a claim's project is gone.
+func stale(c claim) bool {
+	_, err := os.Stat(filepath.Join(c.Project, ".dflow"))
+	return errors.Is(err, os.ErrNotExist)
+}
+
+func lockDir(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("address registry lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("address registry lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}

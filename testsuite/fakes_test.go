@@ -1,0 +1,16 @@
+package testsuite_test
+
+import (
+	"testing"
+
+	"github.com/distributive-flow/dflow/deploy"
+	"github.com/distributive-flow/dflow/testsuite"
+)
+
+// The fakes obey the same contracts as the real backends.
+func TestFakeVMConforms(t *testing.T) {
+	testsuite.VMSuite(t, func(t *testing.T) testsuite.VMHarness {
+		vm := testsuite.NewFakeVM()
+		return testsuite.VMHarness{Backend: vm, Kill: func(t *testing.T, n deploy.Node) { vm.Kill(n.Index) }}
+	})
+}
