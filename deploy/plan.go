@@ -29,19 +29,17 @@ func PlanSet(recorded, live []Node, count int) SetPlan {
 		}
 	}
 	seen := map[int]bool{}
-	for _, set := range []map[int]Node{liv, rec} {
-		for i, n := range set {
-			if i < count || seen[i] {
-				continue
-			}
-			seen[i] = true
-			r, okR := rec[i]
-			l, okL := liv[i]
-			if okR && okL && r.ID != l.ID {
-				n.ID = ""
-			}
-			p.Destroy = append(p.Destroy, n)
+	for _, n := range append(append([]Node(nil), live...), recorded...) {
+		if n.Index < count || seen[n.Index] {
+			continue
 		}
+		seen[n.Index] = true
+		r, okR := rec[n.Index]
+		l, okL := liv[n.Index]
+		if okR && okL && r.ID != l.ID {
+			n.ID = ""
+		}
+		p.Destroy = append(p.Destroy, n)
 	}
 	sort.Slice(p.Destroy, func(a, b int) bool { return p.Destroy[a].Index > p.Destroy[b].Index })
 	return p

@@ -3,6 +3,7 @@ package testsuite_test
 import (
 	"testing"
 
+	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/testsuite"
 )
@@ -13,4 +14,10 @@ func TestFakeVMConforms(t *testing.T) {
 		vm := testsuite.NewFakeVM()
 		return testsuite.VMHarness{Backend: vm, Kill: func(t *testing.T, n deploy.Node) { vm.Kill(n.Index) }}
 	})
+}
+
+func TestMemStoreConforms(t *testing.T) {
+	testsuite.StoreSuite(t,
+		func(t *testing.T) backends.Store { return testsuite.NewMemStore() },
+		func(t *testing.T, s backends.Store) backends.Store { return s })
 }

@@ -1,0 +1,579 @@
+package deploy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// FileName is the project file's name.
+const FileName = "dflow.yaml"
+
+// Config is a project's dflow.yaml with defaults applied and flags over it.
+// It travels in workflow inputs as JSON (Sources does not: where a value came
+// from only matters to the CLI's error messages).
+type Config struct {
+	Dir      string   `json:"dir" yaml:"-"`  // absolute project root (holds dflow.yaml)
+	File     string   `json:"file" yaml:"-"` // absolute path of dflow.yaml, "" when none
+	Name     string   `json:"name" yaml:"name"`
+	Package  string   `json:"package" yaml:"package"`
+	Target   []string `json:"target" yaml:"target"`
+	Image    string   `json:"image" yaml:"image"`
+	Keys     string   `json:"keys" yaml:"keys"`
+	Backends Backends `json:"backends" yaml:"backends"`
+	Nodes    Nodes    `json:"nodes" yaml:"nodes"`
+	Temporal Temporal `json:"temporal" yaml:"temporal"`
+
+	sources map[string]string // dotted key -> "dflow.yaml:LINE" or "--flag"
+}
+
+// Backends name the implementation of each backend kind.
+type Backends struct {
+	VM            string `json:"vm" yaml:"vm"`
+	Container     string `json:"container" yaml:"container"`
+	Builder       string `json:"builder" yaml:"builder"`
+	PackageReader string `json:"package_reader" yaml:"package_reader"`
+	Store         string `json:"store" yaml:"store"`
+}
+
+// Nodes configure how nodes are made and reached.
+type Nodes struct {
+	AgentPort int `json:"agent_port" yaml:"agent_port"`
+	Parallel  int `json:"parallel" yaml:"parallel"`
+}
+
+// Temporal configures the control plane.
+type Temporal struct {
+	Address   string `json:"address" yaml:"address"`
+	Namespace string `json:"namespace" yaml:"namespace"`
+	TaskQueue string `json:"task_queue" yaml:"task_queue"`
+	UI        string `json:"ui" yaml:"ui"`
+}
+
+// ConfigError is a bad value in dflow.yaml or a flag, with where it is.
+type ConfigError struct {
+	File string // file name or flag/env source
+	Line int    // 0 for flags and whole-file problems
+	Key  string
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// Targets dflow can build and ship.
+var Targets = []string{"executable", "library", "source"}
+
+// schema lists every key: its kind ("string", "int", "list", "map").
+var schema = map[string]string{
+	"name": "string", "package": "string", "target": "list", "image": "string", "keys": "string",
+	"backends": "map", "backends.vm": "string", "backends.container": "string", "backends.builder": "string",
+	"backends.package_reader": "string", "backends.store": "string",
+	"nodes": "map", "nodes.agent_port": "int", "nodes.parallel": "int",
+	"temporal": "map", "temporal.address": "string", "temporal.namespace": "string",
+	"temporal.task_queue": "string", "temporal.ui": "string",
+}
+
+// Default returns the defaults for a project rooted at dir.
+func Default(dir string) Config {
+	return Config{
+		Dir:    dir,
+		Name:   sanitizeName(filepath.Base(dir)),
+		Target: []string{"executable"},
+		Backends: Backends{
+			VM: "local", Container: "process", Builder: "cabal", PackageReader: "cabal", Store: "embedded",
+		},
+		Nodes:    Nodes{AgentPort: 7077, Parallel: 4},
+		Temporal: Temporal{Namespace: "default", TaskQueue: "dflow", UI: "127.0.0.1:8233"},
+	}
+}
+
+func sanitizeName(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '.', r == '_':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	out := strings.TrimLeft(b.String(), "-._")
+	if out == "" {
+		out = "app"
+	}
+	if len(out) > 63 {
+		out = out[:63]
+	}
+	return out
+}
+
+// Find looks for dflow.yaml in start and its parents and returns its path,
+// or "" when there is none.
+func Find(start string) (string, error) {
+	dir, err := filepath.Abs(start)
+	if err != nil {
+		return "", err
+	}
+	for {
+		p := filepath.Join(dir, FileName)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", nil
+		}
+		dir = parent
+	}
+}
+
+// Load reads the dflow.yaml at path, applies defaults and validates. With
+// path == "" it returns the validated defaults for dir.
+func Load(path, dir string) (Config, error) {
+	if path == "" {
+		c := Default(dir)
+		return c, c.Validate()
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return Config{}, err
+	}
+	c, err := Parse(abs, data, dir)
+	if err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Parse is Load for bytes; name is the file's path, used in errors.
+func Parse(name string, data []byte, dir string) (Config, error) {
+	c := Default(dir)
+	c.File = name
+	c.sources = map[string]string{}
+	short := filepath.Base(name)
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, yamlError(short, err)
+	}
+	if len(doc.Content) == 0 {
+		return c, c.Validate() // empty, or only comments
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return c, c.Validate()
+	}
+	if root.Kind != yaml.MappingNode {
+		return Config{}, &ConfigError{File: short, Line: root.Line, Msg: "want a mapping of keys (name: ..., backends: ...) at the top level"}
+	}
+	if err := c.walk(short, "", root); err != nil {
+		return Config{}, err
+	}
+	return c, c.Validate()
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func yamlError(file string, err error) error {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &ConfigError{File: file, Line: line, Msg: "not valid YAML: " + m[2]}
+	}
+	return &ConfigError{File: file, Msg: "not valid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// walk sets every key of mapping m (under prefix) on c, checking names and types.
+func (c *Config) walk(file, prefix string, m *yaml.Node) error {
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		key := k.Value
+		if prefix != "" {
+			key = prefix + "." + k.Value
+		}
+		kind, ok := schema[key]
+		if !ok {
+			return &ConfigError{File: file, Line: k.Line, Key: key, Msg: unknownKey(key)}
+		}
+		if seen[key] {
+			return &ConfigError{File: file, Line: k.Line, Key: key, Msg: fmt.Sprintf("%s is given twice", key)}
+		}
+		seen[key] = true
+		where := fmt.Sprintf("%s:%d", file, k.Line)
+		bad := func(format string, args ...any) error {
+			return &ConfigError{File: file, Line: v.Line, Key: key, Msg: fmt.Sprintf("%s: ", key) + fmt.Sprintf(format, args...)}
+		}
+		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			continue // "key:" with no value keeps the default
+		}
+		switch kind {
+		case "map":
+			if v.Kind != yaml.MappingNode {
+				return bad("want a mapping of keys, got %s", describe(v))
+			}
+			if err := c.walk(file, key, v); err != nil {
+				return err
+			}
+			continue
+		case "list":
+			var items []string
+			switch v.Kind {
+			case yaml.SequenceNode:
+				for _, it := range v.Content {
+					if it.Kind != yaml.ScalarNode {
+						return bad("want a list of words, got %s", describe(it))
+					}
+					items = append(items, it.Value)
+				}
+			case yaml.ScalarNode:
+				items = []string{v.Value}
+			default:
+				return bad("want a list, got %s", describe(v))
+			}
+			c.Target = items
+		case "int":
+			if v.Kind != yaml.ScalarNode {
+				return bad("want a number, got %s", describe(v))
+			}
+			n, err := strconv.Atoi(v.Value)
+			if err != nil {
+				return bad("want a whole number, got %q", v.Value)
+			}
+			c.setInt(key, n)
+		case "string":
+			if v.Kind != yaml.ScalarNode {
+				return bad("want a single value, got %s", describe(v))
+			}
+			*c.stringField(key) = v.Value
+		}
+		c.sources[key] = where
+	}
+	return nil
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return fmt.Sprintf("%q", n.Value)
+}
+
+// unknownKey explains an unknown key and suggests the known one meant: a key
+// of the same name elsewhere (vm-backend -> backends.vm), else the closest
+// key at the same level.
+func unknownKey(key string) string {
+	msg := fmt.Sprintf("unknown key %q", key)
+	if best := suggest(key); best != "" {
+		msg += fmt.Sprintf(" (did you mean %s?)", best)
+	}
+	return msg + "; docs/dflow-yaml.md lists every key"
+}
+
+func suggest(key string) string {
+	norm := func(s string) string {
+		return strings.NewReplacer("_", "", "-", "", " ", "").Replace(strings.ToLower(s))
+	}
+	parent, leaf := "", key
+	if i := strings.LastIndex(key, "."); i >= 0 {
+		parent, leaf = key[:i], key[i+1:]
+	}
+	for _, k := range schemaKeys() {
+		kp, kl := "", k
+		if i := strings.LastIndex(k, "."); i >= 0 {
+			kp, kl = k[:i], k[i+1:]
+		}
+		n := norm(leaf)
+		// The same name in another place, with or without its kind as a suffix.
+		if kp != parent && (n == norm(kl) || kp == "backends" && (n == norm(kl)+"backend" || n == norm(kl)+"backends")) {
+			return k
+		}
+	}
+	best, bestD := "", 4
+	for _, k := range schemaKeys() {
+		kp, kl := "", k
+		if i := strings.LastIndex(k, "."); i >= 0 {
+			kp, kl = k[:i], k[i+1:]
+		}
+		if kp != parent {
+			continue
+		}
+		d := editDistance(norm(leaf), norm(kl))
+		if strings.HasPrefix(norm(leaf), norm(kl)) || strings.HasPrefix(norm(kl), norm(leaf)) {
+			d = min(d, 1)
+		}
+		if d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+func (c *Config) stringField(key string) *string {
+	switch key {
+	case "name":
+		return &c.Name
+	case "package":
+		return &c.Package
+	case "image":
+		return &c.Image
+	case "keys":
+		return &c.Keys
+	case "backends.vm":
+		return &c.Backends.VM
+	case "backends.container":
+		return &c.Backends.Container
+	case "backends.builder":
+		return &c.Backends.Builder
+	case "backends.package_reader":
+		return &c.Backends.PackageReader
+	case "backends.store":
+		return &c.Backends.Store
+	case "temporal.address":
+		return &c.Temporal.Address
+	case "temporal.namespace":
+		return &c.Temporal.Namespace
+	case "temporal.task_queue":
+		return &c.Temporal.TaskQueue
+	case "temporal.ui":
+		return &c.Temporal.UI
+	}
+	return nil
+}
+
+func (c *Config) setInt(key string, n int) {
+	switch key {
+	case "nodes.agent_port":
+		c.Nodes.AgentPort = n
+	case "nodes.parallel":
+		c.Nodes.Parallel = n
+	}
+}
+
+// Get returns the value at a dotted key as a string ("" for unknown keys).
+func (c Config) Get(key string) string {
+	switch schema[key] {
+	case "string":
+		return *c.stringField(key)
+	case "int":
+		if key == "nodes.agent_port" {
+			return strconv.Itoa(c.Nodes.AgentPort)
+		}
+		return strconv.Itoa(c.Nodes.Parallel)
+	case "list":
+		return strings.Join(c.Target, ",")
+	}
+	return ""
+}
+
+// Set overrides the value at a dotted key with a value from source (a flag
+// or environment variable name), validates it, and remembers the source.
+func (c *Config) Set(key, value, source string) error {
+	kind, ok := schema[key]
+	if !ok || kind == "map" {
+		return &ConfigError{File: source, Key: key, Msg: unknownKey(key)}
+	}
+	old := *c
+	switch kind {
+	case "string":
+		*c.stringField(key) = value
+	case "int":
+		n, err := strconv.Atoi(value)
+		if err != nil {
+			return &ConfigError{File: source, Key: key, Msg: fmt.Sprintf("want a whole number, got %q", value)}
+		}
+		c.setInt(key, n)
+	case "list":
+		c.Target = strings.Split(value, ",")
+	}
+	if c.sources == nil {
+		c.sources = map[string]string{}
+	}
+	prevSrc, hadSrc := c.sources[key]
+	c.sources[key] = source
+	if err := c.Validate(); err != nil {
+		sources := c.sources
+		*c = old
+		c.sources = sources
+		if hadSrc {
+			c.sources[key] = prevSrc
+		} else {
+			delete(c.sources, key)
+		}
+		return err
+	}
+	return nil
+}
+
+// Where tells where the value at a dotted key came from: "dflow.yaml:12",
+// "--vm-backend", or "default".
+func (c Config) Where(key string) string {
+	if s, ok := c.sources[key]; ok {
+		return s
+	}
+	return "default"
+}
+
+// BackendKeys are the keys that name backends.
+func (c Config) BackendKeys() []string {
+	return []string{"backends.vm", "backends.container", "backends.builder", "backends.package_reader", "backends.store"}
+}
+
+var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// Validate checks every value; errors say where the value came from.
+func (c Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		src := c.Where(key)
+		e := &ConfigError{File: src, Key: key, Msg: key + ": " + fmt.Sprintf(format, args...)}
+		if i := strings.LastIndex(src, ":"); i > 0 {
+			if n, err := strconv.Atoi(src[i+1:]); err == nil {
+				e.File, e.Line = src[:i], n
+			}
+		}
+		return e
+	}
+	if !namePattern.MatchString(c.Name) {
+		return bad("name", "%q is not a cluster name: lowercase letters, digits, '.', '_', '-', starting with a letter or digit, at most 63", c.Name)
+	}
+	if len(c.Target) == 0 {
+		return bad("target", "name at least one of %s", strings.Join(Targets, ", "))
+	}
+	seen := map[string]bool{}
+	for _, t := range c.Target {
+		if !contains(Targets, t) {
+			return bad("target", "unknown target %q (want any of %s)", t, strings.Join(Targets, ", "))
+		}
+		if seen[t] {
+			return bad("target", "%q is listed twice", t)
+		}
+		seen[t] = true
+	}
+	for _, key := range c.BackendKeys() {
+		v := c.Get(key)
+		if v == "" {
+			return bad(key, "must not be empty")
+		}
+		if strings.ContainsAny(v, " \t\n") {
+			return bad(key, "%q contains white space", v)
+		}
+	}
+	if p := c.Nodes.AgentPort; p < 1 || p > 65535 {
+		return bad("nodes.agent_port", "%d is not a port (1-65535)", p)
+	}
+	if p := c.Nodes.Parallel; p < 1 || p > 64 {
+		return bad("nodes.parallel", "%d is out of range (1-64)", p)
+	}
+	if a := c.Temporal.Address; a != "" {
+		if err := hostPort(a); err != nil {
+			return bad("temporal.address", "%q: %v", a, err)
+		}
+	}
+	if err := hostPort(c.Temporal.UI); err != nil {
+		return bad("temporal.ui", "%q: %v", c.Temporal.UI, err)
+	}
+	if c.Temporal.Namespace == "" {
+		return bad("temporal.namespace", "must not be empty")
+	}
+	if c.Temporal.TaskQueue == "" {
+		return bad("temporal.task_queue", "must not be empty")
+	}
+	return nil
+}
+
+func hostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("want HOST:PORT")
+	}
+	if host == "" {
+		return errors.New("want HOST:PORT (the host is missing)")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// StateDir is where dflow keeps this project's state: Dir/.dflow.
+func (c Config) StateDir() string { return filepath.Join(c.Dir, ".dflow") }
+
+// KeysPath is Keys resolved against Dir ("~/" expanded), "" when unset.
+func (c Config) KeysPath() string {
+	k := c.Keys
+	if k == "" {
+		return ""
+	}
+	if strings.HasPrefix(k, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			k = filepath.Join(home, k[2:])
+		}
+	}
+	if !filepath.IsAbs(k) {
+		k = filepath.Join(c.Dir, k)
+	}
+	return k
+}
+
+// Keys of the schema, sorted (for docs and tests).
+func schemaKeys() []string {
+	var out []string
+	for k := range schema {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

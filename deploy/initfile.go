@@ -1,0 +1,45 @@
+package deploy
+
+import "fmt"
+
+// InitFile returns a commented dflow.yaml for the package file pkg with
+// cluster name name: every key with its default and what it does.
+func InitFile(name, pkg string) []byte {
+	return []byte(fmt.Sprintf(`# dflow.yaml — how dflow builds and deploys this project.
+# Every key is optional; the values below are the defaults. docs/dflow-yaml.md
+# documents each one. Flags override this file (e.g. --vm-backend docker).
+
+# Cluster name: names the Temporal workflows and the nodes' owner.
+name: %s
+
+# The package file to read (*.cabal or package.yaml), relative to this file.
+package: %s
+
+# What to build and ship to the nodes: any of executable, library, source.
+target: [executable]
+
+# Image handed to the VM backend (opaque; the local backend ignores it). --image
+image: ""
+
+# An authorized_keys file whose keys may also control the nodes (dflow's own
+# key, in .dflow/id_ed25519, always can). --keys
+keys: ""
+
+backends:
+  vm: local              # where nodes come from: local. --vm-backend
+  container: process     # how a version runs on a node: process. --container-backend
+  builder: cabal         # how the target is built: cabal. --builder
+  package_reader: cabal  # how the package file is read: cabal. --package-reader
+  store: embedded        # where cluster state lives: embedded (.dflow/store.db). --store
+
+nodes:
+  agent_port: 7077       # TCP port of the node agent on every node's address
+  parallel: 4            # how many nodes set/cycle create or destroy at once (1-64)
+
+temporal:
+  address: ""            # Temporal frontend HOST:PORT; "" runs the embedded control plane. --temporal, $TEMPORAL_ADDRESS
+  namespace: default     # Temporal namespace
+  task_queue: dflow      # task queue the workers serve
+  ui: 127.0.0.1:8233     # where the embedded control plane serves the Web UI (a taken port falls back to a free one)
+`, name, pkg))
+}
