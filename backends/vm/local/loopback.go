@@ -66,9 +66,19 @@ func (r registry) claim(project string, index int) (string, error) {
 			}
 		}
 	}
-	for n := uint32(2); n < 1<<24-1; n++ {
+	// Try the address that mirrors the index first (node 0 at 127.0.0.2,
+	// node 1 at .3, ...), so one project's addresses read in index order,
+	// then the lowest free one.
+	preferred := uint32(index) + 2
+	for i := uint32(0); i < 1<<24; i++ {
+		n := i
+		if i == 0 {
+			n = preferred
+		} else if i == preferred {
+			continue
+		}
 		ip := net.IPv4(127, byte(n>>16), byte(n>>8), byte(n)).String()
-		if byte(n) == 0 || byte(n) == 255 || ip == "127.0.0.1" || taken[ip] {
+		if n < 2 || n >= 1<<24-1 || byte(n) == 0 || byte(n) == 255 || taken[ip] {
 			continue
 		}
 		// Skip taken entries that failed to parse, too: they exist on disk.

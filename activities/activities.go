@@ -1,0 +1,176 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/distributive-flow/dflow/backends"
+	"github.com/distributive-flow/dflow/deploy"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"golang.org/x/crypto/ssh"
+)
+
+// Backends are the backends one configuration names, ready to use.
+type Backends struct {
+	VM    backends.VMBackend
+	Store backends.Store
+	// Keys is the authorized_keys content installed on new nodes.
+	Keys string
+	// Signer signs requests to node agents.
+	Signer ssh.Signer
+}
+
+// Close releases what the backends hold.
+func (b *Backends) Close() error {
+	if b.Store != nil {
+		return b.Store.Close()
+	}
+	return nil
+}
+
+// Opener builds the backends cfg names (worker/ has the table of names).
+type Opener func(ctx context.Context, cfg deploy.Config) (*Backends, error)
+
+// Activities are the activities the workflows call. Every method takes the
+// effective configuration, so flags given to one command reach the backends.
+type Activities struct {
+	Open Opener
+}
+
+// ErrBadInput marks errors that retrying cannot fix.
+const ErrBadInput = "BadInput"
+
+func (a *Activities) open(ctx context.Context, cfg deploy.Config) (*Backends, error) {
+	b, err := a.Open(ctx, cfg)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, err)
+	}
+	return b, nil
+}
+
+// HeartbeatEvery is how often a running activity tells Temporal it is alive;
+// workflows set a heartbeat timeout a few times longer, so a dead worker is
+// noticed in seconds however long a backend call takes.
+const HeartbeatEvery = time.Second
+
+// heartbeating runs f, heartbeating while it runs, and returns its error.
+func heartbeating(ctx context.Context, what string, f func(context.Context) error) error {
+	done := make(chan error, 1)
+	go func() { done <- f(ctx) }()
+	tick := time.NewTicker(HeartbeatEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			activity.RecordHeartbeat(ctx, what)
+		}
+	}
+}
+
+// Inventory is what the store records and what really runs.
+type Inventory struct {
+	State deploy.State  `json:"state"`
+	Live  []deploy.Node `json:"live"`
+}
+
+// Inventory loads the store's state and lists the live nodes.
+func (a *Activities) Inventory(ctx context.Context, cfg deploy.Config) (Inventory, error) {
+	b, err := a.open(ctx, cfg)
+	if err != nil {
+		return Inventory{}, err
+	}
+	defer b.Close()
+	st, err := b.Store.Load(ctx)
+	if err != nil {
+		return Inventory{}, fmt.Errorf("inventory: %w", err)
+	}
+	live, err := b.VM.List(ctx)
+	if err != nil {
+		return Inventory{}, fmt.Errorf("inventory: %w", err)
+	}
+	return Inventory{State: st, Live: live}, nil
+}
+
+// SetCount records the desired number of nodes.
+func (a *Activities) SetCount(ctx context.Context, cfg deploy.Config, count int) error {
+	b, err := a.open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	return update(ctx, b.Store, func(s *deploy.State) { s.Count = count })
+}
+
+// update applies f to the stored state with compare-and-swap, retrying on
+// conflicts.
+func update(ctx context.Context, s backends.Store, f func(*deploy.State)) error {
+	for {
+		st, err := s.Load(ctx)
+		if err != nil {
+			return fmt.Errorf("update state: %w", err)
+		}
+		f(&st)
+		err = s.Save(ctx, st)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, backends.ErrConflict) {
+			return fmt.Errorf("update state: %w", err)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("update state: %w", ctx.Err())
+		}
+	}
+}
+
+// CreateNode makes the node at index (idempotent: an existing live node is
+// kept) and records it in the store, replacing a stale record of an older
+// incarnation at the same index.
+func (a *Activities) CreateNode(ctx context.Context, cfg deploy.Config, index int) (deploy.Node, error) {
+	b, err := a.open(ctx, cfg)
+	if err != nil {
+		return deploy.Node{}, err
+	}
+	defer b.Close()
+	var n deploy.Node
+	err = heartbeating(ctx, "creating node", func(ctx context.Context) (err error) {
+		n, err = b.VM.Create(ctx, deploy.NodeSpec{Index: index, Image: cfg.Image, Keys: b.Keys})
+		return err
+	})
+	if err != nil {
+		return deploy.Node{}, err
+	}
+	if _, err := b.Store.Add(ctx, n); errors.Is(err, backends.ErrIndexTaken) {
+		if err := b.Store.Remove(ctx, index, deploy.Node{}); err != nil {
+			return deploy.Node{}, fmt.Errorf("create node %d: forget the old incarnation: %w", index, err)
+		}
+		_, err = b.Store.Add(ctx, n)
+		if err != nil {
+			return deploy.Node{}, fmt.Errorf("create node %d: record it: %w", index, err)
+		}
+	} else if err != nil {
+		return deploy.Node{}, fmt.Errorf("create node %d: record it: %w", index, err)
+	}
+	return n, nil
+}
+
+// DestroyNode destroys n and forgets it in the store (idempotent).
+func (a *Activities) DestroyNode(ctx context.Context, cfg deploy.Config, n deploy.Node) error {
+	b, err := a.open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := heartbeating(ctx, "destroying node", func(ctx context.Context) error { return b.VM.Destroy(ctx, n) }); err != nil {
+		return err
+	}
+	if err := b.Store.Remove(ctx, n.Index, n); err != nil && !errors.Is(err, backends.ErrIndexTaken) {
+		return fmt.Errorf("destroy node %d: forget it: %w", n.Index, err)
+	}
+	return nil
+}

@@ -1,0 +1,394 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/distributive-flow/dflow/activities"
+	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/deploy"
+	"github.com/distributive-flow/dflow/worker"
+	"github.com/distributive-flow/dflow/workflows"
+	"github.com/spf13/cobra"
+)
+
+func newSetCmd() *cobra.Command {
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "set COUNT",
+		Short: "Converge the cluster to COUNT nodes",
+		Long: `Converge the cluster to COUNT nodes: create the nodes missing among indices
+0..COUNT-1 (and bring back dead ones), destroy the nodes at indices COUNT and above,
+highest first. Runs as a durable workflow: Ctrl-C stops following, not the work.`,
+		Example: `  dflow set 3                     # three local nodes, indices 0, 1, 2
+  dflow set 1                     # keep node 0 only
+  dflow set 5 --wait              # queue behind a running operation`,
+		Args: exactArgs(1, "COUNT"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			count, err := strconv.Atoi(args[0])
+			if err != nil || count < 0 {
+				return fmt.Errorf("set: COUNT must be a whole number >= 0, got %q", args[0])
+			}
+			return provision(cmd, workflows.ProvisionRequest{Op: workflows.OpSet, Count: count}, "set "+args[0], wait)
+		},
+	}
+	addFlags(cmd, "image", "vm-backend", "store", "keys")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a running operation on the cluster instead of failing")
+	return cmd
+}
+
+func newCycleCmd() *cobra.Command {
+	return indexCmd(workflows.OpCycle, "Recreate the node at INDEX (same index and address, fresh node)",
+		`  dflow cycle 2
+  dflow cycle --index 2`)
+}
+
+func newDestroyCmd() *cobra.Command {
+	return indexCmd(workflows.OpDestroy, "Destroy the node at INDEX (the desired count is unchanged: repair brings it back)",
+		`  dflow destroy 2
+  dflow destroy --index 2`)
+}
+
+func indexCmd(op, short, example string) *cobra.Command {
+	var wait bool
+	cmd := &cobra.Command{
+		Use:     op + " INDEX",
+		Short:   short,
+		Example: example,
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			idx, err := indexArg(cmd, args)
+			if err != nil {
+				return err
+			}
+			return provision(cmd, workflows.ProvisionRequest{Op: op, Index: idx}, fmt.Sprintf("%s %d", op, idx), wait)
+		},
+	}
+	addFlags(cmd, "image", "vm-backend", "store", "keys")
+	cmd.Flags().Int("index", -1, "node `INDEX` (instead of the argument)")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a running operation on the cluster instead of failing")
+	return cmd
+}
+
+// indexArg takes the node index from the argument or --index.
+func indexArg(cmd *cobra.Command, args []string) (int, error) {
+	flag := cmd.Flags().Lookup("index")
+	switch {
+	case len(args) == 1 && flag.Changed:
+		return 0, fmt.Errorf("%s: give the index as an argument or --index, not both", cmd.Name())
+	case len(args) == 1:
+		i, err := strconv.Atoi(args[0])
+		if err != nil || i < 0 {
+			return 0, fmt.Errorf("%s: INDEX must be a whole number >= 0, got %q", cmd.Name(), args[0])
+		}
+		return i, nil
+	case flag.Changed:
+		i, _ := strconv.Atoi(flag.Value.String())
+		if i < 0 {
+			return 0, fmt.Errorf("%s: --index must be >= 0", cmd.Name())
+		}
+		return i, nil
+	}
+	return 0, fmt.Errorf("%s: which node? give INDEX (see `dflow list`)", cmd.Name())
+}
+
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return fmt.Errorf("%s: want %s, got %d arguments (see `dflow %s --help`)", cmd.Name(), what, len(args), cmd.Name())
+		}
+		return nil
+	}
+}
+
+// provision checks the request against what exists (bad input changes
+// nothing), starts the Provision workflow under the cluster lock and follows it.
+func provision(cmd *cobra.Command, req workflows.ProvisionRequest, command string, wait bool) error {
+	ctx := cmd.Context()
+	asJSON, err := jsonOutput()
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(cmd)
+	if err != nil {
+		return err
+	}
+	req.Config = cfg
+	if req.Op != workflows.OpSet {
+		inv, err := inventory(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		_, rec := inv.State.Node(req.Index)
+		_, live := deploy.State{Nodes: inv.Live}.Node(req.Index)
+		if !rec && !live {
+			return fmt.Errorf("%s: no node at index %d (nodes: %s)", req.Op, req.Index, indices(inv))
+		}
+	}
+	cp, err := connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+	run, err := cp.startMutating(ctx, command, wait, workflows.Provision, req)
+	if err != nil {
+		return err
+	}
+	var res workflows.ProvisionResult
+	if err := cp.follow(ctx, command, run.GetID(), run.GetRunID(), &res, os.Stderr); err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
+	inv, err := inventory(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d created, %d destroyed; the cluster has %d nodes (%s)\n", len(res.Created), len(res.Destroyed), len(inv.State.Nodes), indices(inv))
+	return nil
+}
+
+func indices(inv activities.Inventory) string {
+	if len(inv.State.Nodes) == 0 {
+		return "none"
+	}
+	s := ""
+	for i, n := range inv.State.Nodes {
+		if i > 0 {
+			s += ","
+		}
+		s += strconv.Itoa(n.Index)
+	}
+	return s
+}
+
+// inventory reads the store and lists live nodes from the CLI itself (read
+// only: no workflow needed).
+func inventory(ctx context.Context, cfg deploy.Config) (activities.Inventory, error) {
+	a := &activities.Activities{Open: worker.Opener(worker.Env{})}
+	return a.Inventory(ctx, cfg)
+}
+
+func newGetCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "get",
+		Short: "Print the number of nodes in the cluster",
+		Long: `Print the number of nodes the store records. When it differs from the count last
+given to ` + "`dflow set`" + `, a note on stderr says so.`,
+		Example: `  dflow get
+  dflow get -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			asJSON, err := jsonOutput()
+			if err != nil {
+				return err
+			}
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			inv, err := inventory(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(os.Stdout).Encode(map[string]int{"count": len(inv.State.Nodes), "desired": inv.State.Count, "live": len(inv.Live)})
+			}
+			fmt.Println(len(inv.State.Nodes))
+			if inv.State.Count != len(inv.State.Nodes) {
+				fmt.Fprintf(os.Stderr, "dflow: note: the desired count is %d\n", inv.State.Count)
+			}
+			return nil
+		},
+	}
+	addFlags(cmd, "vm-backend", "store")
+	return cmd
+}
+
+// nodeRow is one line of `dflow list`.
+type nodeRow struct {
+	Index         int     `json:"index"`
+	Address       string  `json:"address"`
+	State         string  `json:"state"`
+	ID            string  `json:"id"`
+	AgentURL      string  `json:"agent_url"`
+	AgentVersion  string  `json:"agent_version,omitempty"`
+	UptimeSeconds float64 `json:"uptime_seconds,omitempty"`
+	Error         string  `json:"error,omitempty"`
+}
+
+// Node states shown by list.
+const (
+	stateRunning     = "running"     // agent answers an authenticated status call
+	stateUnreachable = "unreachable" // agent process runs but does not answer
+	stateGone        = "gone"        // recorded, but nothing runs
+	stateUnrecorded  = "unrecorded"  // runs, but the store does not know it
+)
+
+func newListCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the nodes: index, address, state",
+		Long: `List the nodes the store records and the ones that really run, with their state:
+running (the agent answers an authenticated status call), unreachable (its process
+runs but does not answer), gone (recorded, nothing runs), unrecorded (runs, unknown
+to the store).`,
+		Example: `  dflow list
+  dflow list -o json | jq '.[] | select(.state != "running")'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			asJSON, err := jsonOutput()
+			if err != nil {
+				return err
+			}
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			rows, err := listNodes(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if rows == nil {
+					rows = []nodeRow{}
+				}
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rows)
+			}
+			if len(rows) == 0 {
+				fmt.Fprintln(os.Stderr, "no nodes; `dflow set 3` makes three")
+				return nil
+			}
+			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "INDEX\tADDRESS\tSTATE\tAGENT\tUPTIME\tID")
+			for _, r := range rows {
+				up := "-"
+				if r.UptimeSeconds > 0 {
+					up = (time.Duration(r.UptimeSeconds) * time.Second).String()
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Index, r.Address, r.State, r.AgentURL, up, r.ID)
+			}
+			return tw.Flush()
+		},
+	}
+	addFlags(cmd, "vm-backend", "store")
+	return cmd
+}
+
+func listNodes(ctx context.Context, cfg deploy.Config) ([]nodeRow, error) {
+	b, err := worker.Open(ctx, cfg, worker.Env{})
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	st, err := b.Store.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	live, err := b.VM.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows := map[int]*nodeRow{}
+	for _, n := range st.Nodes {
+		rows[n.Index] = &nodeRow{Index: n.Index, Address: n.Address, State: stateGone, ID: n.ID, AgentURL: n.AgentURL}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, n := range live {
+		r, ok := rows[n.Index]
+		if !ok || r.ID != n.ID {
+			r = &nodeRow{Index: n.Index, Address: n.Address, State: stateUnrecorded, ID: n.ID, AgentURL: n.AgentURL}
+			rows[n.Index] = r
+		}
+		wg.Add(1)
+		go func(n deploy.Node, r *nodeRow) {
+			defer wg.Done()
+			sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			s, err := agent.NewClient(n.AgentURL, b.Signer).Status(sctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				r.State, r.Error = stateUnreachable, err.Error()
+				return
+			}
+			if r.State != stateUnrecorded {
+				r.State = stateRunning
+			}
+			r.AgentVersion, r.UptimeSeconds = s.AgentVersion, s.UptimeSeconds
+		}(n, r)
+	}
+	wg.Wait()
+	var out []nodeRow
+	for _, r := range rows {
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	return out, nil
+}
+
+func newFollowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "follow",
+		Short:   "Follow the cluster's running operation until it ends",
+		Example: `  dflow follow`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			cp, err := connect(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer cp.Close()
+			id, runID, running, err := cp.runningOp(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if !running {
+				fmt.Fprintf(os.Stderr, "cluster %s runs no operation\n", cfg.Name)
+				return nil
+			}
+			return cp.follow(cmd.Context(), "follow", id, runID, nil, os.Stderr)
+		},
+	}
+}
+
+func newCancelCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "cancel",
+		Short:   "Cancel the cluster's running operation",
+		Example: `  dflow cancel`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			cp, err := connect(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer cp.Close()
+			id, err := cp.cancelOp(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "asked %s to cancel\n", id)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/distributive-flow/dflow/deploy"
+	"github.com/distributive-flow/dflow/version"
+	"github.com/distributive-flow/dflow/worker"
+	"github.com/spf13/cobra"
+)
+
+// globals are the flags every command has.
+type globals struct {
+	project  string
+	temporal string
+	output   string
+}
+
+var g globals
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "dflow",
+		Short: "Deploy Haskell applications to a cluster of nodes with zero downtime",
+		Long: `dflow deploys Haskell applications to a cluster of nodes with zero downtime.
+
+Every command that changes the cluster runs as a durable Temporal workflow: with no
+--temporal address, the first such command starts an embedded control plane (Temporal
+on SQLite under .dflow/, the Web UI, and a worker) and later commands reuse it.`,
+		Example: `  dflow init            # write a dflow.yaml for the package in this directory
+  dflow set 3           # converge the cluster to 3 nodes
+  dflow list            # show the nodes
+  dflow server status   # where the control plane and its Web UI are`,
+		Version:       version.String(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVarP(&g.project, "project", "C", "", "run as if dflow was started in `DIR`")
+	root.PersistentFlags().StringVar(&g.temporal, "temporal", "", "Temporal frontend `HOST:PORT` (default: $TEMPORAL_ADDRESS, else the embedded control plane)")
+	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "output format: text or json")
+	root.AddCommand(
+		newInitCmd(),
+		newSetCmd(), newGetCmd(), newListCmd(), newCycleCmd(), newDestroyCmd(),
+		newFollowCmd(), newCancelCmd(),
+		newServerCmd(), newWorkerCmd(), newAgentCmd(),
+	)
+	return root
+}
+
+// backendFlag is one of the seed's common flags and the config key it sets.
+type backendFlag struct{ name, key, usage string }
+
+var commonFlags = map[string]backendFlag{
+	"image":             {"image", "image", "`IMAGE` handed to the VM backend"},
+	"vm-backend":        {"vm-backend", "backends.vm", "VM backend `NAME` (local)"},
+	"container-backend": {"container-backend", "backends.container", "container backend `NAME` (process)"},
+	"builder":           {"builder", "backends.builder", "builder `NAME` (cabal)"},
+	"package-reader":    {"package-reader", "backends.package_reader", "package reader `NAME` (cabal)"},
+	"store":             {"store", "backends.store", "store: embedded or etcd://HOST:PORT"},
+	"keys":              {"keys", "keys", "authorized_keys `FILE` whose keys may also control the nodes"},
+}
+
+// addFlags registers the named common flags on cmd.
+func addFlags(cmd *cobra.Command, names ...string) {
+	for _, n := range names {
+		f := commonFlags[n]
+		cmd.Flags().String(f.name, "", f.usage)
+	}
+}
+
+// projectDir is where the command acts: --project, else the current dir.
+func projectDir() (string, error) {
+	dir := g.project
+	if dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return "", err
+		}
+		dir = wd
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+		return "", fmt.Errorf("--project %s: not a directory", dir)
+	}
+	return abs, nil
+}
+
+// loadConfig finds and loads dflow.yaml, applies the command's flags and
+// TEMPORAL_ADDRESS over it, and checks that every backend it names exists.
+func loadConfig(cmd *cobra.Command) (deploy.Config, error) {
+	dir, err := projectDir()
+	if err != nil {
+		return deploy.Config{}, err
+	}
+	path, err := deploy.Find(dir)
+	if err != nil {
+		return deploy.Config{}, err
+	}
+	root := dir
+	if path != "" {
+		root = filepath.Dir(path)
+	}
+	cfg, err := deploy.Load(path, root)
+	if err != nil {
+		return deploy.Config{}, err
+	}
+	for n, f := range commonFlags {
+		fl := cmd.Flags().Lookup(n)
+		if fl == nil || !fl.Changed {
+			continue
+		}
+		if err := cfg.Set(f.key, fl.Value.String(), "--"+n); err != nil {
+			return deploy.Config{}, err
+		}
+	}
+	if g.temporal != "" {
+		err = cfg.Set("temporal.address", g.temporal, "--temporal")
+	} else if v := os.Getenv("TEMPORAL_ADDRESS"); v != "" {
+		err = cfg.Set("temporal.address", v, "TEMPORAL_ADDRESS")
+	}
+	if err != nil {
+		return deploy.Config{}, err
+	}
+	if err := worker.Check(cfg); err != nil {
+		return deploy.Config{}, err
+	}
+	return cfg, nil
+}
+
+func jsonOutput() (bool, error) {
+	switch g.output {
+	case "text", "":
+		return false, nil
+	case "json":
+		return true, nil
+	}
+	return false, fmt.Errorf("-o %s: want text or json", g.output)
+}

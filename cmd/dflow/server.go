@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/distributive-flow/dflow/version"
+	"github.com/distributive-flow/dflow/worker"
+	"github.com/distributive-flow/dflow/worker/devserver"
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+)
+
+func newServerCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "The embedded control plane: Temporal on SQLite, its Web UI, and a worker",
+		Long: `The embedded control plane of this project: a Temporal server on a SQLite file under
+.dflow/, the Temporal Web UI, and a dflow worker, in one background process. Commands
+that need it start it when it is not running; these subcommands manage it by hand.
+Each project has its own; ports are chosen so several never collide.`,
+		Example: `  dflow server status
+  dflow server start --ui 127.0.0.1:9233
+  dflow server stop`,
+	}
+	cmd.AddCommand(newServerRunCmd(), newServerStartCmd(), newServerStatusCmd(), newServerStopCmd())
+	return cmd
+}
+
+func uiFlag(cmd *cobra.Command) *string {
+	return cmd.Flags().String("ui", "", "Web UI `HOST:PORT` (default from dflow.yaml, 127.0.0.1:8233; a taken port falls back to a free one; port 0 disables the UI)")
+}
+
+func newServerRunCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "run",
+		Short:   "Run the control plane in the foreground (what `server start` runs in the background)",
+		Example: `  dflow server run --ui 127.0.0.1:8233`,
+		Args:    cobra.NoArgs,
+	}
+	ui := uiFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, err := loadConfig(cmd)
+		if err != nil {
+			return err
+		}
+		if *ui != "" {
+			if err := cfg.Set("temporal.ui", *ui, "--ui"); err != nil {
+				return err
+			}
+		}
+		host, port, err := net.SplitHostPort(cfg.Temporal.UI)
+		if err != nil {
+			return fmt.Errorf("%s: temporal.ui %q: %w", cfg.Where("temporal.ui"), cfg.Temporal.UI, err)
+		}
+		uiPort, _ := strconv.Atoi(port)
+		if uiPort == 0 {
+			uiPort = -1
+		}
+		srv, err := devserver.New(devserver.Options{
+			Dir: cfg.StateDir(), IP: host, UIPort: uiPort,
+			Namespace: cfg.Temporal.Namespace, Log: os.Stderr,
+		})
+		if err != nil {
+			return err
+		}
+		ctx := cmd.Context()
+		if err := srv.Start(ctx); err != nil {
+			if errors.Is(err, devserver.ErrLocked) {
+				return &exitError{code: 3, err: fmt.Errorf("a control plane already runs for %s: %w", cfg.Dir, err)}
+			}
+			return err
+		}
+		defer srv.Stop(context.Background())
+		c, err := client.Dial(client.Options{HostPort: srv.FrontendAddress(), Namespace: cfg.Temporal.Namespace, Logger: quietLogger{}})
+		if err != nil {
+			return fmt.Errorf("connect the worker: %w", err)
+		}
+		defer c.Close()
+		w := worker.New(c, cfg.Temporal.TaskQueue, worker.Env{})
+		if err := w.Start(); err != nil {
+			return fmt.Errorf("start the worker: %w", err)
+		}
+		defer w.Stop()
+		info := devserver.Info{PID: os.Getpid(), Frontend: srv.FrontendAddress(), UI: srv.UIURL(), Namespace: cfg.Temporal.Namespace, Started: time.Now().UTC(), Version: version.String()}
+		if err := devserver.WriteInfo(cfg.StateDir(), info); err != nil {
+			return err
+		}
+		defer devserver.RemoveInfo(cfg.StateDir())
+		fmt.Fprintf(os.Stderr, "dflow control plane for %s: Temporal %s, Web UI %s, worker on task queue %s\n", cfg.Dir, info.Frontend, orNone(info.UI), cfg.Temporal.TaskQueue)
+		<-ctx.Done()
+		fmt.Fprintln(os.Stderr, "dflow control plane: stopping")
+		return nil
+	}
+	return cmd
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(disabled)"
+	}
+	return s
+}
+
+func newServerStartCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "start",
+		Short:   "Start the control plane in the background unless it runs",
+		Example: `  dflow server start`,
+		Args:    cobra.NoArgs,
+	}
+	ui := uiFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, err := loadConfig(cmd)
+		if err != nil {
+			return err
+		}
+		if *ui != "" {
+			if err := cfg.Set("temporal.ui", *ui, "--ui"); err != nil {
+				return err
+			}
+		}
+		info, started, err := ensureServer(cmd.Context(), cfg)
+		if err != nil {
+			return err
+		}
+		word := "already running"
+		if started {
+			word = "started"
+		}
+		return printServer(cfg.Dir, word, info)
+	}
+	return cmd
+}
+
+func printServer(dir, word string, i devserver.Info) error {
+	if asJSON, _ := jsonOutput(); asJSON {
+		return json.NewEncoder(os.Stdout).Encode(map[string]any{"state": word, "pid": i.PID, "frontend": i.Frontend, "ui": i.UI, "started": i.Started, "version": i.Version})
+	}
+	fmt.Printf("control plane %s for %s\n  pid       %d\n  temporal  %s\n  web ui    %s\n  up        %s\n  version   %s\n",
+		word, dir, i.PID, i.Frontend, orNone(i.UI), time.Since(i.Started).Round(time.Second), i.Version)
+	return nil
+}
+
+func newServerStatusCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Tell whether the control plane runs, and where (exit 3 when it does not)",
+		Example: `  dflow server status
+  dflow server status -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			info, ok, err := devserver.Status(cfg.StateDir())
+			if err != nil {
+				return err
+			}
+			if !ok {
+				if asJSON, _ := jsonOutput(); asJSON {
+					_ = json.NewEncoder(os.Stdout).Encode(map[string]any{"state": "stopped"})
+				} else {
+					fmt.Printf("control plane not running for %s (it starts with the first command that needs it)\n", cfg.Dir)
+				}
+				return &exitError{code: 3, err: errors.New("")}
+			}
+			return printServer(cfg.Dir, "running", info)
+		},
+	}
+}
+
+func newServerStopCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "stop",
+		Short:   "Stop the control plane (workflow history is kept; running workflows resume on the next start)",
+		Example: `  dflow server stop`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			was, err := devserver.StopBackground(cfg.StateDir(), 20*time.Second)
+			if err != nil {
+				return err
+			}
+			if was {
+				fmt.Println("control plane stopped")
+			} else {
+				fmt.Println("control plane was not running")
+			}
+			return nil
+		},
+	}
+}
+
+func newWorkerCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run a dflow worker against a Temporal cluster",
+		Long: `Run a dflow worker against a real Temporal cluster (run as many as you like, on as many
+machines). The embedded control plane runs its own worker: this command is for scaling out.`,
+		Example: `  dflow worker --temporal temporal.internal:7233
+  TEMPORAL_ADDRESS=temporal.internal:7233 dflow worker`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			if cfg.Temporal.Address == "" {
+				return errors.New("worker: no Temporal address: give --temporal HOST:PORT, TEMPORAL_ADDRESS or temporal.address in dflow.yaml (the embedded control plane runs its own worker)")
+			}
+			c, err := client.DialContext(cmd.Context(), client.Options{HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace, Logger: quietLogger{}})
+			if err != nil {
+				return fmt.Errorf("worker: connect to Temporal at %s (%s): %w", cfg.Temporal.Address, cfg.Where("temporal.address"), err)
+			}
+			defer c.Close()
+			w := worker.New(c, cfg.Temporal.TaskQueue, worker.Env{})
+			if err := w.Start(); err != nil {
+				return fmt.Errorf("worker: %w", err)
+			}
+			defer w.Stop()
+			fmt.Fprintf(os.Stderr, "dflow worker on %s, namespace %s, task queue %s\n", cfg.Temporal.Address, cfg.Temporal.Namespace, cfg.Temporal.TaskQueue)
+			<-cmd.Context().Done()
+			return nil
+		},
+	}
+	addFlags(cmd, "image", "vm-backend", "container-backend", "builder", "package-reader", "store", "keys")
+	return cmd
+}

@@ -1,0 +1,168 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/distributive-flow/dflow/activities"
+	"github.com/distributive-flow/dflow/agent/auth"
+	"github.com/distributive-flow/dflow/backends"
+	"github.com/distributive-flow/dflow/backends/store/embedded"
+	"github.com/distributive-flow/dflow/backends/vm/local"
+	"github.com/distributive-flow/dflow/deploy"
+	"golang.org/x/crypto/ssh"
+)
+
+// Env is what backend constructors may use besides the configuration.
+type Env struct {
+	// AgentCommand runs `dflow agent` for the local VM backend; default:
+	// this executable's "agent" subcommand.
+	AgentCommand []string
+}
+
+type vmMaker func(cfg deploy.Config, signer ssh.Signer, env Env) (backends.VMBackend, error)
+type storeMaker func(cfg deploy.Config) (backends.Store, error)
+
+// The table of backends, by kind and name.
+var (
+	vmBackends = map[string]vmMaker{
+		local.Name: func(cfg deploy.Config, signer ssh.Signer, env Env) (backends.VMBackend, error) {
+			return local.New(local.Options{
+				StateDir:  cfg.StateDir(),
+				Project:   cfg.Dir,
+				AgentPort: cfg.Nodes.AgentPort,
+				Command:   env.AgentCommand,
+				Signer:    signer,
+			})
+		},
+	}
+	stores = map[string]storeMaker{
+		"embedded": func(cfg deploy.Config) (backends.Store, error) {
+			if err := os.MkdirAll(cfg.StateDir(), 0o755); err != nil {
+				return nil, fmt.Errorf("create %s: %w", cfg.StateDir(), err)
+			}
+			return embedded.Open(filepath.Join(cfg.StateDir(), "store.db"))
+		},
+	}
+	// Names that are part of dflow's design but not built into this version
+	// yet, so the error can say so instead of "unknown".
+	planned = map[string][]string{
+		"backends.vm":             {"docker", "vagrant", "ssh"},
+		"backends.container":      {"docker"},
+		"backends.builder":        {"stack"},
+		"backends.package_reader": {"hpack"},
+		"backends.store":          {"etcd"},
+	}
+	// Names accepted for kinds whose backends are used by later commands.
+	known = map[string][]string{
+		"backends.container":      {"process"},
+		"backends.builder":        {"cabal"},
+		"backends.package_reader": {"cabal"},
+	}
+)
+
+func names(key string) []string {
+	var out []string
+	switch key {
+	case "backends.vm":
+		for n := range vmBackends {
+			out = append(out, n)
+		}
+	case "backends.store":
+		for n := range stores {
+			out = append(out, n)
+		}
+	default:
+		out = append(out, known[key]...)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// storeName is the table key of a store value ("etcd://h:p" -> "etcd").
+func storeName(v string) string {
+	if i := strings.Index(v, "://"); i >= 0 {
+		return v[:i]
+	}
+	return v
+}
+
+// Check tells whether every backend cfg names exists in this dflow. The
+// error names the value, where it came from and what is known.
+func Check(cfg deploy.Config) error {
+	for _, key := range cfg.BackendKeys() {
+		v := cfg.Get(key)
+		name := v
+		if key == "backends.store" {
+			name = storeName(v)
+		}
+		ok := false
+		for _, n := range names(key) {
+			if n == name {
+				ok = true
+			}
+		}
+		if ok {
+			continue
+		}
+		kind := strings.ReplaceAll(strings.TrimPrefix(key, "backends."), "_", " ")
+		if strings.Contains(v, "/") && !strings.Contains(v, "://") {
+			return fmt.Errorf("%s: %s backend %q: executable plugins are not supported by this dflow yet (built in: %s)", cfg.Where(key), kind, v, strings.Join(names(key), ", "))
+		}
+		for _, p := range planned[key] {
+			if p == name {
+				return fmt.Errorf("%s: %s backend %q is not available in this dflow yet (built in: %s)", cfg.Where(key), kind, v, strings.Join(names(key), ", "))
+			}
+		}
+		return fmt.Errorf("%s: unknown %s backend %q (known: %s)", cfg.Where(key), kind, v, strings.Join(names(key), ", "))
+	}
+	return nil
+}
+
+// Signer loads (creating on first use) the key pair dflow signs node agent
+// requests with: <state dir>/id_ed25519.
+func Signer(cfg deploy.Config) (ssh.Signer, error) {
+	if err := os.MkdirAll(cfg.StateDir(), 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", cfg.StateDir(), err)
+	}
+	s, err := auth.LoadOrCreateKey(cfg.StateDir(), "dflow@"+cfg.Name)
+	if err != nil {
+		return nil, fmt.Errorf("dflow key: %w", err)
+	}
+	return s, nil
+}
+
+// Opener returns the activities.Opener that builds backends from the table.
+func Opener(env Env) activities.Opener {
+	return func(ctx context.Context, cfg deploy.Config) (*activities.Backends, error) {
+		return Open(ctx, cfg, env)
+	}
+}
+
+// Open builds the backends cfg names.
+func Open(ctx context.Context, cfg deploy.Config, env Env) (*activities.Backends, error) {
+	if err := Check(cfg); err != nil {
+		return nil, err
+	}
+	signer, err := Signer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := auth.AuthorizedKeys(signer.PublicKey(), cfg.KeysPath())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Where("keys"), err)
+	}
+	vm, err := vmBackends[cfg.Backends.VM](cfg, signer, env)
+	if err != nil {
+		return nil, fmt.Errorf("vm backend %s: %w", cfg.Backends.VM, err)
+	}
+	st, err := stores[storeName(cfg.Backends.Store)](cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", cfg.Backends.Store, err)
+	}
+	return &activities.Backends{VM: vm, Store: st, Keys: keys, Signer: signer}, nil
+}

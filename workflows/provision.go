@@ -1,0 +1,118 @@
+package workflows
+
+import (
+	"fmt"
+
+	"github.com/distributive-flow/dflow/activities"
+	"github.com/distributive-flow/dflow/deploy"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Provision operations.
+const (
+	OpSet     = "set"
+	OpCycle   = "cycle"
+	OpDestroy = "destroy"
+)
+
+// ProvisionRequest asks to converge the cluster to Count nodes (set), to
+// recreate the node at Index (cycle), or to destroy it (destroy).
+type ProvisionRequest struct {
+	Config deploy.Config `json:"config"`
+	Op     string        `json:"op"`
+	Count  int           `json:"count,omitempty"`
+	Index  int           `json:"index,omitempty"`
+}
+
+// ProvisionResult tells what was done.
+type ProvisionResult struct {
+	Created   []deploy.Node `json:"created,omitempty"`
+	Destroyed []deploy.Node `json:"destroyed,omitempty"`
+}
+
+// Provision creates and destroys nodes. Every step is idempotent, so after a
+// crash of the worker or the control plane the workflow resumes and ends
+// with exactly the nodes asked for.
+func Provision(ctx workflow.Context, req ProvisionRequest) (ProvisionResult, error) {
+	var res ProvisionResult
+	t, err := newTracker(ctx, req.Op)
+	if err != nil {
+		return res, err
+	}
+	ctx = nodeOptions(ctx)
+	cfg := req.Config
+
+	t.step(ctx, "inventory", 0)
+	var inv activities.Inventory
+	if err := workflow.ExecuteActivity(ctx, acts.Inventory, cfg).Get(ctx, &inv); err != nil {
+		return res, fmt.Errorf("inventory: %w", err)
+	}
+
+	var create []int
+	var destroy []deploy.Node
+	switch req.Op {
+	case OpSet:
+		if req.Count < 0 {
+			return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("set: count %d is negative", req.Count), activities.ErrBadInput, nil)
+		}
+		plan := deploy.PlanSet(inv.State.Nodes, inv.Live, req.Count)
+		create, destroy = plan.Create, plan.Destroy
+		if err := workflow.ExecuteActivity(ctx, acts.SetCount, cfg, req.Count).Get(ctx, nil); err != nil {
+			return res, fmt.Errorf("record count %d: %w", req.Count, err)
+		}
+		t.event(ctx, -1, "converging to %d nodes: %d to create, %d to destroy", req.Count, len(create), len(destroy))
+	case OpCycle, OpDestroy:
+		n, ok := inv.State.Node(req.Index)
+		if !ok {
+			live := deploy.State{Nodes: inv.Live}
+			if n, ok = live.Node(req.Index); !ok {
+				return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: no node at index %d", req.Op, req.Index), activities.ErrBadInput, nil)
+			}
+		}
+		destroy = []deploy.Node{n}
+		if req.Op == OpCycle {
+			create = []int{req.Index}
+		}
+	default:
+		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("unknown provision op %q", req.Op), activities.ErrBadInput, nil)
+	}
+	parallel := max(cfg.Nodes.Parallel, 1)
+
+	t.step(ctx, "destroy", len(destroy))
+	for _, batch := range deploy.Batches(destroy, parallel) {
+		futures := make([]workflow.Future, len(batch))
+		for i, n := range batch {
+			t.event(ctx, n.Index, "destroying node %d (%s)", n.Index, n.Address)
+			futures[i] = workflow.ExecuteActivity(ctx, acts.DestroyNode, cfg, n)
+		}
+		for i, f := range futures {
+			if err := f.Get(ctx, nil); err != nil {
+				return res, fmt.Errorf("destroy node %d: %w", batch[i].Index, err)
+			}
+			res.Destroyed = append(res.Destroyed, batch[i])
+			t.done(ctx)
+			t.event(ctx, batch[i].Index, "node %d destroyed", batch[i].Index)
+		}
+	}
+
+	t.step(ctx, "create", len(create))
+	for _, batch := range deploy.Batches(create, parallel) {
+		futures := make([]workflow.Future, len(batch))
+		for i, idx := range batch {
+			t.event(ctx, idx, "creating node %d", idx)
+			futures[i] = workflow.ExecuteActivity(ctx, acts.CreateNode, cfg, idx)
+		}
+		for i, f := range futures {
+			var n deploy.Node
+			if err := f.Get(ctx, &n); err != nil {
+				return res, fmt.Errorf("create node %d: %w", batch[i], err)
+			}
+			res.Created = append(res.Created, n)
+			t.done(ctx)
+			t.event(ctx, n.Index, "node %d up at %s (agent %s)", n.Index, n.Address, n.AgentURL)
+		}
+	}
+	t.step(ctx, "done", 0)
+	return res, nil
+}

@@ -1,0 +1,26 @@
+package workflows_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/distributive-flow/dflow/workflows"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/worker"
+)
+
+// TestReplay replays recorded histories (workflows/testdata, written by
+// `go test ./worker -run TestProvisionOnARealServer -record`): a change to a
+// workflow that breaks determinism for running workflows fails here.
+func TestReplay(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.json")
+	require.NoError(t, err)
+	require.NotEmpty(t, files, "no recorded histories")
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflow(workflows.Provision)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))
+		})
+	}
+}
