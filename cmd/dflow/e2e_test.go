@@ -366,3 +366,38 @@ func TestTwoProjectsAtOnce(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 	}
 }
+
+// TestExternalTemporalAndWorker runs project B against another Temporal
+// (project A's control plane stands in for a real cluster) with its own
+// `dflow worker` process: no embedded control plane is started for B.
+func TestExternalTemporalAndWorker(t *testing.T) {
+	a := newProject(t, "")
+	a.run("server", "start")
+	st, _ := a.run("server", "status", "-o", "json")
+	var info map[string]any
+	require.NoError(t, json.Unmarshal([]byte(st), &info))
+	addr := info["frontend"].(string)
+
+	b := newProject(t, "temporal:\n  task_queue: project-b\n")
+	_, code := b.fail("worker")
+	require.Equal(t, 1, code, "worker without an address is an error")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := exec.CommandContext(ctx, dflowBin, "worker", "--temporal", addr)
+	w.Dir = b.dir
+	var wErr bytes.Buffer
+	w.Stderr = &wErr
+	require.NoError(t, w.Start())
+	defer func() { _ = w.Process.Signal(syscall.SIGTERM); _ = w.Wait() }()
+
+	_, errOut := b.run("set", "2", "--temporal", addr)
+	require.NotContains(t, errOut, "started the control plane")
+	require.Contains(t, errOut, "workflow dflow-")
+	require.Equal(t, []int{0, 1}, indicesOf(b.list()))
+	_, err := os.Stat(filepath.Join(b.dir, ".dflow", "server.json"))
+	require.True(t, os.IsNotExist(err), "B has no control plane of its own")
+	t.Setenv("TEMPORAL_ADDRESS", addr)
+	b.run("set", "0")
+	require.Empty(t, b.list())
+}
