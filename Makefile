@@ -11,7 +11,7 @@ all: build
 
 ## build: the dflow binary at ./dflow
 build:
-	$(GO) build -o $(BIN) ./cmd/dflow
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/dflow
 
 ## test: lint, then every test (unit, workflow, integration, end to end)
 test: lint unit
