@@ -3,16 +3,13 @@ package worker_test
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"testing"
 
-	"github.com/distributive-flow/dflow/agent"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/worker"
+	"github.com/distributive-flow/dflow/testsuite"
 	"github.com/distributive-flow/dflow/worker/devserver"
 	"github.com/distributive-flow/dflow/workflows"
 	"github.com/stretchr/testify/require"
@@ -26,22 +23,7 @@ var record = flag.Bool("record", false, "write the histories of this test's work
 // TestMain doubles as the node agent (the local backend starts this test
 // binary with DFLOW_TEST_AGENT=1).
 func TestMain(m *testing.M) {
-	if os.Getenv("DFLOW_TEST_AGENT") == "1" {
-		var o agent.Options
-		fs := flag.NewFlagSet("agent", flag.ExitOnError)
-		fs.StringVar(&o.Dir, "dir", "", "")
-		fs.StringVar(&o.Listen, "listen", "", "")
-		fs.IntVar(&o.Index, "index", 0, "")
-		fs.StringVar(&o.NodeID, "node-id", "", "")
-		_ = fs.Parse(os.Args[1:])
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-		defer stop()
-		if err := agent.Run(ctx, o); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	testsuite.ServeAgentIfAsked()
 	flag.Parse()
 	os.Exit(m.Run())
 }
@@ -60,7 +42,7 @@ func TestProvisionOnARealServer(t *testing.T) {
 	c, err := client.Dial(client.Options{HostPort: srv.FrontendAddress()})
 	require.NoError(t, err)
 	defer c.Close()
-	env := worker.Env{AgentCommand: []string{"/usr/bin/env", "DFLOW_TEST_AGENT=1", os.Args[0]}}
+	env := worker.Env{AgentCommand: testsuite.AgentCommand()}
 	w := worker.New(c, "itest", env)
 	require.NoError(t, w.Start())
 	defer w.Stop()

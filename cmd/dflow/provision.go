@@ -345,11 +345,7 @@ func newFollowCmd() *cobra.Command {
 		Example: `  dflow follow`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			cp, err := connect(cmd.Context(), cfg)
+			cp, err := connectCmd(cmd)
 			if err != nil {
 				return err
 			}
@@ -359,7 +355,7 @@ func newFollowCmd() *cobra.Command {
 				return err
 			}
 			if !running {
-				fmt.Fprintf(os.Stderr, "cluster %s runs no operation\n", cfg.Name)
+				fmt.Fprintf(os.Stderr, "cluster %s runs no operation\n", cp.cfg.Name)
 				return nil
 			}
 			return cp.follow(cmd.Context(), "follow", id, runID, nil, os.Stderr)
@@ -374,11 +370,7 @@ func newCancelCmd() *cobra.Command {
 		Example: `  dflow cancel`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			cp, err := connect(cmd.Context(), cfg)
+			cp, err := connectCmd(cmd)
 			if err != nil {
 				return err
 			}
@@ -391,4 +383,13 @@ func newCancelCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// connectCmd loads the command's configuration and connects to its control plane.
+func connectCmd(cmd *cobra.Command) (*conn, error) {
+	cfg, err := loadConfig(cmd)
+	if err != nil {
+		return nil, err
+	}
+	return connect(cmd.Context(), cfg)
 }

@@ -33,10 +33,6 @@ Each project has its own; ports are chosen so several never collide.`,
 	return cmd
 }
 
-func uiFlag(cmd *cobra.Command) *string {
-	return cmd.Flags().String("ui", "", "Web UI `HOST:PORT` (default from dflow.yaml, 127.0.0.1:8233; a taken port falls back to a free one; port 0 disables the UI)")
-}
-
 func newServerRunCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "run",
@@ -44,16 +40,11 @@ func newServerRunCmd() *cobra.Command {
 		Example: `  dflow server run --ui 127.0.0.1:8233`,
 		Args:    cobra.NoArgs,
 	}
-	ui := uiFlag(cmd)
+	addFlags(cmd, "ui")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		cfg, err := loadConfig(cmd)
 		if err != nil {
 			return err
-		}
-		if *ui != "" {
-			if err := cfg.Set("temporal.ui", *ui, "--ui"); err != nil {
-				return err
-			}
 		}
 		host, port, err := net.SplitHostPort(cfg.Temporal.UI)
 		if err != nil {
@@ -115,16 +106,11 @@ func newServerStartCmd() *cobra.Command {
 		Example: `  dflow server start`,
 		Args:    cobra.NoArgs,
 	}
-	ui := uiFlag(cmd)
+	addFlags(cmd, "ui")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		cfg, err := loadConfig(cmd)
 		if err != nil {
 			return err
-		}
-		if *ui != "" {
-			if err := cfg.Set("temporal.ui", *ui, "--ui"); err != nil {
-				return err
-			}
 		}
 		info, started, err := ensureServer(cmd.Context(), cfg)
 		if err != nil {

@@ -11,9 +11,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/distributive-flow/dflow/filelock"
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	uioptions "github.com/temporalio/ui-server/v2/server/server_options"
@@ -101,6 +101,8 @@ func New(o Options) (*Server, error) {
 	return &Server{o: o}, nil
 }
 
+func lockPath(dir string) string { return filepath.Join(dir, "temporal.lock") }
+
 // DBPath is the SQLite file of the control plane in dir.
 func DBPath(dir string) string { return filepath.Join(dir, "temporal.db") }
 
@@ -110,9 +112,12 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := os.MkdirAll(s.o.Dir, 0o755); err != nil {
 		return fmt.Errorf("devserver: create %s: %w", s.o.Dir, err)
 	}
-	lock, err := lockFile(filepath.Join(s.o.Dir, "temporal.lock"))
+	lock, err := filelock.TryLock(lockPath(s.o.Dir), 0)
+	if errors.Is(err, filelock.ErrHeld) {
+		return fmt.Errorf("devserver: %s: %w", lockPath(s.o.Dir), ErrLocked)
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("devserver: %w", err)
 	}
 	s.lock = lock
 	if err := s.start(ctx); err != nil {
@@ -303,21 +308,6 @@ func forgetMembers(dbPath string) error {
 		return fmt.Errorf("devserver: forget old members in %s: %w", dbPath, err)
 	}
 	return nil
-}
-
-func lockFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("devserver: open lock %s: %w", path, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		_ = f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("devserver: %s: %w", path, ErrLocked)
-		}
-		return nil, fmt.Errorf("devserver: lock %s: %w", path, err)
-	}
-	return f, nil
 }
 
 // pickPort returns want if it can be bound on ip, else a free port.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/distributive-flow/dflow/filelock"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,7 +75,7 @@ func writeAtomic(path string, b []byte) error {
 // Status reports the control plane owning dir: its Info and true when one
 // runs (it holds the database lock and has recorded where it listens).
 func Status(dir string) (Info, bool, error) {
-	if !locked(filepath.Join(dir, "temporal.lock")) {
+	if !filelock.Held(lockPath(dir)) {
 		return Info{}, false, nil
 	}
 	b, err := os.ReadFile(infoPath(dir))
@@ -92,20 +93,6 @@ func Status(dir string) (Info, bool, error) {
 		return Info{}, false, nil
 	}
 	return i, true, nil
-}
-
-// locked tells whether some process holds an flock on path.
-func locked(path string) bool {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		return errors.Is(err, syscall.EWOULDBLOCK)
-	}
-	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-	return false
 }
 
 // StartBackground makes sure a control plane runs for dir: if none does, it
@@ -145,9 +132,9 @@ func StartBackground(ctx context.Context, dir string, argv []string) (info Info,
 			if i, ok, _ := waitStatus(ctx, dir, 5*time.Second); ok {
 				return i, false, nil
 			}
-			return Info{}, false, fmt.Errorf("control plane exited (%v); last lines of %s:\n%s", err, LogPath(dir), Tail(LogPath(dir), 15))
+			return Info{}, false, fmt.Errorf("control plane exited (%v); last lines of %s:\n%s", err, LogPath(dir), filelock.Tail(LogPath(dir), 15))
 		case <-ctx.Done():
-			return Info{}, false, fmt.Errorf("control plane did not become ready: %w; last lines of %s:\n%s", ctx.Err(), LogPath(dir), Tail(LogPath(dir), 15))
+			return Info{}, false, fmt.Errorf("control plane did not become ready: %w; last lines of %s:\n%s", ctx.Err(), LogPath(dir), filelock.Tail(LogPath(dir), 15))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -174,32 +161,19 @@ func StopBackground(dir string, grace time.Duration) (bool, error) {
 	if err := syscall.Kill(i.PID, syscall.SIGTERM); err != nil {
 		return true, fmt.Errorf("stop control plane pid %d: %w", i.PID, err)
 	}
-	lock := filepath.Join(dir, "temporal.lock")
+	lock := lockPath(dir)
 	deadline := time.Now().Add(grace)
 	for time.Now().Before(deadline) {
-		if !locked(lock) {
+		if !filelock.Held(lock) {
 			RemoveInfo(dir)
 			return true, nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	_ = syscall.Kill(i.PID, syscall.SIGKILL)
-	for j := 0; j < 100 && locked(lock); j++ {
+	for j := 0; j < 100 && filelock.Held(lock); j++ {
 		time.Sleep(50 * time.Millisecond)
 	}
 	RemoveInfo(dir)
 	return true, nil
-}
-
-// Tail returns the last n lines of the file at path ("" if unreadable).
-func Tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/distributive-flow/dflow/agent"
 	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/deploy"
+	"github.com/distributive-flow/dflow/filelock"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -177,9 +178,9 @@ func (b *Backend) waitReady(ctx context.Context, n deploy.Node, dir string, exit
 		last = err
 		select {
 		case err := <-exited:
-			return fmt.Errorf("agent exited (%v); last lines of %s:\n%s", err, filepath.Join(dir, "agent.log"), tail(filepath.Join(dir, "agent.log"), 10))
+			return fmt.Errorf("agent exited (%v); last lines of %s:\n%s", err, filepath.Join(dir, "agent.log"), filelock.Tail(filepath.Join(dir, "agent.log"), 10))
 		case <-ctx.Done():
-			return fmt.Errorf("agent at %s not ready after %s: %w; last lines of %s:\n%s", n.AgentURL, b.o.StartTimeout, last, filepath.Join(dir, "agent.log"), tail(filepath.Join(dir, "agent.log"), 10))
+			return fmt.Errorf("agent at %s not ready after %s: %w; last lines of %s:\n%s", n.AgentURL, b.o.StartTimeout, last, filepath.Join(dir, "agent.log"), filelock.Tail(filepath.Join(dir, "agent.log"), 10))
 		case <-time.After(25 * time.Millisecond):
 		}
 	}
@@ -300,16 +301,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

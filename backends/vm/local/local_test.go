@@ -4,10 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"flag"
-	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,23 +22,7 @@ import (
 // TestMain doubles as the node agent: the backend under test starts this
 // test binary with DFLOW_TEST_AGENT=1 instead of `dflow agent`.
 func TestMain(m *testing.M) {
-	if os.Getenv("DFLOW_TEST_AGENT") == "1" {
-		var o agent.Options
-		fs := flag.NewFlagSet("agent", flag.ExitOnError)
-		fs.StringVar(&o.Dir, "dir", "", "")
-		fs.StringVar(&o.Listen, "listen", "", "")
-		fs.IntVar(&o.Index, "index", 0, "")
-		fs.StringVar(&o.NodeID, "node-id", "", "")
-		_ = fs.Parse(os.Args[1:])
-		o.Version = "test"
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-		defer stop()
-		if err := agent.Run(ctx, o); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	testsuite.ServeAgentIfAsked()
 	os.Exit(m.Run())
 }
 
@@ -62,7 +43,7 @@ func open(t *testing.T) (*local.Backend, string, string) {
 		StateDir:   state,
 		Project:    project,
 		AgentPort:  17077,
-		Command:    []string{"/usr/bin/env", "DFLOW_TEST_AGENT=1", os.Args[0]},
+		Command:    testsuite.AgentCommand(),
 		Signer:     signer,
 		MachineDir: machineDir,
 	})

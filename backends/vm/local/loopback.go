@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/distributive-flow/dflow/filelock"
 	"net"
 	"os"
 	"path/filepath"
-	"syscall"
 )
 
 // MachineDir is where dflow keeps machine-wide state: $DFLOW_MACHINE_DIR,
@@ -41,11 +41,11 @@ func (r registry) claim(project string, index int) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("address registry %s: %w", dir, err)
 	}
-	unlock, err := lockDir(filepath.Join(r.dir, "loopback.lock"))
+	lock, err := filelock.Lock(filepath.Join(r.dir, "loopback.lock"))
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("address registry: %w", err)
 	}
-	defer unlock()
+	defer lock.Close()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return "", fmt.Errorf("address registry %s: %w", dir, err)
@@ -107,16 +107,4 @@ func readClaim(path string) (claim, error) {
 func stale(c claim) bool {
 	_, err := os.Stat(filepath.Join(c.Project, ".dflow"))
 	return errors.Is(err, os.ErrNotExist)
-}
-
-func lockDir(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("address registry lock %s: %w", path, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("address registry lock %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
 }
