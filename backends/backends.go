@@ -3,6 +3,7 @@ package backends
 import (
 	"context"
 	"errors"
+	"io"
 
 	"github.com/distributive-flow/dflow/deploy"
 )
@@ -61,4 +62,27 @@ type Store interface {
 type PackageReader interface {
 	// Read parses the package file at path. Errors name the file and line.
 	Read(ctx context.Context, path string) (deploy.TargetDesc, error)
+}
+
+// BuildOptions say what and where to build.
+type BuildOptions struct {
+	// Dir is the package's directory (the one holding the package file).
+	Dir string
+	// Targets are the artifact kinds to produce (deploy.KindExecutable, ...).
+	Targets []string
+	// Env is added to the build tools' environment (CABAL_DIR, ...).
+	Env []string
+	// WorkDir is scratch space the builder owns; the bundle is left in it.
+	WorkDir string
+	// Log receives the build tools' output; nil discards it.
+	Log io.Writer
+}
+
+// Builder builds a package into a Target.
+type Builder interface {
+	// Build compiles the package d describes, runs its test suites (a
+	// failing test fails the build), and bundles the artifacts o.Targets
+	// asks for into a reproducible archive left at Target.BundlePath.
+	// Errors say which step failed and end with the tool's last lines.
+	Build(ctx context.Context, d deploy.TargetDesc, o BuildOptions) (deploy.Target, error)
 }

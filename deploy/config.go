@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -32,6 +33,8 @@ type Config struct {
 	Keys     string   `json:"keys" yaml:"keys"`
 	Backends Backends `json:"backends" yaml:"backends"`
 	Nodes    Nodes    `json:"nodes" yaml:"nodes"`
+	App      App      `json:"app" yaml:"app"`
+	Deploy   Rollout  `json:"deploy" yaml:"deploy"`
 	Temporal Temporal `json:"temporal" yaml:"temporal"`
 
 	sources map[string]string // dotted key -> "dflow.yaml:LINE" or "--flag"
@@ -51,6 +54,44 @@ type Nodes struct {
 	AgentPort int `json:"agent_port" yaml:"agent_port"`
 	Parallel  int `json:"parallel" yaml:"parallel"`
 }
+
+// App modes: how the agent puts a new version in front of users.
+const (
+	ModeHTTP    = "http"    // HTTP reverse proxy; readiness by HTTP probe
+	ModeTCP     = "tcp"     // TCP forwarder; readiness by TCP connect
+	ModeRestart = "restart" // stop the old version, then start the new: no zero-downtime claim
+)
+
+// Modes are the values app.mode takes.
+var Modes = []string{ModeHTTP, ModeTCP, ModeRestart}
+
+// App configures how a version runs on a node and how the agent switches to it.
+type App struct {
+	Port         int      `json:"port" yaml:"port"`             // public port the agent owns on every node
+	Mode         string   `json:"mode" yaml:"mode"`             // http, tcp or restart
+	Health       string   `json:"health" yaml:"health"`         // HTTP path probed for readiness
+	Executable   string   `json:"executable" yaml:"executable"` // which executable runs; "" = the first
+	Args         []string `json:"args" yaml:"args"`
+	Env          []string `json:"env" yaml:"env"` // KEY=VALUE
+	ReadyProbes  int      `json:"ready_probes" yaml:"ready_probes"`
+	ReadyTimeout Duration `json:"ready_timeout" yaml:"ready_timeout"`
+	DrainTimeout Duration `json:"drain_timeout" yaml:"drain_timeout"`
+	StopGrace    Duration `json:"stop_grace" yaml:"stop_grace"`
+}
+
+// Rollout configures how a deploy moves through the nodes.
+type Rollout struct {
+	// Parallel is how many nodes switch to the new version at once.
+	Parallel int `json:"parallel" yaml:"parallel"`
+}
+
+// Duration is a time.Duration that reads and prints as "30s".
+type Duration time.Duration
+
+// D is the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
 
 // Temporal configures the control plane.
 type Temporal struct {
@@ -84,6 +125,10 @@ var schema = map[string]string{
 	"backends": "map", "backends.vm": "string", "backends.container": "string", "backends.builder": "string",
 	"backends.package_reader": "string", "backends.store": "string",
 	"nodes": "map", "nodes.agent_port": "int", "nodes.parallel": "int",
+	"app": "map", "app.port": "int", "app.mode": "string", "app.health": "string", "app.executable": "string",
+	"app.args": "list", "app.env": "list", "app.ready_probes": "int", "app.ready_timeout": "duration",
+	"app.drain_timeout": "duration", "app.stop_grace": "duration",
+	"deploy": "map", "deploy.parallel": "int",
 	"temporal": "map", "temporal.address": "string", "temporal.namespace": "string",
 	"temporal.task_queue": "string", "temporal.ui": "string",
 }
@@ -97,7 +142,12 @@ func Default(dir string) Config {
 		Backends: Backends{
 			VM: "local", Container: "process", Builder: "cabal", PackageReader: "cabal", Store: "embedded",
 		},
-		Nodes:    Nodes{AgentPort: 7077, Parallel: 4},
+		Nodes: Nodes{AgentPort: 7077, Parallel: 4},
+		App: App{
+			Port: 8080, Mode: ModeHTTP, Health: "/health", ReadyProbes: 3,
+			ReadyTimeout: Duration(30 * time.Second), DrainTimeout: Duration(30 * time.Second), StopGrace: Duration(10 * time.Second),
+		},
+		Deploy:   Rollout{Parallel: 1},
 		Temporal: Temporal{Namespace: "default", TaskQueue: "dflow", UI: "127.0.0.1:8233"},
 	}
 }
@@ -250,7 +300,16 @@ func (c *Config) walk(file, prefix string, m *yaml.Node) error {
 			default:
 				return bad("want a list, got %s", describe(v))
 			}
-			c.Target = items
+			*c.listField(key) = items
+		case "duration":
+			if v.Kind != yaml.ScalarNode {
+				return bad("want a duration such as 30s, got %s", describe(v))
+			}
+			d, err := parseDuration(v.Value)
+			if err != nil {
+				return bad("%v", err)
+			}
+			*c.durationField(key) = d
 		case "int":
 			if v.Kind != yaml.ScalarNode {
 				return bad("want a number, got %s", describe(v))
@@ -381,17 +440,67 @@ func (c *Config) stringField(key string) *string {
 		return &c.Temporal.TaskQueue
 	case "temporal.ui":
 		return &c.Temporal.UI
+	case "app.mode":
+		return &c.App.Mode
+	case "app.health":
+		return &c.App.Health
+	case "app.executable":
+		return &c.App.Executable
 	}
 	return nil
 }
 
-func (c *Config) setInt(key string, n int) {
+func (c *Config) intField(key string) *int {
 	switch key {
 	case "nodes.agent_port":
-		c.Nodes.AgentPort = n
+		return &c.Nodes.AgentPort
 	case "nodes.parallel":
-		c.Nodes.Parallel = n
+		return &c.Nodes.Parallel
+	case "app.port":
+		return &c.App.Port
+	case "app.ready_probes":
+		return &c.App.ReadyProbes
+	case "deploy.parallel":
+		return &c.Deploy.Parallel
 	}
+	return nil
+}
+
+func (c *Config) setInt(key string, n int) { *c.intField(key) = n }
+
+func (c *Config) listField(key string) *[]string {
+	switch key {
+	case "target":
+		return &c.Target
+	case "app.args":
+		return &c.App.Args
+	case "app.env":
+		return &c.App.Env
+	}
+	return nil
+}
+
+func (c *Config) durationField(key string) *Duration {
+	switch key {
+	case "app.ready_timeout":
+		return &c.App.ReadyTimeout
+	case "app.drain_timeout":
+		return &c.App.DrainTimeout
+	case "app.stop_grace":
+		return &c.App.StopGrace
+	}
+	return nil
+}
+
+func parseDuration(s string) (Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (want e.g. 500ms, 30s, 2m)", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q is negative", s)
+	}
+	return Duration(d), nil
 }
 
 // Get returns the value at a dotted key as a string ("" for unknown keys).
@@ -400,12 +509,11 @@ func (c Config) Get(key string) string {
 	case "string":
 		return *c.stringField(key)
 	case "int":
-		if key == "nodes.agent_port" {
-			return strconv.Itoa(c.Nodes.AgentPort)
-		}
-		return strconv.Itoa(c.Nodes.Parallel)
+		return strconv.Itoa(*c.intField(key))
 	case "list":
-		return strings.Join(c.Target, ",")
+		return strings.Join(*c.listField(key), ",")
+	case "duration":
+		return c.durationField(key).String()
 	}
 	return ""
 }
@@ -428,7 +536,13 @@ func (c *Config) Set(key, value, source string) error {
 		}
 		c.setInt(key, n)
 	case "list":
-		c.Target = strings.Split(value, ",")
+		*c.listField(key) = strings.Split(value, ",")
+	case "duration":
+		d, err := parseDuration(value)
+		if err != nil {
+			return &ConfigError{File: source, Key: key, Msg: err.Error()}
+		}
+		*c.durationField(key) = d
 	}
 	if c.sources == nil {
 		c.sources = map[string]string{}
@@ -507,6 +621,32 @@ func (c Config) Validate() error {
 	}
 	if p := c.Nodes.Parallel; p < 1 || p > 64 {
 		return bad("nodes.parallel", "%d is out of range (1-64)", p)
+	}
+	if p := c.App.Port; p < 1 || p > 65535 {
+		return bad("app.port", "%d is not a port (1-65535)", p)
+	}
+	if c.App.Port == c.Nodes.AgentPort {
+		return bad("app.port", "%d is also nodes.agent_port: the app and the agent need ports of their own", c.App.Port)
+	}
+	if !contains(Modes, c.App.Mode) {
+		return bad("app.mode", "unknown mode %q (want any of %s)", c.App.Mode, strings.Join(Modes, ", "))
+	}
+	if !strings.HasPrefix(c.App.Health, "/") {
+		return bad("app.health", "%q is not an absolute URL path (want e.g. /health)", c.App.Health)
+	}
+	for _, e := range c.App.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" || strings.ContainsAny(k, " \t") {
+			return bad("app.env", "%q is not KEY=VALUE", e)
+		}
+	}
+	if n := c.App.ReadyProbes; n < 1 || n > 100 {
+		return bad("app.ready_probes", "%d is out of range (1-100)", n)
+	}
+	if c.App.ReadyTimeout <= 0 {
+		return bad("app.ready_timeout", "must be longer than 0s")
+	}
+	if p := c.Deploy.Parallel; p < 1 || p > 1000 {
+		return bad("deploy.parallel", "%d is out of range (1-1000)", p)
 	}
 	if a := c.Temporal.Address; a != "" {
 		if err := hostPort(a); err != nil {

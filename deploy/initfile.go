@@ -36,6 +36,21 @@ nodes:
   agent_port: 7077       # TCP port of the node agent on every node's address
   parallel: 4            # how many nodes set/cycle create or destroy at once (1-64)
 
+app:
+  port: 8080             # the public port the agent owns on every node; users connect here
+  mode: http             # http (proxy), tcp (forwarder), or restart (stop then start: not zero-downtime)
+  health: /health        # readiness probe: GET this path on the new version until it answers 2xx
+  executable: ""         # which executable runs; "" = the first one in the package file
+  args: []               # its arguments
+  env: []                # KEY=VALUE pairs added to its environment (besides PORT, DFLOW_VERSION, DFLOW_INDEX)
+  ready_probes: 3        # consecutive good probes before the new version gets traffic
+  ready_timeout: 30s     # a version not ready by then is killed; the old one keeps serving
+  drain_timeout: 30s     # how long the old version may finish its requests in flight
+  stop_grace: 10s        # between SIGTERM and SIGKILL
+
+deploy:
+  parallel: 1            # how many nodes switch to the new version at once
+
 temporal:
   address: ""            # Temporal frontend HOST:PORT; "" runs the embedded control plane. --temporal, $TEMPORAL_ADDRESS
   namespace: default     # Temporal namespace

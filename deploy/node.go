@@ -36,6 +36,24 @@ type State struct {
 	Count int `json:"count"`
 	// Nodes are the nodes the cluster has, sorted by Index.
 	Nodes []Node `json:"nodes"`
+	// Releases is the release history, oldest first (at most MaxReleases).
+	Releases []Release `json:"releases,omitempty"`
+	// Current is the ID of the release the cluster serves; 0 when none.
+	Current int `json:"current,omitempty"`
+	// Builds are the newest targets built (at most MaxBuilds), newest last:
+	// what `copy --latest` ships.
+	Builds []Target `json:"builds,omitempty"`
+}
+
+// MaxBuilds bounds State.Builds.
+const MaxBuilds = 20
+
+// AddBuild records t as the newest build.
+func (s *State) AddBuild(t Target) {
+	s.Builds = append(s.Builds, t)
+	if len(s.Builds) > MaxBuilds {
+		s.Builds = append([]Target(nil), s.Builds[len(s.Builds)-MaxBuilds:]...)
+	}
 }
 
 // Node returns the node at index and whether there is one.

@@ -15,6 +15,7 @@ type TargetDesc struct {
 // Component is one library, executable or test suite of a package.
 type Component struct {
 	Name         string   `json:"name"`
+	Type         string   `json:"type,omitempty"` // a test suite's type: exitcode-stdio-1.0, detailed-0.9
 	MainIs       string   `json:"main_is,omitempty"`
 	SourceDirs   []string `json:"source_dirs,omitempty"`
 	Modules      []string `json:"modules,omitempty"`

@@ -178,6 +178,8 @@ func (m MemStore) Close() error { return nil }
 
 func clone(s deploy.State) deploy.State {
 	s.Nodes = append([]deploy.Node(nil), s.Nodes...)
+	s.Releases = append([]deploy.Release(nil), s.Releases...)
+	s.Builds = append([]deploy.Target(nil), s.Builds...)
 	return s
 }
 

@@ -1,0 +1,132 @@
+package deploy
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Release kinds: what put a version on the nodes.
+const (
+	ReleaseDeploy   = "deploy"   // a new build
+	ReleaseRollback = "rollback" // back to an earlier release
+	ReleaseRestart  = "restart"  // the same version again, through the switch
+	ReleaseStart    = "start"    // the current release started where it did not run
+)
+
+// Release outcomes.
+const (
+	OutcomeRunning   = "running"
+	OutcomeSucceeded = "succeeded"
+	OutcomeFailed    = "failed"
+)
+
+// MaxReleases bounds the release history kept in the Store (oldest go first).
+const MaxReleases = 200
+
+// Release is the record of one rollout: what it shipped, who asked, when,
+// and how it ended.
+type Release struct {
+	ID       int       `json:"id"`
+	Kind     string    `json:"kind"`
+	Version  string    `json:"version"`
+	Digest   string    `json:"digest"`
+	Target   Target    `json:"target"`
+	Config   Config    `json:"config"` // the configuration it ran with
+	Who      string    `json:"who"`
+	Workflow string    `json:"workflow"` // workflow ID/run ID, for the Web UI
+	At       time.Time `json:"at"`
+	Finished time.Time `json:"finished,omitzero"`
+	Outcome  string    `json:"outcome"`
+	Error    string    `json:"error,omitempty"`
+	// Of is, for a rollback, the release it went back to.
+	Of int `json:"of,omitempty"`
+	// Nodes are the indices that switched to this release.
+	Nodes []int `json:"nodes,omitempty"`
+}
+
+// InstanceID names the process a release starts on a node: unique per
+// release, stable across retries (the agent's start is idempotent on it).
+func (r Release) InstanceID() string {
+	return fmt.Sprintf("r%d-%s", r.ID, ShortVersion(r.Version))
+}
+
+// Release returns the release with id.
+func (s State) Release(id int) (Release, bool) {
+	for _, r := range s.Releases {
+		if r.ID == id {
+			return r, true
+		}
+	}
+	return Release{}, false
+}
+
+// AddRelease appends r with the next ID and returns that ID, dropping the
+// oldest releases beyond MaxReleases (never the current one).
+func (s *State) AddRelease(r Release) int {
+	next := 1
+	if n := len(s.Releases); n > 0 {
+		next = s.Releases[n-1].ID + 1
+	}
+	r.ID = next
+	s.Releases = append(s.Releases, r)
+	for len(s.Releases) > MaxReleases {
+		drop := 0
+		if s.Releases[0].ID == s.Current && len(s.Releases) > 1 {
+			drop = 1
+		}
+		s.Releases = append(s.Releases[:drop:drop], s.Releases[drop+1:]...)
+	}
+	return next
+}
+
+// CurrentRelease is the release the cluster serves, if any.
+func (s State) CurrentRelease() (Release, bool) {
+	if s.Current == 0 {
+		return Release{}, false
+	}
+	return s.Release(s.Current)
+}
+
+// RollbackTarget picks the release `rollback` goes back to. With version ""
+// it is the newest succeeded deploy older than the current release that
+// shipped something else, so calling rollback again goes further back. With
+// a version (a prefix of at least 7 characters, or the whole version) it is
+// the newest succeeded deploy of that version.
+func RollbackTarget(s State, version string) (Release, error) {
+	cur, ok := s.CurrentRelease()
+	if version != "" {
+		if len(version) < 7 && !strings.HasSuffix(version, "-dirty") {
+			return Release{}, fmt.Errorf("version %q is too short: give at least 7 characters of the commit hash", version)
+		}
+		var found []Release
+		for i := len(s.Releases) - 1; i >= 0; i-- {
+			r := s.Releases[i]
+			if r.Kind == ReleaseDeploy && r.Outcome == OutcomeSucceeded && strings.HasPrefix(r.Version, version) {
+				found = append(found, r)
+			}
+		}
+		if len(found) == 0 {
+			return Release{}, fmt.Errorf("no succeeded deploy of version %s in the release history (`dflow releases` lists them)", version)
+		}
+		for _, r := range found[1:] {
+			if r.Version != found[0].Version {
+				return Release{}, fmt.Errorf("version %s is ambiguous: %s and %s", version, ShortVersion(found[0].Version), ShortVersion(r.Version))
+			}
+		}
+		if ok && found[0].Digest == cur.Digest {
+			return Release{}, fmt.Errorf("version %s is what the cluster serves already", ShortVersion(found[0].Version))
+		}
+		return found[0], nil
+	}
+	if !ok {
+		return Release{}, fmt.Errorf("nothing is deployed yet: there is nothing to roll back")
+	}
+	for i := len(s.Releases) - 1; i >= 0; i-- {
+		r := s.Releases[i]
+		if r.ID < cur.ID && r.Kind == ReleaseDeploy && r.Outcome == OutcomeSucceeded && r.Digest != cur.Digest {
+			return r, nil
+		}
+	}
+	return Release{}, fmt.Errorf("release %d (%s) is the oldest succeeded deploy kept: there is nothing older to roll back to", cur.ID, ShortVersion(cur.Version))
+}
