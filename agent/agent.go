@@ -12,10 +12,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/distributive-flow/dflow/agent/auth"
+	"github.com/distributive-flow/dflow/artifact"
+	"github.com/distributive-flow/dflow/filelock"
 )
 
 // Status is the answer to GET /v1/status.
@@ -31,7 +32,7 @@ type Status struct {
 
 // Options configure an Agent.
 type Options struct {
-	Dir      string // the node's directory: lock, pid file, logs
+	Dir      string // the node's directory: lock, pid file, artifacts, releases, logs
 	Listen   string // host:port of the API
 	Index    int
 	NodeID   string
@@ -50,6 +51,7 @@ type Agent struct {
 	verifier *auth.Verifier
 	stopOnce sync.Once
 	done     chan struct{}
+	rt       apps // the app processes and the proxy: see runtime.go
 }
 
 // LockPath and PIDPath are the agent's files in a node directory.
@@ -75,9 +77,13 @@ func New(o Options) (*Agent, error) {
 // Start takes the node's lock, loads the authorized keys, binds the API
 // address and serves in the background.
 func (a *Agent) Start(ctx context.Context) error {
-	lock, err := acquire(ctx, LockPath(a.o.Dir))
+	// Retry briefly: a Running probe may hold the lock for an instant.
+	lock, err := filelock.TryLock(LockPath(a.o.Dir), 2*time.Second)
+	if errors.Is(err, filelock.ErrHeld) {
+		return fmt.Errorf("agent: another agent already runs in %s", a.o.Dir)
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("agent: %w", err)
 	}
 	a.lock = lock
 	fail := func(err error) error {
@@ -95,6 +101,15 @@ func (a *Agent) Start(ctx context.Context) error {
 	if len(keys) == 0 {
 		return fail(fmt.Errorf("agent: %s holds no keys: nobody could control this node", a.o.KeysFile))
 	}
+	store, err := artifact.OpenStore(filepath.Join(a.o.Dir, "artifacts"))
+	if err != nil {
+		return fail(fmt.Errorf("agent: %w", err))
+	}
+	for _, d := range []string{a.releasesDir(), filepath.Join(a.o.Dir, "logs")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fail(fmt.Errorf("agent: %w", err))
+		}
+	}
 	a.started = time.Now()
 	a.verifier = auth.NewVerifier(keys, auth.VerifierOptions{NotBefore: a.started})
 	ln, err := net.Listen("tcp", a.o.Listen)
@@ -108,6 +123,11 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", a.status)
+	a.routes(mux)
+	a.rt.store = store
+	a.rt.procs = make(map[string]*instance)
+	// The apps' context is not ctx: it lives until Stop, not until Start returns.
+	a.rt.ctx, a.rt.cancel = context.WithCancel(context.Background())
 	a.srv = &http.Server{
 		Handler:           a.verifier.Middleware(mux, a.o.Log.Printf),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -122,13 +142,24 @@ func (a *Agent) Start(ctx context.Context) error {
 	return nil
 }
 
+// Addr is the address the API listens on (Options.Listen before Start).
+func (a *Agent) Addr() string {
+	if a.ln != nil {
+		return a.ln.Addr().String()
+	}
+	return a.o.Listen
+}
+
 // Done is closed when the API server has stopped.
 func (a *Agent) Done() <-chan struct{} { return a.done }
 
-// Stop shuts the API down and releases the lock. Safe to call twice.
+// Stop stops the public port's proxy and every app process (SIGTERM, then
+// SIGKILL after at most 10s, less if ctx ends sooner: no orphans), shuts the
+// API down and releases the lock. Safe to call twice.
 func (a *Agent) Stop(ctx context.Context) error {
 	var err error
 	a.stopOnce.Do(func() {
+		a.shutdownApps(ctx)
 		if a.srv != nil {
 			err = a.srv.Shutdown(ctx)
 		}
@@ -159,43 +190,8 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// acquire takes the exclusive lock at path, retrying briefly: a probe by
-// Running may hold it for an instant.
-func acquire(ctx context.Context, path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("agent: open lock %s: %w", path, err)
-	}
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return f, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) || ctx.Err() != nil {
-			_ = f.Close()
-			if errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, fmt.Errorf("agent: another agent already runs in %s", filepath.Dir(path))
-			}
-			return nil, fmt.Errorf("agent: lock %s: %w", path, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // Running tells whether an agent holds the lock of the node directory dir.
-func Running(dir string) bool {
-	f, err := os.OpenFile(LockPath(dir), os.O_RDWR, 0)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		return errors.Is(err, syscall.EWOULDBLOCK)
-	}
-	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-	return false
-}
+func Running(dir string) bool { return filelock.Held(LockPath(dir)) }
 
 // Run starts an agent with o and serves until ctx ends, then stops it.
 func Run(ctx context.Context, o Options) error {
@@ -212,7 +208,8 @@ func Run(ctx context.Context, o Options) error {
 	case <-a.Done():
 		served = errors.New("agent: API server stopped")
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Room for the apps' 10s grace period, then the API server.
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := a.Stop(sctx); err != nil && served == nil {
 		return err

@@ -1,0 +1,554 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/process"
+	"github.com/distributive-flow/dflow/agent/process/fakeapp"
+	"github.com/distributive-flow/dflow/artifact"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
+)
+
+func TestMain(m *testing.M) {
+	fakeapp.ServeIfAsked()
+	os.Exit(m.Run())
+}
+
+// node is a real agent on 127.0.0.1 with a client allowed to control it.
+type node struct {
+	a   *agent.Agent
+	c   *agent.Client
+	dir string
+}
+
+func startAgent(t *testing.T) node {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	signer, err := ssh.NewSignerFromKey(priv)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o600))
+	a, err := agent.New(agent.Options{
+		Dir: dir, Listen: "127.0.0.1:0", Index: 7, NodeID: "test-node", Version: "test",
+		Log: log.New(testWriter{t}, "", log.Lmicroseconds),
+	})
+	require.NoError(t, err)
+	require.NoError(t, a.Start(context.Background()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_ = a.Stop(ctx)
+	})
+	return node{a: a, c: agent.NewClient("http://"+a.Addr(), signer), dir: dir}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+var (
+	bundleOnce   sync.Once
+	bundlePath   string
+	bundleDigest string
+	bundleSize   int64
+	bundleErr    error
+)
+
+// testBundle is a bundle holding this test binary as bin/app: started with
+// DFLOW_FAKE_APP=1 it is the fake app.
+func testBundle(t *testing.T) (path, digest string, size int64) {
+	t.Helper()
+	bundleOnce.Do(func() {
+		exe, err := os.Executable()
+		if err != nil {
+			bundleErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "dflow-agent-test-")
+		if err != nil {
+			bundleErr = err
+			return
+		}
+		bundlePath = filepath.Join(dir, "bundle.tar.zst")
+		bundleDigest, bundleSize, bundleErr = artifact.WriteBundleFile(bundlePath, []artifact.File{{Path: "bin/app", Source: exe, Mode: 0o755}})
+	})
+	require.NoError(t, bundleErr)
+	return bundlePath, bundleDigest, bundleSize
+}
+
+// countingReader counts the bytes read from it.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func putBundle(t *testing.T, n node) (digest string, sent int64) {
+	t.Helper()
+	path, digest, size := testBundle(t)
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	cr := &countingReader{r: f}
+	require.NoError(t, n.c.PutArtifact(context.Background(), digest, cr, size, false))
+	return digest, cr.n.Load()
+}
+
+func startReq(id, version, digest string, env ...string) agent.StartRequest {
+	r := agent.StartRequest{
+		ID: id, Version: version, Digest: digest, Exec: "bin/app",
+		Env:           map[string]string{fakeapp.Env: "1"},
+		ProbeInterval: 20 * time.Millisecond, ReadyTimeout: 20 * time.Second,
+	}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		r.Env[k] = v
+	}
+	return r
+}
+
+func alive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }
+
+func postNoRetry(c *http.Client, url, body string) (int, string, error) {
+	req, err := http.NewRequest(http.MethodPost, url, struct{ io.Reader }{strings.NewReader(body)})
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+func TestArtifacts(t *testing.T) {
+	n := startAgent(t)
+	ctx := context.Background()
+	path, digest, size := testBundle(t)
+
+	has, err := n.c.HasArtifact(ctx, digest)
+	require.NoError(t, err)
+	require.False(t, has)
+	_, sent := putBundle(t, n)
+	require.Equal(t, size, sent)
+	has, err = n.c.HasArtifact(ctx, digest)
+	require.NoError(t, err)
+	require.True(t, has)
+	_, sent = putBundle(t, n)
+	require.Zero(t, sent, "the second put sends nothing")
+	list, err := n.c.Artifacts(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []agent.ArtifactInfo{{Digest: digest, Size: size}}, list)
+
+	// A large corrupted upload, streamed: refused at EOF, the good copy kept.
+	good, err := os.ReadFile(path)
+	require.NoError(t, err)
+	bad := bytes.Clone(good)
+	bad[len(bad)/2] ^= 0xff
+	err = n.c.PutArtifact(ctx, digest, bytes.NewReader(bad), int64(len(bad)), true)
+	require.ErrorIs(t, err, artifact.ErrDigestMismatch)
+	var ae *agent.APIError
+	require.ErrorAs(t, err, &ae)
+	require.Equal(t, http.StatusBadRequest, ae.Status)
+	require.True(t, ae.Permanent())
+	st, err := artifact.OpenStore(filepath.Join(n.dir, "artifacts"))
+	require.NoError(t, err)
+	require.NoError(t, st.Verify(digest), "the good copy is kept")
+
+	// A large corrupted upload of something the node does not have.
+	data := make([]byte, 3<<20)
+	_, _ = rand.Read(data)
+	sum := sha256.Sum256(data)
+	other := hex.EncodeToString(sum[:])
+	data[0] ^= 1
+	require.ErrorIs(t, n.c.PutArtifact(ctx, other, bytes.NewReader(data), -1, false), artifact.ErrDigestMismatch)
+	has, err = n.c.HasArtifact(ctx, other)
+	require.NoError(t, err)
+	require.False(t, has, "nothing kept")
+
+	// A small corrupted upload.
+	sum = sha256.Sum256([]byte("hello"))
+	small := hex.EncodeToString(sum[:])
+	require.ErrorIs(t, n.c.PutArtifact(ctx, small, strings.NewReader("hellO"), 5, false), artifact.ErrDigestMismatch)
+	require.NoError(t, n.c.PutArtifact(ctx, small, strings.NewReader("hello"), 5, false))
+	require.NoError(t, n.c.RemoveArtifact(ctx, small))
+	has, err = n.c.HasArtifact(ctx, small)
+	require.NoError(t, err)
+	require.False(t, has)
+	require.NoError(t, n.c.RemoveArtifact(ctx, small), "removing an absent artifact is no error")
+	left, err := os.ReadDir(filepath.Join(n.dir, "artifacts"))
+	require.NoError(t, err)
+	require.Len(t, left, 1, "no temp files left behind")
+}
+
+func TestRolloutUnderLoad(t *testing.T) {
+	n := startAgent(t)
+	ctx := context.Background()
+	digest, _ := putBundle(t, n)
+
+	v1, err := n.c.StartProcess(ctx, startReq("r1-v1", "v1", digest))
+	require.NoError(t, err)
+	require.Equal(t, agent.StateReady, v1.State)
+	require.True(t, alive(v1.PID))
+	again, err := n.c.StartProcess(ctx, startReq("r1-v1", "v1", digest))
+	require.NoError(t, err, "start is idempotent")
+	require.Equal(t, v1.PID, again.PID)
+
+	appPort, err := process.FreePort()
+	require.NoError(t, err)
+	res, err := n.c.Switch(ctx, agent.SwitchRequest{ID: "r1-v1", AppPort: appPort})
+	require.NoError(t, err)
+	require.Equal(t, agent.SwitchResult{Previous: "", Serving: "r1-v1"}, res)
+	res, err = n.c.Switch(ctx, agent.SwitchRequest{ID: "r1-v1", AppPort: appPort})
+	require.NoError(t, err, "switch is idempotent")
+	require.Equal(t, "r1-v1", res.Serving)
+
+	url := fmt.Sprintf("http://127.0.0.1:%d/", appPort)
+	hc := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 32}, Timeout: 30 * time.Second}
+	code, body, err := postNoRetry(hc, url, "hi")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "v1:hi", body)
+
+	// 16 workers POST without retries while five new versions in turn
+	// start, take over, and see the previous one drained and stopped. Every
+	// fourth request takes 100ms, so requests are in flight at each switch.
+	const rounds = 5
+	var served [rounds + 2]atomic.Int64    // by version number
+	var stoppedAt [rounds + 2]atomic.Int64 // when StopProcess returned, unix ns
+	var late atomic.Int64                  // answered by a version stopped before the request was sent
+	stop := make(chan struct{})
+	var total atomic.Int64
+	var mu sync.Mutex
+	var failures []string
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				u, msg := url, fmt.Sprintf("w%d-%d", w, i)
+				if i%4 == 0 {
+					u += "?sleep=100ms"
+				}
+				total.Add(1)
+				sent := time.Now().UnixNano()
+				code, body, err := postNoRetry(hc, u, msg)
+				var v int
+				if err == nil && code == http.StatusOK {
+					if _, err := fmt.Sscanf(body, "v%d:", &v); err == nil && body == fmt.Sprintf("v%d:%s", v, msg) && v >= 1 && v <= rounds+1 {
+						served[v].Add(1)
+						if s := stoppedAt[v].Load(); s != 0 && sent > s {
+							late.Add(1)
+						}
+						continue
+					}
+				}
+				mu.Lock()
+				failures = append(failures, fmt.Sprintf("%d %q %v", code, body, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	started := time.Now()
+	var v2 agent.ProcessInfo
+	prev := v1
+	for round := 2; round <= rounds+1; round++ {
+		time.Sleep(300 * time.Millisecond)
+		id := fmt.Sprintf("r%d-v%d", round, round)
+		next, err := n.c.StartProcess(ctx, startReq(id, fmt.Sprintf("v%d", round), digest))
+		require.NoError(t, err)
+		res, err = n.c.Switch(ctx, agent.SwitchRequest{ID: id, AppPort: appPort})
+		require.NoError(t, err)
+		require.Equal(t, agent.SwitchResult{Previous: prev.ID, Serving: id}, res)
+		l, err := n.c.Processes(ctx)
+		require.NoError(t, err)
+		require.Equal(t, id, l.Serving)
+		require.Equal(t, agent.StateReady, find(t, l, prev.ID).State, "the previous one is ready until stopped")
+		stopped, err := n.c.StopProcess(ctx, prev.ID, agent.StopRequest{DrainTimeout: 10 * time.Second, Grace: 5 * time.Second})
+		require.NoError(t, err)
+		require.Equal(t, agent.StateStopped, stopped.State)
+		require.False(t, alive(prev.PID), "%s is gone", prev.ID)
+		stoppedAt[round-1].Store(time.Now().UnixNano())
+		prev = next
+		if round == 2 {
+			v2 = next
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	counts := make([]int64, 0, rounds+1)
+	for v := 1; v <= rounds+1; v++ {
+		counts = append(counts, served[v].Load())
+	}
+	t.Logf("rollout under load: %d requests in %s by 16 workers, served per version %v, %d failed, %d switches and drained stops",
+		total.Load(), time.Since(started).Round(time.Millisecond), counts, len(failures), rounds)
+	require.Empty(t, failures)
+	require.Zero(t, late.Load(), "requests sent after a version was stopped were answered by it")
+	for v := 1; v <= rounds+1; v++ {
+		require.Greater(t, served[v].Load(), int64(10), "v%d served", v)
+	}
+	last := prev
+
+	again, err = n.c.StopProcess(ctx, "r1-v1", agent.StopRequest{})
+	require.NoError(t, err, "stopping a stopped process is fine")
+	require.Equal(t, agent.StateStopped, again.State)
+	_, err = n.c.Switch(ctx, agent.SwitchRequest{ID: "r1-v1", AppPort: appPort})
+	requireStatus(t, err, http.StatusConflict)
+
+	// A version whose health check fails: a GateError, v6 keeps serving.
+	badReq := startReq("r0-bad", "v0", digest, "DFLOW_FAKE_HEALTH=fail", "GREETING=x")
+	badReq.ReadyTimeout = time.Second
+	_, err = n.c.StartProcess(ctx, badReq)
+	var ge *agent.GateError
+	require.ErrorAs(t, err, &ge)
+	require.Equal(t, "r0-bad", ge.ID)
+	require.Contains(t, ge.Probe, "/health")
+	require.Contains(t, ge.Reason, "503")
+	require.Contains(t, ge.LogTail, "listening on port")
+	require.Contains(t, err.Error(), "unhealthy on purpose")
+	_, err = n.c.StartProcess(ctx, badReq)
+	require.ErrorAs(t, err, &ge, "a failed start answers the same again")
+	l, err := n.c.Processes(ctx)
+	require.NoError(t, err)
+	require.Equal(t, last.ID, l.Serving)
+	bad := find(t, l, "r0-bad")
+	require.Equal(t, agent.StateFailed, bad.State)
+	require.False(t, alive(bad.PID))
+	code, body, err = postNoRetry(hc, url, "still")
+	require.NoError(t, err)
+	require.Equal(t, "v6:still", body)
+	require.Equal(t, http.StatusOK, code)
+
+	// The app's environment.
+	resp, err := hc.Get(url + "env")
+	require.NoError(t, err)
+	envText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Contains(t, string(envText), fmt.Sprintf("PORT=%d\n", last.Port))
+	require.Contains(t, string(envText), "DFLOW_VERSION=v6\n")
+	require.Contains(t, string(envText), "DFLOW_INDEX=7\n")
+
+	// Checksums of the unpacked release.
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	want, _, err := artifact.FileSHA256(exe)
+	require.NoError(t, err)
+	got, err := n.c.Checksum(ctx, digest, "bin/app")
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	_, err = n.c.Checksum(ctx, digest, "../../agent.pid")
+	requireStatus(t, err, http.StatusBadRequest)
+	_, err = n.c.Checksum(ctx, digest, "bin/nope")
+	requireStatus(t, err, http.StatusNotFound)
+
+	logText, err := n.c.Log(ctx, last.ID, 5)
+	require.NoError(t, err)
+	require.Contains(t, logText, "listening on port")
+
+	// The artifact is in use.
+	requireStatus(t, n.c.RemoveArtifact(ctx, digest), http.StatusConflict)
+
+	// stop --now does not wait for requests in flight; an app that ignores
+	// SIGTERM is killed after the grace.
+	v4, err := n.c.StartProcess(ctx, startReq("r9-v9", "v9", digest, "DFLOW_FAKE_IGNORE_TERM=1"))
+	require.NoError(t, err)
+	_, err = n.c.Switch(ctx, agent.SwitchRequest{ID: "r9-v9", AppPort: appPort})
+	require.NoError(t, err)
+	slow := make(chan string, 1)
+	go func() {
+		code, body, err := postNoRetry(hc, url+"?sleep=5s", "slow")
+		slow <- fmt.Sprint(code, body, err)
+	}()
+	time.Sleep(200 * time.Millisecond)
+	started = time.Now()
+	info, err := n.c.StopProcess(ctx, "r9-v9", agent.StopRequest{Now: true, Grace: 300 * time.Millisecond})
+	require.NoError(t, err)
+	require.Equal(t, agent.StateStopped, info.State)
+	require.Less(t, time.Since(started), 2*time.Second)
+	require.False(t, alive(v4.PID))
+	require.Contains(t, <-slow, "502", "the request in flight was cut")
+
+	// Agent Stop leaves no app behind and closes the public port.
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	require.NoError(t, n.a.Stop(sctx))
+	require.NoError(t, n.a.Stop(sctx), "stop twice")
+	require.False(t, alive(last.PID), "no orphan after agent Stop")
+	require.False(t, alive(v2.PID))
+	_, _, err = postNoRetry(hc, url, "after")
+	require.Error(t, err)
+}
+
+func TestStartErrors(t *testing.T) {
+	n := startAgent(t)
+	ctx := context.Background()
+	missing := strings.Repeat("ab", 32)
+	_, err := n.c.StartProcess(ctx, startReq("x1", "v1", missing))
+	requireStatus(t, err, http.StatusNotFound)
+	require.ErrorContains(t, err, missing)
+	require.ErrorIs(t, err, artifact.ErrNotFound)
+
+	r := startReq("../evil", "v1", missing)
+	_, err = n.c.StartProcess(ctx, r)
+	requireStatus(t, err, http.StatusBadRequest)
+	r = startReq("x2", "v1", missing)
+	r.Exec = "../bin/app"
+	_, err = n.c.StartProcess(ctx, r)
+	requireStatus(t, err, http.StatusBadRequest)
+	r = startReq("x3", "v1", missing, "PORT=1")
+	_, err = n.c.StartProcess(ctx, r)
+	requireStatus(t, err, http.StatusBadRequest)
+
+	_, err = n.c.StopProcess(ctx, "nobody", agent.StopRequest{})
+	requireStatus(t, err, http.StatusNotFound)
+	_, err = n.c.Switch(ctx, agent.SwitchRequest{ID: "nobody", AppPort: 1234})
+	requireStatus(t, err, http.StatusNotFound)
+
+	digest, _ := putBundle(t, n)
+	r = startReq("x4", "v1", digest)
+	r.Exec = "bin/none"
+	_, err = n.c.StartProcess(ctx, r)
+	requireStatus(t, err, http.StatusUnprocessableEntity)
+
+	// An app that exits at once fails its gate fast, naming the status.
+	started := time.Now()
+	_, err = n.c.StartProcess(ctx, startReq("x5", "v1", digest, "DFLOW_FAKE_EXIT=4"))
+	var ge *agent.GateError
+	require.ErrorAs(t, err, &ge)
+	require.Contains(t, ge.Reason, "exit status 4")
+	require.Less(t, time.Since(started), 10*time.Second)
+
+	// Same id, another version: a conflict.
+	_, err = n.c.StartProcess(ctx, startReq("x5", "v2", digest))
+	requireStatus(t, err, http.StatusConflict)
+}
+
+func TestProcessExitsOnItsOwn(t *testing.T) {
+	n := startAgent(t)
+	ctx := context.Background()
+	digest, _ := putBundle(t, n)
+	info, err := n.c.StartProcess(ctx, startReq("e1", "v1", digest))
+	require.NoError(t, err)
+	appPort, err := process.FreePort()
+	require.NoError(t, err)
+	_, err = n.c.Switch(ctx, agent.SwitchRequest{ID: "e1", AppPort: appPort})
+	require.NoError(t, err)
+	require.NoError(t, syscall.Kill(info.PID, syscall.SIGKILL))
+	require.Eventually(t, func() bool {
+		l, err := n.c.Processes(ctx)
+		return err == nil && find(t, l, "e1").State == agent.StateExited
+	}, 5*time.Second, 20*time.Millisecond)
+	l, err := n.c.Processes(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "e1", l.Serving, "the proxy keeps pointing at it")
+	require.Contains(t, find(t, l, "e1").Error, "killed")
+	code, _, err := postNoRetry(http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/", appPort), "x")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusBadGateway, code)
+
+	// Stopping it takes it off the proxy.
+	info, err = n.c.StopProcess(ctx, "e1", agent.StopRequest{})
+	require.NoError(t, err)
+	require.Equal(t, agent.StateExited, info.State)
+	code, _, err = postNoRetry(http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/", appPort), "x")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusServiceUnavailable, code)
+}
+
+func find(t *testing.T, l agent.ProcessList, id string) agent.ProcessInfo {
+	t.Helper()
+	for _, p := range l.Processes {
+		if p.ID == id {
+			return p
+		}
+	}
+	t.Fatalf("no process %s in %+v", id, l)
+	return agent.ProcessInfo{}
+}
+
+func requireStatus(t *testing.T, err error, status int) {
+	t.Helper()
+	var ae *agent.APIError
+	require.True(t, errors.As(err, &ae), "want an APIError with status %d, got %v", status, err)
+	require.Equal(t, status, ae.Status, "%v", err)
+}
+
+func TestTCPModeAndPortChange(t *testing.T) {
+	n := startAgent(t)
+	ctx := context.Background()
+	digest, _ := putBundle(t, n)
+	r := startReq("t1", "v1", digest)
+	r.Mode = "tcp"
+	_, err := n.c.StartProcess(ctx, r)
+	require.NoError(t, err)
+	port1, err := process.FreePort()
+	require.NoError(t, err)
+	_, err = n.c.Switch(ctx, agent.SwitchRequest{ID: "t1", AppPort: port1, Mode: "tcp"})
+	require.NoError(t, err)
+	hc := &http.Client{Transport: &http.Transport{Proxy: nil}}
+	code, body, err := postNoRetry(hc, fmt.Sprintf("http://127.0.0.1:%d/", port1), "tcp")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "v1:tcp", body)
+	l, err := n.c.Processes(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "tcp", l.Mode)
+	require.Equal(t, fmt.Sprintf("127.0.0.1:%d", port1), l.AppListen)
+
+	// An operator moves the public port (and the mode): the old one closes.
+	// (In tcp mode a kept-alive connection is in flight until it closes: the
+	// old proxy would wait for it, up to 10s.)
+	hc.CloseIdleConnections()
+	port2, err := process.FreePort()
+	require.NoError(t, err)
+	res, err := n.c.Switch(ctx, agent.SwitchRequest{ID: "t1", AppPort: port2})
+	require.NoError(t, err)
+	require.Equal(t, "t1", res.Serving)
+	code, body, err = postNoRetry(hc, fmt.Sprintf("http://127.0.0.1:%d/", port2), "http")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "v1:http", body)
+	_, _, err = postNoRetry(hc, fmt.Sprintf("http://127.0.0.1:%d/", port1), "old")
+	require.Error(t, err, "the old public port is closed")
+	l, err = n.c.Processes(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "http", l.Mode)
+}

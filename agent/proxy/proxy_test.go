@@ -1,0 +1,397 @@
+package proxy_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/distributive-flow/dflow/agent/proxy"
+	"github.com/stretchr/testify/require"
+)
+
+// backend is an upstream that counts what it serves and complains when it is
+// used while it is supposed to be retired (switched away from and drained).
+type backend struct {
+	addr       string
+	served     atomic.Int64
+	retired    atomic.Bool
+	violations atomic.Int64
+}
+
+func (b *backend) hit() {
+	b.served.Add(1)
+	if b.retired.Load() {
+		b.violations.Add(1)
+	}
+}
+
+// newHTTPBackend echoes the request body, prefixed by name.
+func newHTTPBackend(t *testing.T, name string) *backend {
+	b := &backend{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.hit()
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if r.Header.Get("X-Forwarded-For") == "" {
+			http.Error(w, "no X-Forwarded-For", http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintf(w, "%s:%s", name, body)
+	}))
+	t.Cleanup(srv.Close)
+	b.addr = srv.Listener.Addr().String()
+	return b
+}
+
+func startProxy(t *testing.T, mode proxy.Mode) *proxy.Proxy {
+	t.Helper()
+	p := proxy.New(proxy.Options{Listen: "127.0.0.1:0", Mode: mode, Log: t.Logf})
+	require.NoError(t, p.Start(context.Background()))
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+	return p
+}
+
+// onlyReader hides the concrete type of its reader so that net/http cannot
+// rewind the body, and so cannot retry the request.
+type onlyReader struct{ io.Reader }
+
+// noRetryClient never retries: a fresh transport, and callers send POSTs
+// with bodies that cannot be rewound.
+func noRetryClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}, Timeout: 10 * time.Second}
+}
+
+func post(c *http.Client, url, body string) (int, string, error) {
+	req, err := http.NewRequest(http.MethodPost, url, onlyReader{strings.NewReader(body)})
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// load runs workers until stop is closed, each sending one request after the
+// other with do, and returns how many requests were made and the failures.
+func load(workers int, stop <-chan struct{}, do func(worker, i int) error) (*atomic.Int64, func() []error) {
+	var n atomic.Int64
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				n.Add(1)
+				if err := do(w, i); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	return &n, func() []error { wg.Wait(); return errs }
+}
+
+// switchUnderLoad switches 50 times between a and b, draining the old one
+// each time and retiring it until it is switched to again.
+func switchUnderLoad(t *testing.T, p *proxy.Proxy, a, b *backend) int {
+	t.Helper()
+	backends := []*backend{a, b}
+	switches := 0
+	for i := 0; i < 50; i++ {
+		next := backends[i%2]
+		next.retired.Store(false)
+		prev := p.Switch(next.addr)
+		switches++
+		if prev != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			require.NoError(t, prev.Drain(ctx))
+			cancel()
+			require.Zero(t, prev.InFlight())
+			backends[(i+1)%2].retired.Store(true)
+		}
+		time.Sleep(60 * time.Millisecond)
+	}
+	return switches
+}
+
+func TestHTTPSwitchUnderLoad(t *testing.T) {
+	a, b := newHTTPBackend(t, "a"), newHTTPBackend(t, "b")
+	p := startProxy(t, proxy.ModeHTTP)
+	url := "http://" + p.Addr() + "/echo"
+	c := noRetryClient()
+	p.Switch(b.addr)
+	stop := make(chan struct{})
+	n, wait := load(32, stop, func(w, i int) error {
+		body := fmt.Sprintf("w%d-%d", w, i)
+		code, got, err := post(c, url, body)
+		switch {
+		case err != nil:
+			return err
+		case code != http.StatusOK:
+			return fmt.Errorf("status %d: %s", code, got)
+		case got != "a:"+body && got != "b:"+body:
+			return fmt.Errorf("answer %q to %q", got, body)
+		}
+		return nil
+	})
+	start := time.Now()
+	switches := switchUnderLoad(t, p, a, b)
+	close(stop)
+	errs := wait()
+	t.Logf("http: %d requests in %s with %d switches, %d failed; a served %d, b served %d",
+		n.Load(), time.Since(start).Round(time.Millisecond), switches, len(errs), a.served.Load(), b.served.Load())
+	require.Empty(t, errs)
+	require.Zero(t, a.violations.Load()+b.violations.Load(), "a drained upstream got requests")
+	require.Greater(t, n.Load(), int64(1000))
+}
+
+func TestHTTPDrainWaitsForSlowRequest(t *testing.T) {
+	var slowDone atomic.Bool
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		slowDone.Store(true)
+		fmt.Fprint(w, "slow")
+	}))
+	defer slow.Close()
+	fast := newHTTPBackend(t, "fast")
+	p := startProxy(t, proxy.ModeHTTP)
+	p.Switch(slow.Listener.Addr().String())
+
+	res := make(chan string, 1)
+	go func() {
+		_, body, err := post(noRetryClient(), "http://"+p.Addr()+"/", "x")
+		if err != nil {
+			body = err.Error()
+		}
+		res <- body
+	}()
+	require.Eventually(t, func() bool { return p.Current().InFlight() == 1 }, 2*time.Second, time.Millisecond)
+	prev := p.Switch(fast.addr)
+	require.Equal(t, slow.Listener.Addr().String(), prev.Addr())
+	started := time.Now()
+	require.NoError(t, prev.Drain(context.Background()))
+	require.True(t, slowDone.Load(), "Drain returned before the slow request ended")
+	require.Greater(t, time.Since(started), 150*time.Millisecond)
+	require.Equal(t, "slow", <-res)
+
+	_, body, err := post(noRetryClient(), "http://"+p.Addr()+"/", "y")
+	require.NoError(t, err)
+	require.Equal(t, "fast:y", body)
+}
+
+func TestHTTPDrainBound(t *testing.T) {
+	release := make(chan struct{})
+	stuck := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+	}))
+	defer stuck.Close()
+	defer close(release)
+	p := startProxy(t, proxy.ModeHTTP)
+	p.Switch(stuck.Listener.Addr().String())
+	go func() { _, _, _ = post(noRetryClient(), "http://"+p.Addr()+"/", "x") }()
+	require.Eventually(t, func() bool { return p.Current().InFlight() == 1 }, 2*time.Second, time.Millisecond)
+	prev := p.Switch("")
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	started := time.Now()
+	err := prev.Drain(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Less(t, time.Since(started), time.Second)
+	require.EqualValues(t, 1, prev.InFlight())
+}
+
+func TestHTTPNoUpstreamAndBadGateway(t *testing.T) {
+	p := startProxy(t, proxy.ModeHTTP)
+	require.Nil(t, p.Current())
+	code, body, err := post(noRetryClient(), "http://"+p.Addr()+"/", "x")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.Contains(t, body, "no version is serving")
+
+	// A port nobody listens on.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	require.Nil(t, p.Switch(dead))
+	require.Nil(t, p.Switch(dead), "switching to the current address is a no-op")
+	code, body, err = post(noRetryClient(), "http://"+p.Addr()+"/", "x")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusBadGateway, code)
+	require.Contains(t, body, "bad gateway")
+	require.Zero(t, p.Current().InFlight())
+
+	prev := p.Switch("")
+	require.Equal(t, dead, prev.Addr())
+	code, _, err = post(noRetryClient(), "http://"+p.Addr()+"/", "x")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusServiceUnavailable, code)
+}
+
+func TestHTTPStreaming(t *testing.T) {
+	next := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "one\n")
+		w.(http.Flusher).Flush()
+		<-next
+		fmt.Fprint(w, "two\n")
+	}))
+	defer srv.Close()
+	p := startProxy(t, proxy.ModeHTTP)
+	p.Switch(srv.Listener.Addr().String())
+	resp, err := noRetryClient().Get("http://" + p.Addr() + "/events")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	line, err := r.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "one\n", line, "the first event arrives before the handler ends")
+	close(next)
+	line, err = r.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "two\n", line)
+}
+
+// newEchoBackend is a plain TCP server that echoes everything until the
+// client half-closes, then closes.
+func newEchoBackend(t *testing.T) *backend {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	b := &backend{addr: ln.Addr().String()}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b.hit()
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	return b
+}
+
+func echoOnce(addr, msg string) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, msg); err != nil {
+		return err
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		return err
+	}
+	got, err := io.ReadAll(c)
+	if err != nil {
+		return err
+	}
+	if string(got) != msg {
+		return fmt.Errorf("echo %q, sent %q", got, msg)
+	}
+	return nil
+}
+
+func TestTCPSwitchUnderLoad(t *testing.T) {
+	a, b := newEchoBackend(t), newEchoBackend(t)
+	p := startProxy(t, proxy.ModeTCP)
+	p.Switch(a.addr)
+	stop := make(chan struct{})
+	n, wait := load(32, stop, func(w, i int) error {
+		return echoOnce(p.Addr(), fmt.Sprintf("w%d-%d %s", w, i, strings.Repeat("x", 100)))
+	})
+	start := time.Now()
+	switches := switchUnderLoad(t, p, b, a)
+	close(stop)
+	errs := wait()
+	t.Logf("tcp: %d connections in %s with %d switches, %d failed; a served %d, b served %d",
+		n.Load(), time.Since(start).Round(time.Millisecond), switches, len(errs), a.served.Load(), b.served.Load())
+	require.Empty(t, errs)
+	require.Zero(t, a.violations.Load()+b.violations.Load(), "a drained upstream got connections")
+	require.Greater(t, n.Load(), int64(1000))
+}
+
+func TestTCPNoUpstreamClosesAndDrainCountsConnections(t *testing.T) {
+	p := startProxy(t, proxy.ModeTCP)
+	c, err := net.Dial("tcp", p.Addr())
+	require.NoError(t, err)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	require.ErrorIs(t, err, io.EOF, "no upstream: the connection is closed")
+	_ = c.Close()
+
+	e := newEchoBackend(t)
+	p.Switch(e.addr)
+	c, err = net.Dial("tcp", p.Addr())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, "hi")
+	require.NoError(t, err)
+	buf := make([]byte, 2)
+	_, err = io.ReadFull(c, buf)
+	require.NoError(t, err)
+	prev := p.Switch("")
+	require.EqualValues(t, 1, prev.InFlight(), "an open connection is in flight")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, prev.Drain(ctx), context.DeadlineExceeded)
+	require.NoError(t, c.(*net.TCPConn).CloseWrite())
+	require.NoError(t, prev.Drain(context.Background()))
+}
+
+func TestStartStop(t *testing.T) {
+	p := proxy.New(proxy.Options{Listen: "127.0.0.1:0"})
+	require.NoError(t, p.Stop(context.Background()), "stop before start")
+
+	p = proxy.New(proxy.Options{Listen: "127.0.0.1:0", Log: t.Logf})
+	require.NoError(t, p.Start(context.Background()))
+	require.Error(t, p.Start(context.Background()), "start twice")
+	addr := p.Addr()
+	require.NoError(t, p.Stop(context.Background()))
+	require.NoError(t, p.Stop(context.Background()))
+	_, err := net.DialTimeout("tcp", addr, time.Second)
+	require.Error(t, err, "the port is closed after Stop")
+
+	// The port can be bound again at once.
+	p = proxy.New(proxy.Options{Listen: addr, Mode: proxy.ModeTCP, Log: t.Logf})
+	require.NoError(t, p.Start(context.Background()))
+	require.NoError(t, p.Stop(context.Background()))
+	require.NoError(t, p.Stop(context.Background()))
+
+	err = proxy.New(proxy.Options{Listen: "127.0.0.1:0", Mode: "udp"}).Start(context.Background())
+	require.Error(t, err)
+	require.False(t, errors.Is(err, context.Canceled))
+}

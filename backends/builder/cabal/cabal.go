@@ -1,0 +1,214 @@
+package cabal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/distributive-flow/dflow/artifact"
+	"github.com/distributive-flow/dflow/backends"
+	"github.com/distributive-flow/dflow/deploy"
+)
+
+// Name is the builder's name in dflow.yaml and --builder.
+const Name = "cabal"
+
+// Options configure the builder.
+type Options struct {
+	// Cabal is the cabal-install executable; default "cabal" from PATH.
+	Cabal string
+	// Git is the git executable; default "git" from PATH.
+	Git string
+}
+
+// Builder builds Haskell packages with cabal-install. It holds no state
+// between builds and is safe for concurrent use on different directories.
+type Builder struct {
+	cabal, git string
+}
+
+var _ backends.Builder = (*Builder)(nil)
+
+// New returns a Builder.
+func New(o Options) *Builder {
+	if o.Cabal == "" {
+		o.Cabal = "cabal"
+	}
+	if o.Git == "" {
+		o.Git = "git"
+	}
+	return &Builder{cabal: o.Cabal, git: o.Git}
+}
+
+// cabalFlags go to every cabal command that reads the project configuration,
+// so that build, test and list-bin agree on it and nothing reconfigures.
+var cabalFlags = []string{"--enable-tests", "--test-show-details=direct"}
+
+// Build builds the package d describes in o.Dir, runs its test suites, and
+// bundles the artifacts o.Targets asks for into WorkDir/bundle-VERSION.tar.zst
+// (a later build of the same version into the same WorkDir replaces it).
+// Inputs are checked before anything runs. Errors say which step failed and end
+// with the last lines of that tool's output; a cancelled ctx kills the running
+// tool and its children.
+func (b *Builder) Build(ctx context.Context, d deploy.TargetDesc, o backends.BuildOptions) (deploy.Target, error) {
+	start := time.Now()
+	kinds, err := validate(d, o)
+	if err != nil {
+		return deploy.Target{}, err
+	}
+	fail := func(step string, err error) (deploy.Target, error) {
+		return deploy.Target{}, fmt.Errorf("cabal build of %s: %s: %w", d.Package, step, err)
+	}
+	// The tools run in o.Dir: paths handed to them must not be relative.
+	if o.Dir, err = filepath.Abs(o.Dir); err != nil {
+		return fail("package directory", err)
+	}
+	if o.WorkDir, err = filepath.Abs(o.WorkDir); err != nil {
+		return fail("work directory", err)
+	}
+	env := append(os.Environ(), o.Env...)
+	r := runner{dir: o.Dir, env: env, log: o.Log}
+
+	version, err := version(ctx, b.git, o.Dir, env)
+	if err != nil {
+		return fail("version", err)
+	}
+	if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
+		return fail("work dir", err)
+	}
+	stage, err := os.MkdirTemp(o.WorkDir, "stage-")
+	if err != nil {
+		return fail("work dir", err)
+	}
+	defer os.RemoveAll(stage)
+
+	if _, err := r.run(ctx, b.cabal, append(append([]string{"build"}, cabalFlags...), ".")...); err != nil {
+		return fail("cabal build", err)
+	}
+	if len(d.TestSuites) > 0 {
+		if _, err := r.run(ctx, b.cabal, append(append([]string{"test"}, cabalFlags...), ".")...); err != nil {
+			return fail("cabal test", err)
+		}
+	}
+
+	type file struct {
+		kind, name string
+		artifact.File
+	}
+	var files []file
+	for _, kind := range kinds {
+		switch kind {
+		case deploy.KindExecutable:
+			for _, e := range d.Executables {
+				args := append(append([]string{"list-bin"}, cabalFlags...), d.Package+":exe:"+e.Name)
+				out, err := r.run(ctx, b.cabal, args...)
+				if err != nil {
+					return fail("cabal list-bin "+e.Name, err)
+				}
+				path := lastLine(out)
+				if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+					return fail("cabal list-bin "+e.Name, fmt.Errorf("cabal names %q, which is not a built executable (is it buildable?)", path))
+				}
+				files = append(files, file{kind, e.Name, artifact.File{Path: "bin/" + e.Name, Source: path, Mode: 0o755}})
+			}
+		case deploy.KindLibrary:
+			dir := filepath.Join(stage, "sdist")
+			if _, err := r.run(ctx, b.cabal, "sdist", "--output-directory", dir, "."); err != nil {
+				return fail("cabal sdist", err)
+			}
+			name := d.Package + "-" + d.Version + ".tar.gz"
+			path := filepath.Join(dir, name)
+			if _, err := os.Stat(path); err != nil {
+				return fail("cabal sdist", fmt.Errorf("cabal sdist wrote no %s (does the package file's name/version differ from %s-%s?): %w", name, d.Package, d.Version, err))
+			}
+			files = append(files, file{kind, d.Package, artifact.File{Path: "lib/" + name, Source: path, Mode: 0o644}})
+		case deploy.KindSource:
+			name := d.Package + "-" + d.Version + ".tar"
+			path := filepath.Join(stage, name)
+			if err := b.sourceArchive(ctx, r, d.Package+"-"+d.Version+"/", path); err != nil {
+				return fail("git archive", err)
+			}
+			files = append(files, file{kind, d.Package, artifact.File{Path: "src/" + name, Source: path, Mode: 0o644}})
+		}
+	}
+
+	t := deploy.Target{Package: d.Package, Version: version}
+	bundleFiles := make([]artifact.File, len(files))
+	for i, f := range files {
+		sum, size, err := artifact.FileSHA256(f.Source)
+		if err != nil {
+			return fail("bundle", err)
+		}
+		t.Artifacts = append(t.Artifacts, deploy.Artifact{Kind: f.kind, Name: f.name, Path: f.Path, SHA256: sum, Size: size})
+		bundleFiles[i] = f.File
+	}
+	t.BundlePath = filepath.Join(o.WorkDir, "bundle-"+version+".tar.zst")
+	if t.Digest, t.Size, err = artifact.WriteBundleFile(t.BundlePath, bundleFiles); err != nil {
+		return fail("bundle", err)
+	}
+	t.BuiltAt = time.Now().UTC()
+	t.BuildSeconds = t.BuiltAt.Sub(start).Seconds()
+	return t, nil
+}
+
+// validate checks the inputs and returns the requested kinds, deduplicated,
+// in the order asked.
+func validate(d deploy.TargetDesc, o backends.BuildOptions) ([]string, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("cabal build of %s: "+format, append([]any{d.Package}, a...)...)
+	}
+	switch {
+	case d.Package == "":
+		return nil, errors.New("cabal build: the package description has no package name")
+	case d.Version == "":
+		return nil, bad("the package description has no version")
+	case o.Dir == "":
+		return nil, bad("no package directory given (BuildOptions.Dir is empty)")
+	case o.WorkDir == "":
+		return nil, bad("no work directory given (BuildOptions.WorkDir is empty)")
+	case len(o.Targets) == 0:
+		return nil, bad("nothing to build: no target kinds given (want %s, %s or %s)", deploy.KindExecutable, deploy.KindLibrary, deploy.KindSource)
+	}
+	if fi, err := os.Stat(o.Dir); err != nil {
+		return nil, bad("package directory: %w", err)
+	} else if !fi.IsDir() {
+		return nil, bad("package directory %s is not a directory", o.Dir)
+	}
+	var kinds []string
+	seen := map[string]bool{}
+	for _, k := range o.Targets {
+		switch k {
+		case deploy.KindExecutable:
+			if len(d.Executables) == 0 {
+				return nil, bad("target %q asked for, but the package has no executable", k)
+			}
+			for _, e := range d.Executables {
+				if e.Name == "" {
+					return nil, bad("an executable of the package has no name")
+				}
+			}
+		case deploy.KindLibrary:
+			if d.Library == nil {
+				return nil, bad("target %q asked for, but the package has no library", k)
+			}
+		case deploy.KindSource:
+		default:
+			return nil, bad("unknown target kind %q (want %s, %s or %s)", k, deploy.KindExecutable, deploy.KindLibrary, deploy.KindSource)
+		}
+		if !seen[k] {
+			seen[k] = true
+			kinds = append(kinds, k)
+		}
+	}
+	return kinds, nil
+}
+
+// lastLine is the last non-empty line of out, trimmed.
+func lastLine(out []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
