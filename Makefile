@@ -4,8 +4,13 @@ BIN       := $(CURDIR)/dflow
 WFCHECK   := $(CURDIR)/bin/workflowcheck
 DEMO_DIR  ?= examples/hello
 DEMO_NODES ?= 3
+# An offline cabal configuration (no repository stanza: Hackage is not
+# needed, packages come from Debian's libghc-*-dev). Only `make demo` uses
+# it; your own ~/.cabal is never touched.
+OFFLINE_CABAL := $(CURDIR)/.cabal-offline
+DEBIAN_PKGS := ghc cabal-install libghc-warp-dev
 
-.PHONY: all build test unit lint fmt vet workflowcheck demo demo-stop bench clean
+.PHONY: all build deps test unit lint fmt vet workflowcheck demo demo-stop bench clean
 
 all: build
 
@@ -13,10 +18,28 @@ all: build
 build:
 	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/dflow
 
+## deps: install what is missing to build Haskell (Debian: GHC, cabal, warp)
+deps:
+	@missing=""; \
+	for t in ghc cabal ghc-pkg; do command -v $$t >/dev/null 2>&1 || missing=1; done; \
+	[ -n "$$missing" ] || ghc-pkg list --simple-output warp 2>/dev/null | grep -q warp || missing=1; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "deps: installing $(DEBIAN_PKGS)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PKGS) >/dev/null; \
+	  else \
+	    echo "deps: dflow builds Haskell with Debian's packages; run: sudo apt-get install $(DEBIAN_PKGS)"; exit 1; \
+	  fi; \
+	fi
+
+$(OFFLINE_CABAL)/config:
+	mkdir -p $(OFFLINE_CABAL)
+	echo "-- dflow demo: offline, no repository stanza; packages come from the global package db" > $@
+
 ## test: lint, then every test (unit, workflow, integration, end to end)
 test: lint unit
 
-unit: build
+unit: build deps
 	DFLOW_BIN=$(BIN) $(GO) test -count=1 -timeout 14m ./...
 
 ## lint: gofmt, go vet and Temporal's workflow determinism check
@@ -35,14 +58,22 @@ $(WFCHECK):
 workflowcheck: $(WFCHECK)
 	$(WFCHECK) ./workflows/...
 
-## demo: start the embedded control plane and local nodes for examples/hello
-demo: build
+## demo: start the embedded control plane and local nodes, deploy examples/hello, show it
+demo: build deps $(OFFLINE_CABAL)/config
 	cd $(DEMO_DIR) && $(BIN) set $(DEMO_NODES)
-	cd $(DEMO_DIR) && $(BIN) list
+	cd $(DEMO_DIR) && CABAL_DIR=$(OFFLINE_CABAL) $(BIN) deploy
+	cd $(DEMO_DIR) && $(BIN) versions
+	@cd $(DEMO_DIR) && for url in $$($(BIN) versions | awk 'NR>1 {print $$2}'); do \
+	  printf '%s  ->  ' "$$url"; curl -sS -X POST "$$url" || echo; done
 	cd $(DEMO_DIR) && $(BIN) server status
 
 demo-stop:
 	cd $(DEMO_DIR) && $(BIN) set 0 && $(BIN) server stop
+
+## demo-deploy: deploy examples/hello again (after you changed it)
+demo-deploy: build $(OFFLINE_CABAL)/config
+	cd $(DEMO_DIR) && CABAL_DIR=$(OFFLINE_CABAL) $(BIN) deploy
+	cd $(DEMO_DIR) && $(BIN) versions
 
 ## bench: measured numbers, printed as a table and written to bench/results/
 bench: build

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/distributive-flow/dflow/artifact"
 	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/deploy"
 	"go.temporal.io/sdk/activity"
@@ -15,8 +16,13 @@ import (
 
 // Backends are the backends one configuration names, ready to use.
 type Backends struct {
-	VM    backends.VMBackend
-	Store backends.Store
+	VM      backends.VMBackend
+	Store   backends.Store
+	Reader  backends.PackageReader
+	Builder backends.Builder
+	// Artifacts is the control plane's artifact store (.dflow/artifacts):
+	// every built bundle, by digest; copies to nodes come from here.
+	Artifacts *artifact.Store
 	// Keys is the authorized_keys content installed on new nodes.
 	Keys string
 	// Signer signs requests to node agents.
@@ -46,7 +52,7 @@ const ErrBadInput = "BadInput"
 func (a *Activities) open(ctx context.Context, cfg deploy.Config) (*Backends, error) {
 	b, err := a.Open(ctx, cfg)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, err)
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
 	}
 	return b, nil
 }

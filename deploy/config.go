@@ -691,6 +691,19 @@ func contains(list []string, s string) bool {
 // StateDir is where dflow keeps this project's state: Dir/.dflow.
 func (c Config) StateDir() string { return filepath.Join(c.Dir, ".dflow") }
 
+// PackagePath is the package file to read (package: resolved against Dir),
+// or Dir itself when package: is empty (the reader then finds the one
+// package file there).
+func (c Config) PackagePath() string {
+	if c.Package == "" {
+		return c.Dir
+	}
+	if filepath.IsAbs(c.Package) {
+		return c.Package
+	}
+	return filepath.Join(c.Dir, c.Package)
+}
+
 // KeysPath is Keys resolved against Dir ("~/" expanded), "" when unset.
 func (c Config) KeysPath() string {
 	k := c.Keys

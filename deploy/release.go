@@ -90,7 +90,7 @@ func (s State) CurrentRelease() (Release, bool) {
 
 // RollbackTarget picks the release `rollback` goes back to. With version ""
 // it is the newest succeeded deploy older than the current release that
-// shipped something else, so calling rollback again goes further back. With
+// shipped another version, so calling rollback again goes further back. With
 // a version (a prefix of at least 7 characters, or the whole version) it is
 // the newest succeeded deploy of that version.
 func RollbackTarget(s State, version string) (Release, error) {
@@ -114,7 +114,7 @@ func RollbackTarget(s State, version string) (Release, error) {
 				return Release{}, fmt.Errorf("version %s is ambiguous: %s and %s", version, ShortVersion(found[0].Version), ShortVersion(r.Version))
 			}
 		}
-		if ok && found[0].Digest == cur.Digest {
+		if ok && found[0].Version == cur.Version {
 			return Release{}, fmt.Errorf("version %s is what the cluster serves already", ShortVersion(found[0].Version))
 		}
 		return found[0], nil
@@ -124,7 +124,7 @@ func RollbackTarget(s State, version string) (Release, error) {
 	}
 	for i := len(s.Releases) - 1; i >= 0; i-- {
 		r := s.Releases[i]
-		if r.ID < cur.ID && r.Kind == ReleaseDeploy && r.Outcome == OutcomeSucceeded && r.Digest != cur.Digest {
+		if r.ID < cur.ID && r.Kind == ReleaseDeploy && r.Outcome == OutcomeSucceeded && r.Version != cur.Version {
 			return r, nil
 		}
 	}

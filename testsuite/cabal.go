@@ -1,10 +1,12 @@
 package testsuite
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -138,4 +140,26 @@ func copyTree(src, dst string) error {
 		}
 		return out.Close()
 	})
+}
+
+// ChangeHello changes the example app in dir (a HelloRepo copy) so that its
+// binary differs but its tests still pass (the 404 body says n), commits
+// the change and returns the new commit hash.
+func ChangeHello(t testing.TB, dir string, n int) string {
+	t.Helper()
+	f := filepath.Join(dir, "src", "Hello.hs")
+	b, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`text status404 "not found[^"]*"`)
+	if !re.Match(b) {
+		t.Fatalf("testsuite: %s no longer answers 404 with \"not found\"; update ChangeHello", f)
+	}
+	b = re.ReplaceAll(b, []byte(fmt.Sprintf(`text status404 "not found #%d\n"`, n)))
+	if err := os.WriteFile(f, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	Git(t, dir, "commit", "--quiet", "--all", fmt.Sprintf("--message=change %d", n))
+	return Git(t, dir, "rev-parse", "HEAD")
 }

@@ -10,7 +10,10 @@ import (
 
 	"github.com/distributive-flow/dflow/activities"
 	"github.com/distributive-flow/dflow/agent/auth"
+	"github.com/distributive-flow/dflow/artifact"
 	"github.com/distributive-flow/dflow/backends"
+	cabalbuilder "github.com/distributive-flow/dflow/backends/builder/cabal"
+	cabalreader "github.com/distributive-flow/dflow/backends/reader/cabal"
 	"github.com/distributive-flow/dflow/backends/store/embedded"
 	"github.com/distributive-flow/dflow/backends/vm/local"
 	"github.com/distributive-flow/dflow/deploy"
@@ -26,6 +29,8 @@ type Env struct {
 
 type vmMaker func(cfg deploy.Config, signer ssh.Signer, env Env) (backends.VMBackend, error)
 type storeMaker func(cfg deploy.Config) (backends.Store, error)
+type builderMaker func(cfg deploy.Config) (backends.Builder, error)
+type readerMaker func(cfg deploy.Config) (backends.PackageReader, error)
 
 // The table of backends, by kind and name.
 var (
@@ -48,6 +53,14 @@ var (
 			return embedded.Open(filepath.Join(cfg.StateDir(), "store.db"))
 		},
 	}
+	builders = map[string]builderMaker{
+		cabalbuilder.Name: func(cfg deploy.Config) (backends.Builder, error) {
+			return cabalbuilder.New(cabalbuilder.Options{}), nil
+		},
+	}
+	readers = map[string]readerMaker{
+		cabalreader.Name: func(cfg deploy.Config) (backends.PackageReader, error) { return cabalreader.New(), nil },
+	}
 	// Names that are part of dflow's design but not built into this version
 	// yet, so the error can say so instead of "unknown".
 	planned = map[string][]string{
@@ -59,9 +72,7 @@ var (
 	}
 	// Names accepted for kinds whose backends are used by later commands.
 	known = map[string][]string{
-		"backends.container":      {"process"},
-		"backends.builder":        {"cabal"},
-		"backends.package_reader": {"cabal"},
+		"backends.container": {"process"},
 	}
 )
 
@@ -74,6 +85,14 @@ func names(key string) []string {
 		}
 	case "backends.store":
 		for n := range stores {
+			out = append(out, n)
+		}
+	case "backends.builder":
+		for n := range builders {
+			out = append(out, n)
+		}
+	case "backends.package_reader":
+		for n := range readers {
 			out = append(out, n)
 		}
 	default:
@@ -164,5 +183,20 @@ func Open(ctx context.Context, cfg deploy.Config, env Env) (*activities.Backends
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", cfg.Backends.Store, err)
 	}
-	return &activities.Backends{VM: vm, Store: st, Keys: keys, Signer: signer}, nil
+	bld, err := builders[cfg.Backends.Builder](cfg)
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("builder %s: %w", cfg.Backends.Builder, err)
+	}
+	rd, err := readers[cfg.Backends.PackageReader](cfg)
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("package reader %s: %w", cfg.Backends.PackageReader, err)
+	}
+	arts, err := artifact.OpenStore(filepath.Join(cfg.StateDir(), "artifacts"))
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("artifact store: %w", err)
+	}
+	return &activities.Backends{VM: vm, Store: st, Reader: rd, Builder: bld, Artifacts: arts, Keys: keys, Signer: signer}, nil
 }

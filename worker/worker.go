@@ -10,6 +10,10 @@ import (
 // Register registers every dflow workflow and the activities on r.
 func Register(r sdkworker.Registry, a *activities.Activities) {
 	r.RegisterWorkflow(workflows.Provision)
+	r.RegisterWorkflow(workflows.Deploy)
+	r.RegisterWorkflow(workflows.Build)
+	r.RegisterWorkflow(workflows.Copy)
+	r.RegisterWorkflow(workflows.Stop)
 	r.RegisterActivity(a)
 }
 

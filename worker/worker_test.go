@@ -6,10 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/distributive-flow/dflow/deploy"
-	"github.com/distributive-flow/dflow/worker"
 	"github.com/distributive-flow/dflow/testsuite"
+	"github.com/distributive-flow/dflow/worker"
 	"github.com/distributive-flow/dflow/worker/devserver"
 	"github.com/distributive-flow/dflow/workflows"
 	"github.com/stretchr/testify/require"
@@ -35,28 +36,7 @@ func TestProvisionOnARealServer(t *testing.T) {
 	project := t.TempDir()
 	cfg := deploy.Default(project)
 	cfg.Name = "itest"
-	srv, err := devserver.New(devserver.Options{Dir: cfg.StateDir(), FrontendPort: -1, UIPort: -1})
-	require.NoError(t, err)
-	require.NoError(t, srv.Start(ctx))
-	defer srv.Stop(ctx)
-	c, err := client.Dial(client.Options{HostPort: srv.FrontendAddress()})
-	require.NoError(t, err)
-	defer c.Close()
-	env := worker.Env{AgentCommand: testsuite.AgentCommand()}
-	w := worker.New(c, "itest", env)
-	require.NoError(t, w.Start())
-	defer w.Stop()
-	t.Cleanup(func() {
-		b, err := worker.Open(ctx, cfg, env)
-		if err != nil {
-			return
-		}
-		defer b.Close()
-		nodes, _ := b.VM.List(ctx)
-		for _, n := range nodes {
-			_ = b.VM.Destroy(ctx, n)
-		}
-	})
+	c, env := controlPlane(t, cfg, "itest")
 
 	run := func(name string, req workflows.ProvisionRequest) workflows.ProvisionResult {
 		t.Helper()
@@ -99,6 +79,37 @@ func TestProvisionOnARealServer(t *testing.T) {
 	require.Equal(t, []int{}, live())
 }
 
+// controlPlane starts an embedded Temporal in cfg's state directory and a
+// worker on queue with the real backends (the local VM backend starts this
+// test binary as its agents); the cleanup destroys every node it made.
+func controlPlane(t *testing.T, cfg deploy.Config, queue string) (client.Client, worker.Env) {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := devserver.New(devserver.Options{Dir: cfg.StateDir(), FrontendPort: -1, UIPort: -1})
+	require.NoError(t, err)
+	require.NoError(t, srv.Start(ctx))
+	t.Cleanup(func() { _ = srv.Stop(ctx) })
+	c, err := client.Dial(client.Options{HostPort: srv.FrontendAddress()})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	env := worker.Env{AgentCommand: testsuite.AgentCommand()}
+	w := worker.New(c, queue, env)
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+	t.Cleanup(func() {
+		b, err := worker.Open(ctx, cfg, env)
+		if err != nil {
+			return
+		}
+		defer b.Close()
+		nodes, _ := b.VM.List(ctx)
+		for _, n := range nodes {
+			_ = b.VM.Destroy(ctx, n)
+		}
+	})
+	return c, env
+}
+
 func writeHistory(t *testing.T, c client.Client, id, runID, path string) {
 	t.Helper()
 	var h historypb.History
@@ -111,4 +122,54 @@ func writeHistory(t *testing.T, c client.Client, id, runID, path string) {
 	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&h)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(path, b, 0o644))
+}
+
+// TestDeployOnARealServer runs the deploy workflows on the embedded Temporal
+// with every real backend (local nodes, embedded store, the cabal reader and
+// builder on examples/hello) and records their histories for the replay test.
+func TestDeployOnARealServer(t *testing.T) {
+	testsuite.RequireCabal(t)
+	ctx := context.Background()
+	project := testsuite.HelloRepo(t, testsuite.Example(t, "hello"))
+	cfg := deploy.Default(project)
+	cfg.Name, cfg.Package = "dtest", "hello.cabal"
+	cfg.App.Port = 18000 + os.Getpid()%1000
+	cfg.App.DrainTimeout = deploy.Duration(2 * time.Second)
+	buildEnv := []string{"CABAL_DIR=" + testsuite.CabalDir(t)}
+	c, _ := controlPlane(t, cfg, "dtest")
+	exec := func(name string, wf any, req any, res any) {
+		t.Helper()
+		r, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "dtest-" + name, TaskQueue: "dtest"}, wf, req)
+		require.NoError(t, err)
+		require.NoError(t, r.Get(ctx, res))
+		if *record {
+			writeHistory(t, c, r.GetID(), r.GetRunID(), filepath.Join("..", "workflows", "testdata", name+".json"))
+		}
+	}
+	var pres workflows.ProvisionResult
+	exec("deploy-setup", workflows.Provision, workflows.ProvisionRequest{Config: cfg, Op: workflows.OpSet, Count: 2}, &pres)
+
+	var t1 deploy.Target
+	exec("build", workflows.Build, workflows.BuildRequest{Config: cfg, BuildEnv: buildEnv}, &t1)
+	require.Equal(t, testsuite.Git(t, project, "rev-parse", "HEAD"), t1.Version)
+	var res workflows.DeployResult
+	exec("deploy", workflows.Deploy, workflows.DeployRequest{Config: cfg, Kind: deploy.ReleaseDeploy, BuildEnv: buildEnv, Who: "test"}, &res)
+	require.Equal(t, t1.Digest, res.Release.Digest, "the same commit builds to the same digest")
+	var cres workflows.CopyResult
+	exec("copy", workflows.Copy, workflows.CopyRequest{Config: cfg}, &cres)
+	for _, n := range cres.Nodes {
+		require.Zero(t, n.Sent)
+	}
+
+	testsuite.ChangeHello(t, project, 2)
+	exec("deploy-2", workflows.Deploy, workflows.DeployRequest{Config: cfg, Kind: deploy.ReleaseDeploy, BuildEnv: buildEnv, Who: "test"}, &res)
+	require.Equal(t, testsuite.Git(t, project, "rev-parse", "HEAD"), res.Release.Version)
+	exec("rollback", workflows.Deploy, workflows.DeployRequest{Config: cfg, Kind: deploy.ReleaseRollback, Who: "test"}, &res)
+	require.Equal(t, t1.Version, res.Release.Version)
+	var stopped []workflows.StoppedOn
+	exec("stop", workflows.Stop, workflows.StopRequest{Config: cfg}, &stopped)
+	require.Len(t, stopped, 2)
+	for _, s := range stopped {
+		require.Len(t, s.Stopped, 1)
+	}
 }

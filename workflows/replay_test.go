@@ -10,7 +10,7 @@ import (
 )
 
 // TestReplay replays recorded histories (workflows/testdata, written by
-// `go test ./worker -run TestProvisionOnARealServer -record`): a change to a
+// `go test ./worker -run 'OnARealServer' -record`): a change to a
 // workflow that breaks determinism for running workflows fails here.
 func TestReplay(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.json")
@@ -18,6 +18,10 @@ func TestReplay(t *testing.T) {
 	require.NotEmpty(t, files, "no recorded histories")
 	r := worker.NewWorkflowReplayer()
 	r.RegisterWorkflow(workflows.Provision)
+	r.RegisterWorkflow(workflows.Deploy)
+	r.RegisterWorkflow(workflows.Build)
+	r.RegisterWorkflow(workflows.Copy)
+	r.RegisterWorkflow(workflows.Stop)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))

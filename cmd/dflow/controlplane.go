@@ -106,10 +106,8 @@ func (e *busyError) Error() string {
 		e.cluster, e.command, e.id, e.runID, time.Since(e.started).Round(time.Second), e.who)
 }
 
-// startMutating starts a mutating workflow under the cluster lock. When the
-// cluster is busy it fails naming the running operation, or with wait it
-// waits for that one to end and tries again.
-func (cp *conn) startMutating(ctx context.Context, command string, wait bool, wf any, args ...any) (client.WorkflowRun, error) {
+// whoAmI names the operator: user@host.
+func whoAmI() string {
 	who := "unknown"
 	if u, err := user.Current(); err == nil {
 		who = u.Username
@@ -117,6 +115,14 @@ func (cp *conn) startMutating(ctx context.Context, command string, wait bool, wf
 	if h, err := os.Hostname(); err == nil {
 		who += "@" + h
 	}
+	return who
+}
+
+// startMutating starts a mutating workflow under the cluster lock. When the
+// cluster is busy it fails naming the running operation, or with wait it
+// waits for that one to end and tries again.
+func (cp *conn) startMutating(ctx context.Context, command string, wait bool, wf any, args ...any) (client.WorkflowRun, error) {
+	who := whoAmI()
 	opts := client.StartWorkflowOptions{
 		ID:                                       lockID(cp.cfg),
 		TaskQueue:                                cp.cfg.Temporal.TaskQueue,
@@ -194,6 +200,8 @@ func (cp *conn) follow(ctx context.Context, label, id, runID string, result any,
 	}
 	start := time.Now()
 	seen := 0
+	restarts := 0
+	const maxRestarts = 10
 	printNew := func() error {
 		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
@@ -243,6 +251,10 @@ func (cp *conn) follow(ctx context.Context, label, id, runID string, result any,
 			return &exitError{code: 130, err: errors.New("")}
 		}
 		if lost || (err != nil && cp.embedded && unavailable(err)) {
+			restarts++
+			if restarts > maxRestarts {
+				return fmt.Errorf("%s: the control plane went away %d times; giving up following (the workflow goes on: `dflow follow`): %v", label, restarts, err)
+			}
 			fmt.Fprintf(w, "%s: the control plane went away; starting it again (the workflow resumes where it stopped)\n", label)
 			if derr := cp.dial(ctx); derr != nil {
 				return fmt.Errorf("%s: restart the control plane: %w", label, derr)
@@ -260,6 +272,13 @@ func (cp *conn) follow(ctx context.Context, label, id, runID string, result any,
 
 // unavailable tells whether err means the frontend could not be reached.
 func unavailable(err error) bool {
+	// A workflow that ended with an error answered: its message may say
+	// anything ("503 Service Unavailable" from an app's probe, say).
+	var wee *temporal.WorkflowExecutionError
+	var app *temporal.ApplicationError
+	if errors.As(err, &wee) || errors.As(err, &app) {
+		return false
+	}
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		if s, ok := status.FromError(e); ok && (s.Code() == codes.Unavailable || s.Code() == codes.DeadlineExceeded) {
 			return true
@@ -272,11 +291,12 @@ func unavailable(err error) bool {
 	return strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "Unavailable")
 }
 
-// unwrapApp shortens "workflow execution error (...): activity error (...): X" to X.
+// unwrapApp shortens "workflow execution error (...): activity error (...):
+// X (type: T, retryable: false)" to X.
 func unwrapApp(err error) error {
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
-		return errors.New(app.Error())
+		return errors.New(app.Message())
 	}
 	return err
 }

@@ -31,6 +31,8 @@ Every command that changes the cluster runs as a durable Temporal workflow: with
 on SQLite under .dflow/, the Web UI, and a worker) and later commands reuse it.`,
 		Example: `  dflow init            # write a dflow.yaml for the package in this directory
   dflow set 3           # converge the cluster to 3 nodes
+  dflow deploy          # build, test and roll out the working tree with zero downtime
+  dflow versions        # which version every node serves
   dflow list            # show the nodes
   dflow server status   # where the control plane and its Web UI are`,
 		Version:       version.String(),
@@ -43,6 +45,8 @@ on SQLite under .dflow/, the Web UI, and a worker) and later commands reuse it.`
 	root.AddCommand(
 		newInitCmd(),
 		newSetCmd(), newGetCmd(), newListCmd(), newCycleCmd(), newDestroyCmd(),
+		newBuildCmd(), newCopyCmd(), newDeployCmd(), newRollbackCmd(), newStartCmd(), newStopCmd(), newRestartCmd(),
+		newVersionsCmd(), newCompareChecksumsCmd(), newReleasesCmd(),
 		newFollowCmd(), newCancelCmd(),
 		newServerCmd(), newWorkerCmd(), newAgentCmd(),
 	)
@@ -60,6 +64,7 @@ var commonFlags = map[string]backendFlag{
 	"package-reader":    {"package-reader", "backends.package_reader", "package reader `NAME` (cabal)"},
 	"store":             {"store", "backends.store", "store: embedded or etcd://HOST:PORT"},
 	"keys":              {"keys", "keys", "authorized_keys `FILE` whose keys may also control the nodes"},
+	"ui":                {"ui", "temporal.ui", "Web UI `HOST:PORT` (default from dflow.yaml, 127.0.0.1:8233; a taken port falls back to a free one; port 0 disables the UI)"},
 }
 
 // addFlags registers the named common flags on cmd.

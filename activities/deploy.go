@@ -1,0 +1,374 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/artifact"
+	"github.com/distributive-flow/dflow/backends"
+	"github.com/distributive-flow/dflow/deploy"
+	"go.temporal.io/sdk/temporal"
+)
+
+// Error types that retrying cannot fix, beside ErrBadInput.
+const (
+	// ErrBuildFailed: the package did not compile or a test failed.
+	ErrBuildFailed = "BuildFailed"
+	// ErrGateFailed: a new version never became ready on a node.
+	ErrGateFailed = "GateFailed"
+)
+
+// BuildLog is where the build activity writes the build tools' output.
+func BuildLog(cfg deploy.Config) string { return filepath.Join(cfg.StateDir(), "build.log") }
+
+// Build reads the package file, builds and tests the target, stores the
+// bundle in the control plane's artifact store and records the build.
+// env is added to the build tools' environment (the CLI passes CABAL_DIR and
+// the like from the environment of whoever asked for the build).
+func (a *Activities) Build(ctx context.Context, cfg deploy.Config, env []string) (deploy.Target, error) {
+	b, err := a.open(ctx, cfg)
+	if err != nil {
+		return deploy.Target{}, err
+	}
+	defer b.Close()
+	pkg := cfg.PackagePath()
+	desc, err := b.Reader.Read(ctx, pkg)
+	if err != nil {
+		return deploy.Target{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
+	}
+	work := filepath.Join(cfg.StateDir(), "build")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return deploy.Target{}, fmt.Errorf("build: %w", err)
+	}
+	logf, err := os.Create(BuildLog(cfg))
+	if err != nil {
+		return deploy.Target{}, fmt.Errorf("build: %w", err)
+	}
+	defer logf.Close()
+	var t deploy.Target
+	err = heartbeating(ctx, "building "+desc.Package, func(ctx context.Context) (err error) {
+		dir := cfg.Dir
+		if desc.File != "" {
+			dir = filepath.Dir(desc.File)
+		}
+		t, err = b.Builder.Build(ctx, desc, backends.BuildOptions{Dir: dir, Targets: cfg.Target, Env: env, WorkDir: work, Log: logf})
+		return err
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return deploy.Target{}, err
+		}
+		return deploy.Target{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("%v\n(the whole build log: %s)", err, BuildLog(cfg)), ErrBuildFailed, nil)
+	}
+	if _, _, err := b.Artifacts.PutFile(t.BundlePath, t.Digest); err != nil {
+		return deploy.Target{}, fmt.Errorf("build: store the bundle: %w", err)
+	}
+	_ = os.Remove(t.BundlePath)
+	t.BundlePath = ""
+	if err := update(ctx, b.Store, func(s *deploy.State) { s.AddBuild(t) }); err != nil {
+		return deploy.Target{}, fmt.Errorf("build: record it: %w", err)
+	}
+	return t, nil
+}
+
+// BeginRelease records r as running and returns it with its ID. It is
+// idempotent per r.Workflow: a retry returns the release recorded first.
+func (a *Activities) BeginRelease(ctx context.Context, cfg deploy.Config, r deploy.Release) (deploy.Release, error) {
+	b, err := a.open(ctx, cfg)
+	if err != nil {
+		return deploy.Release{}, err
+	}
+	defer b.Close()
+	r.Outcome = deploy.OutcomeRunning
+	err = update(ctx, b.Store, func(s *deploy.State) {
+		for _, old := range s.Releases {
+			if old.Workflow == r.Workflow {
+				r = old
+				return
+			}
+		}
+		r.ID = s.AddRelease(r)
+	})
+	return r, err
+}
+
+// Finish is how a release ended.
+type Finish struct {
+	ID      int    `json:"id"`
+	Outcome string `json:"outcome"`
+	Error   string `json:"error,omitempty"`
+	Nodes   []int  `json:"nodes,omitempty"`
+	// Current, when not 0, becomes the release the cluster serves.
+	Current int `json:"current,omitempty"`
+}
+
+// FinishRelease records how a release ended (idempotent).
+func (a *Activities) FinishRelease(ctx context.Context, cfg deploy.Config, f Finish) error {
+	b, err := a.open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	now := time.Now().UTC()
+	return update(ctx, b.Store, func(s *deploy.State) {
+		for i := range s.Releases {
+			if s.Releases[i].ID == f.ID {
+				r := &s.Releases[i]
+				r.Outcome, r.Error, r.Nodes = f.Outcome, f.Error, f.Nodes
+				if r.Finished.IsZero() {
+					r.Finished = now
+				}
+			}
+		}
+		if f.Current != 0 {
+			s.Current = f.Current
+		}
+	})
+}
+
+// Pick says which release a rollout ships when it builds nothing.
+type Pick struct {
+	Kind    string `json:"kind"`              // rollback, restart, start, copy
+	Version string `json:"version,omitempty"` // rollback --version, copy --version
+	Latest  bool   `json:"latest,omitempty"`  // copy --latest: the newest build
+}
+
+// PickTarget finds what a rollback, restart, start or copy ships: for a
+// rollback the release to go back to; otherwise the current release (for
+// copy --latest, the newest build; --version, that version's build).
+func (a *Activities) PickTarget(ctx context.Context, cfg deploy.Config, p Pick) (deploy.Release, error) {
+	b, err := a.open(ctx, cfg)
+	if err != nil {
+		return deploy.Release{}, err
+	}
+	defer b.Close()
+	st, err := b.Store.Load(ctx)
+	if err != nil {
+		return deploy.Release{}, fmt.Errorf("load state: %w", err)
+	}
+	bad := func(format string, args ...any) (deploy.Release, error) {
+		msg := fmt.Sprintf(format, args...)
+		return deploy.Release{}, temporal.NewNonRetryableApplicationError(msg, ErrBadInput, nil)
+	}
+	switch {
+	case p.Kind == deploy.ReleaseRollback:
+		r, err := deploy.RollbackTarget(st, p.Version)
+		if err != nil {
+			return bad("%v", err)
+		}
+		return r, nil
+	case p.Latest || p.Version != "":
+		for i := len(st.Builds) - 1; i >= 0; i-- {
+			t := st.Builds[i]
+			if p.Latest || len(p.Version) >= 7 && len(t.Version) >= len(p.Version) && t.Version[:len(p.Version)] == p.Version {
+				return deploy.Release{Version: t.Version, Digest: t.Digest, Target: t}, nil
+			}
+		}
+		if p.Latest {
+			return bad("nothing was built yet: run dflow build")
+		}
+		return bad("no build of version %s is kept (give at least 7 characters; `dflow releases` lists them)", p.Version)
+	default:
+		r, ok := st.CurrentRelease()
+		if !ok {
+			return bad("nothing is deployed yet: run dflow deploy")
+		}
+		return r, nil
+	}
+}
+
+// Nodes returns the nodes the store records, failing when there are none.
+func (a *Activities) Nodes(ctx context.Context, cfg deploy.Config) ([]deploy.Node, error) {
+	b, err := a.open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	st, err := b.Store.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load state: %w", err)
+	}
+	if len(st.Nodes) == 0 {
+		return nil, temporal.NewNonRetryableApplicationError("the cluster has no nodes: run dflow set 3 first", ErrBadInput, nil)
+	}
+	return st.Nodes, nil
+}
+
+// CopyResult tells what a copy to one node sent.
+type CopyResult struct {
+	Sent    int64 `json:"sent"`    // bytes sent
+	Skipped bool  `json:"skipped"` // the node had the artifact already
+}
+
+// CopyToNode makes node n hold the bundle t (sha256-checked on arrival by
+// the agent; a corrupted transfer is refused and this activity retries).
+// A node that has it already is sent nothing unless force.
+func (a *Activities) CopyToNode(ctx context.Context, cfg deploy.Config, n deploy.Node, t deploy.Target, force bool) (CopyResult, error) {
+	b, err := a.open(ctx, cfg)
+	if err != nil {
+		return CopyResult{}, err
+	}
+	defer b.Close()
+	c := agent.NewClient(n.AgentURL, b.Signer)
+	if !force {
+		has, err := c.HasArtifact(ctx, t.Digest)
+		if err != nil {
+			return CopyResult{}, fmt.Errorf("copy to node %d: %w", n.Index, err)
+		}
+		if has {
+			return CopyResult{Skipped: true}, nil
+		}
+	}
+	f, size, err := b.Artifacts.Open(t.Digest)
+	if errors.Is(err, artifact.ErrNotFound) {
+		return CopyResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("copy to node %d: bundle %s (version %s) is not in the control plane's artifact store %s any more", n.Index, t.Digest[:12], deploy.ShortVersion(t.Version), b.Artifacts.Dir()), ErrBadInput, nil)
+	}
+	if err != nil {
+		return CopyResult{}, fmt.Errorf("copy to node %d: %w", n.Index, err)
+	}
+	defer f.Close()
+	err = heartbeating(ctx, "copying", func(ctx context.Context) error {
+		return c.PutArtifact(ctx, t.Digest, f, size, force)
+	})
+	if err != nil {
+		return CopyResult{}, fmt.Errorf("copy %s to node %d: %w", t.Digest[:12], n.Index, err)
+	}
+	return CopyResult{Sent: size}, nil
+}
+
+// NodeProcesses lists the versions on node n.
+func (a *Activities) NodeProcesses(ctx context.Context, cfg deploy.Config, n deploy.Node) (agent.ProcessList, error) {
+	b, err := a.open(ctx, cfg)
+	if err != nil {
+		return agent.ProcessList{}, err
+	}
+	defer b.Close()
+	l, err := agent.NewClient(n.AgentURL, b.Signer).Processes(ctx)
+	if err != nil {
+		return agent.ProcessList{}, fmt.Errorf("list versions on node %d: %w", n.Index, err)
+	}
+	return l, nil
+}
+
+// StartRequest is what the agent is asked to start for release r on node n.
+func StartRequest(cfg deploy.Config, r deploy.Release, n deploy.Node) (agent.StartRequest, error) {
+	exe, ok := r.Target.Executable(cfg.App.Executable)
+	if !ok {
+		if cfg.App.Executable != "" {
+			return agent.StartRequest{}, fmt.Errorf("%s: app.executable %q is not among the built executables", cfg.Where("app.executable"), cfg.App.Executable)
+		}
+		return agent.StartRequest{}, fmt.Errorf("release %d (%s) has no executable to run: add executable to target: in dflow.yaml", r.ID, deploy.ShortVersion(r.Version))
+	}
+	env := map[string]string{}
+	for _, kv := range cfg.App.Env {
+		k, v, _ := splitEnv(kv)
+		env[k] = v
+	}
+	mode := cfg.App.Mode
+	if mode == deploy.ModeRestart {
+		mode = deploy.ModeHTTP
+	}
+	return agent.StartRequest{
+		ID: r.InstanceID(), Version: r.Version, Digest: r.Digest, Exec: exe.Path, Args: cfg.App.Args, Env: env,
+		Mode: mode, HealthPath: cfg.App.Health, ReadyProbes: cfg.App.ReadyProbes, ReadyTimeout: cfg.App.ReadyTimeout.D(),
+	}, nil
+}
+
+func splitEnv(kv string) (string, string, bool) {
+	for i := 0; i < len(kv); i++ {
+		if kv[i] == '=' {
+			return kv[:i], kv[i+1:], true
+		}
+	}
+	return kv, "", false
+}
+
+// StartOnNode starts release r beside whatever runs on node n and waits for
+// its readiness gate. A version that fails the gate is killed by the agent
+// (the old one keeps serving) and the error, with the probe and the last
+// lines of the new version's log, is not retried.
+func (a *Activities) StartOnNode(ctx context.Context, cfg deploy.Config, n deploy.Node, r deploy.Release) (agent.ProcessInfo, error) {
+	b, err := a.open(ctx, cfg)
+	if err != nil {
+		return agent.ProcessInfo{}, err
+	}
+	defer b.Close()
+	req, err := StartRequest(cfg, r, n)
+	if err != nil {
+		return agent.ProcessInfo{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
+	}
+	var info agent.ProcessInfo
+	err = heartbeating(ctx, "starting "+req.ID, func(ctx context.Context) (err error) {
+		info, err = agent.NewClient(n.AgentURL, b.Signer).StartProcess(ctx, req)
+		return err
+	})
+	var gate *agent.GateError
+	if errors.As(err, &gate) {
+		return info, temporal.NewNonRetryableApplicationError(fmt.Sprintf("node %d (%s): version %s did not become ready: %v", n.Index, n.Address, deploy.ShortVersion(r.Version), gate), ErrGateFailed, nil)
+	}
+	if err != nil {
+		return info, permanent(fmt.Errorf("start %s on node %d: %w", req.ID, n.Index, err))
+	}
+	return info, nil
+}
+
+// SwitchOnNode points node n's public port at process id.
+func (a *Activities) SwitchOnNode(ctx context.Context, cfg deploy.Config, n deploy.Node, id string) (agent.SwitchResult, error) {
+	b, err := a.open(ctx, cfg)
+	if err != nil {
+		return agent.SwitchResult{}, err
+	}
+	defer b.Close()
+	mode := cfg.App.Mode
+	if mode == deploy.ModeRestart {
+		mode = deploy.ModeHTTP
+	}
+	res, err := agent.NewClient(n.AgentURL, b.Signer).Switch(ctx, agent.SwitchRequest{ID: id, AppPort: cfg.App.Port, Mode: mode})
+	if err != nil {
+		return res, permanent(fmt.Errorf("switch node %d to %s: %w", n.Index, id, err))
+	}
+	return res, nil
+}
+
+// StopOnNode stops process id on node n: unless now, it first drains the
+// requests in flight (bounded by app.drain_timeout), then SIGTERM, grace,
+// SIGKILL.
+func (a *Activities) StopOnNode(ctx context.Context, cfg deploy.Config, n deploy.Node, id string, now bool) (agent.ProcessInfo, error) {
+	b, err := a.open(ctx, cfg)
+	if err != nil {
+		return agent.ProcessInfo{}, err
+	}
+	defer b.Close()
+	var info agent.ProcessInfo
+	err = heartbeating(ctx, "stopping "+id, func(ctx context.Context) (err error) {
+		info, err = agent.NewClient(n.AgentURL, b.Signer).StopProcess(ctx, id, agent.StopRequest{
+			Now: now, DrainTimeout: cfg.App.DrainTimeout.D(), Grace: cfg.App.StopGrace.D(),
+		})
+		return err
+	})
+	var api *agent.APIError
+	if errors.As(err, &api) && api.Status == 404 {
+		return info, nil // gone already
+	}
+	if err != nil {
+		return info, permanent(fmt.Errorf("stop %s on node %d: %w", id, n.Index, err))
+	}
+	return info, nil
+}
+
+// permanent marks agent answers that retrying cannot change (4xx) as
+// non-retryable; transport errors stay retryable.
+func permanent(err error) error {
+	var api *agent.APIError
+	if errors.As(err, &api) && api.Permanent() {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
+	}
+	return err
+}

@@ -1,0 +1,320 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/distributive-flow/dflow/deploy"
+	"github.com/distributive-flow/dflow/workflows"
+	"github.com/spf13/cobra"
+)
+
+// buildEnvVars are passed from the CLI's environment to the build: the
+// worker that builds may have been started by another shell.
+var buildEnvVars = []string{"CABAL_DIR", "CABAL_CONFIG", "PATH", "HOME", "GHC_PACKAGE_PATH", "GHC_ENVIRONMENT", "STACK_ROOT", "LANG", "LC_ALL"}
+
+func buildEnv() []string {
+	var env []string
+	for _, k := range buildEnvVars {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+func newDeployCmd() *cobra.Command {
+	return rolloutCmd(deploy.ReleaseDeploy, "deploy", "Build, test and roll out the working tree to every node with zero downtime",
+		`Build the target (running the package's test suites), copy the bundle to every node,
+and roll it out: on each node the agent starts the new version beside the old one, waits
+for its readiness gate (app.health, app.ready_probes), switches the public port to it,
+drains the old version and stops it. deploy.parallel nodes switch at once (default 1).
+A version that never becomes ready is killed and its node keeps serving the old one; the
+deploy fails naming the node, the probe and the new version's last log lines.`,
+		`  dflow deploy
+  dflow deploy --wait          # queue behind a running operation
+  dflow deploy -o json | jq .release.version`)
+}
+
+func newRollbackCmd() *cobra.Command {
+	cmd := rolloutCmd(deploy.ReleaseRollback, "rollback", "Roll back to the previous release (again: further back)",
+		`Roll every node back to the release before the current one, through the same zero-downtime
+switch as deploy (no rebuild: the bundle comes from the control plane's artifact store).
+Calling rollback again goes further back. --version picks a release by its commit hash.`,
+		`  dflow rollback
+  dflow rollback --version 3f2a9c1`)
+	cmd.Flags().String("version", "", "roll back to the release of this commit `HASH` (at least 7 characters)")
+	return cmd
+}
+
+func newRestartCmd() *cobra.Command {
+	return rolloutCmd(deploy.ReleaseRestart, "restart", "Restart the current release on every node with zero downtime",
+		`Start a fresh process of the current release beside the running one on every node, gate it,
+switch to it and drain and stop the old one: a restart with no dropped request.`,
+		`  dflow restart`)
+}
+
+func newStartCmd() *cobra.Command {
+	return rolloutCmd(deploy.ReleaseStart, "start", "Start the current release on every node (after dflow stop, or on new nodes)",
+		`Start the current release (the last one deployed or rolled back to) on every node and
+switch the nodes' public ports to it. Nodes that serve it already get a fresh process
+through the same zero-downtime switch.`,
+		`  dflow stop && dflow start`)
+}
+
+// rolloutCmd is deploy, rollback, restart and start: one workflow, four kinds.
+func rolloutCmd(kind, use, short, long, example string) *cobra.Command {
+	var wait bool
+	cmd := &cobra.Command{
+		Use: use, Short: short, Long: long, Example: example,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var res workflows.DeployResult
+			asJSON, err := operation(cmd, use, wait, workflows.Deploy, func(cfg deploy.Config) any {
+				req := workflows.DeployRequest{Config: cfg, Kind: kind, Who: whoAmI()}
+				if f := cmd.Flags().Lookup("version"); f != nil {
+					req.Version = f.Value.String()
+				}
+				if kind == deploy.ReleaseDeploy {
+					req.BuildEnv = buildEnv()
+				}
+				return req
+			}, &res)
+			if err != nil || asJSON {
+				return printJSON(asJSON, res, err)
+			}
+			fmt.Printf("release %d: %s of version %s (digest %s) serves on %d of %d nodes\n",
+				res.Release.ID, res.Release.Kind, deploy.ShortVersion(res.Release.Version), short12(res.Release.Digest), countServing(res), len(res.Nodes))
+			return nil
+		},
+	}
+	addFlags(cmd, "container-backend", "builder", "package-reader", "store")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a running operation on the cluster instead of failing")
+	return cmd
+}
+
+// operation runs a mutating command's workflow: it loads the configuration,
+// makes the workflow's input from it with req, starts the workflow under the
+// cluster lock, follows it to its end and decodes its result into result.
+// It tells whether -o json was asked for.
+func operation(cmd *cobra.Command, command string, wait bool, wf any, req func(cfg deploy.Config) any, result any) (bool, error) {
+	asJSON, err := jsonOutput()
+	if err != nil {
+		return false, err
+	}
+	cfg, err := loadConfig(cmd)
+	if err != nil {
+		return false, err
+	}
+	cp, err := connect(cmd.Context(), cfg)
+	if err != nil {
+		return false, err
+	}
+	defer cp.Close()
+	run, err := cp.startMutating(cmd.Context(), command, wait, wf, req(cfg))
+	if err != nil {
+		return false, err
+	}
+	return asJSON, cp.follow(cmd.Context(), command, run.GetID(), run.GetRunID(), result, os.Stderr)
+}
+
+// printJSON prints v as JSON when asked to (and err is nil); it returns err.
+func printJSON(asJSON bool, v any, err error) error {
+	if err != nil || !asJSON {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(v)
+}
+
+func countServing(res workflows.DeployResult) int {
+	n := 0
+	for _, o := range res.Nodes {
+		if o.Serving == res.Release.InstanceID() {
+			n++
+		}
+	}
+	return n
+}
+
+func short12(d string) string {
+	if len(d) > 12 {
+		return d[:12]
+	}
+	return d
+}
+
+func newStopCmd() *cobra.Command {
+	var wait bool
+	var req workflows.StopRequest
+	cmd := &cobra.Command{
+		Use:   "stop",
+		Short: "Stop the serving version on every node (--all: every version)",
+		Long: `Stop the version every node serves: its requests in flight drain first (app.drain_timeout),
+then SIGTERM, app.stop_grace, SIGKILL. --now skips the drain. The nodes' public ports
+answer 503 until ` + "`dflow start`" + `. --all stops every version on the nodes, not only the serving one.`,
+		Example: `  dflow stop
+  dflow stop --all --now`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var res []workflows.StoppedOn
+			asJSON, err := operation(cmd, "stop", wait, workflows.Stop, func(cfg deploy.Config) any { req.Config = cfg; return req }, &res)
+			if err != nil || asJSON {
+				return printJSON(asJSON, res, err)
+			}
+			n := 0
+			for _, s := range res {
+				n += len(s.Stopped)
+			}
+			fmt.Printf("%d processes stopped on %d nodes\n", n, len(res))
+			return nil
+		},
+	}
+	addFlags(cmd, "container-backend", "store")
+	cmd.Flags().BoolVar(&req.All, "all", false, "stop every version on the nodes, not only the serving one")
+	cmd.Flags().BoolVar(&req.Now, "now", false, "do not drain requests in flight: SIGTERM at once")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a running operation on the cluster instead of failing")
+	return cmd
+}
+
+func newBuildCmd() *cobra.Command {
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "build",
+		Short: "Build and test the target; print its version, digest and sizes",
+		Long: `Build the target dflow.yaml names (target: executable, library, source) with the builder
+(cabal), run the package's test suites, and keep the bundle in the control plane's artifact
+store (.dflow/artifacts). The version is the git commit (-dirty for a dirty tree); the digest
+is the sha256 of a reproducible bundle: the same commit gives the same digest.`,
+		Example: `  dflow build
+  dflow build -o json | jq -r .digest`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var t deploy.Target
+			asJSON, err := operation(cmd, "build", wait, workflows.Build, func(cfg deploy.Config) any {
+				return workflows.BuildRequest{Config: cfg, BuildEnv: buildEnv()}
+			}, &t)
+			if err != nil || asJSON {
+				return printJSON(asJSON, t, err)
+			}
+			fmt.Printf("package  %s\nversion  %s\ndigest   %s\nbundle   %s\ntime     %.1fs\n", t.Package, t.Version, t.Digest, deploy.HumanBytes(t.Size), t.BuildSeconds)
+			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "KIND\tPATH\tSIZE\tSHA256")
+			for _, a := range t.Artifacts {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Kind, a.Path, deploy.HumanBytes(a.Size), short12(a.SHA256))
+			}
+			return tw.Flush()
+		},
+	}
+	addFlags(cmd, "builder", "package-reader")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a running operation on the cluster instead of failing")
+	return cmd
+}
+
+func newCopyCmd() *cobra.Command {
+	var wait bool
+	var req workflows.CopyRequest
+	cmd := &cobra.Command{
+		Use:   "copy",
+		Short: "Make every node hold a bundle (sha256-verified on arrival)",
+		Long: `Copy a bundle from the control plane's artifact store to every node, where the agent checks
+its sha256 on arrival (a corrupted transfer is refused and sent again). A node that holds
+it already is sent 0 bytes; --through-cache sends it anyway and has the node verify it
+again. Default: the current release; --latest: the newest build; --version: that build.`,
+		Example: `  dflow build && dflow copy --latest
+  dflow copy --version 3f2a9c1 --through-cache`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if req.Latest && req.Version != "" {
+				return fmt.Errorf("copy: give --latest or --version, not both")
+			}
+			var res workflows.CopyResult
+			asJSON, err := operation(cmd, "copy", wait, workflows.Copy, func(cfg deploy.Config) any { req.Config = cfg; return req }, &res)
+			if err != nil || asJSON {
+				return printJSON(asJSON, res, err)
+			}
+			var sent int64
+			for _, n := range res.Nodes {
+				sent += n.Sent
+			}
+			fmt.Printf("version %s (digest %s) is on %d nodes; %s sent\n", deploy.ShortVersion(res.Target.Version), short12(res.Target.Digest), len(res.Nodes), deploy.HumanBytes(sent))
+			return nil
+		},
+	}
+	addFlags(cmd, "store")
+	cmd.Flags().StringVar(&req.Version, "version", "", "copy the build of this commit `HASH` (at least 7 characters)")
+	cmd.Flags().BoolVar(&req.Latest, "latest", false, "copy the newest build")
+	cmd.Flags().BoolVar(&req.Force, "through-cache", false, "send and verify again even where the node has it")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a running operation on the cluster instead of failing")
+	return cmd
+}
+
+func newReleasesCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "releases",
+		Short: "List the release history: version, kind, who, when, outcome",
+		Example: `  dflow releases
+  dflow releases -o json | jq '.[] | select(.outcome == "failed")'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			asJSON, err := jsonOutput()
+			if err != nil {
+				return err
+			}
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			inv, err := inventory(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			st := inv.State
+			if asJSON {
+				rs := st.Releases
+				if rs == nil {
+					rs = []deploy.Release{}
+				}
+				return json.NewEncoder(os.Stdout).Encode(rs)
+			}
+			if len(st.Releases) == 0 {
+				fmt.Fprintln(os.Stderr, "no releases yet; `dflow deploy` makes the first")
+				return nil
+			}
+			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tKIND\tVERSION\tDIGEST\tWHO\tWHEN\tTOOK\tOUTCOME")
+			for _, r := range st.Releases {
+				took := "-"
+				if !r.Finished.IsZero() {
+					took = r.Finished.Sub(r.At).Round(100 * time.Millisecond).String()
+				}
+				mark := ""
+				if r.ID == st.Current {
+					mark = " (current)"
+				}
+				kind := r.Kind
+				if r.Of != 0 {
+					kind += fmt.Sprintf(" to %d", r.Of)
+				}
+				outcome := r.Outcome + mark
+				if r.Error != "" {
+					outcome += ": " + firstLine(r.Error)
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, kind, deploy.ShortVersion(r.Version), short12(r.Digest), r.Who, r.At.Local().Format("2006-01-02 15:04:05"), took, outcome)
+			}
+			return tw.Flush()
+		},
+	}
+	addFlags(cmd, "store")
+	return cmd
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " ..."
+	}
+	return s
+}
