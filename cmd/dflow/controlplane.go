@@ -41,14 +41,18 @@ func connect(ctx context.Context, cfg deploy.Config) (*conn, error) {
 }
 
 func (cp *conn) dial(ctx context.Context) error {
-	addr := cp.cfg.Temporal.Address
-	if cp.embedded {
+	if !cp.embedded {
+		return cp.dialAddr(ctx, cp.cfg.Temporal.Address)
+	}
+	// A control plane that is dying (killed a moment ago) may still hold its
+	// lock and point at its dead port: dial again until a live one answers.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
 		info, started, err := ensureServer(ctx, cp.cfg)
 		if err != nil {
 			return err
 		}
 		cp.info = info
-		addr = info.Frontend
 		if started {
 			ui := info.UI
 			if ui == "" {
@@ -56,7 +60,15 @@ func (cp *conn) dial(ctx context.Context) error {
 			}
 			fmt.Fprintf(os.Stderr, "dflow: started the control plane for %s (Temporal %s, Web UI %s); `dflow server stop` ends it\n", cp.cfg.Dir, info.Frontend, ui)
 		}
+		err = cp.dialAddr(ctx, info.Frontend)
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+func (cp *conn) dialAddr(ctx context.Context, addr string) error {
 	c, err := client.DialContext(ctx, client.Options{
 		HostPort:  addr,
 		Namespace: cp.cfg.Temporal.Namespace,
