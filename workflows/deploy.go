@@ -59,6 +59,12 @@ func Deploy(ctx workflow.Context, req DeployRequest) (DeployResult, error) {
 	cfg := req.Config
 	nctx := nodeOptions(ctx)
 
+	// The nodes first: a cluster with none fails before anything is built.
+	var nodes []deploy.Node
+	if err := workflow.ExecuteActivity(nctx, acts.Nodes, cfg).Get(ctx, &nodes); err != nil {
+		return res, failed(req.Kind, err)
+	}
+
 	var rel deploy.Release
 	of := 0
 	switch req.Kind {
@@ -87,10 +93,6 @@ func Deploy(ctx workflow.Context, req DeployRequest) (DeployResult, error) {
 		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("unknown deploy kind %q", req.Kind), activities.ErrBadInput, nil)
 	}
 
-	var nodes []deploy.Node
-	if err := workflow.ExecuteActivity(nctx, acts.Nodes, cfg).Get(ctx, &nodes); err != nil {
-		return res, failed(req.Kind, err)
-	}
 	info := workflow.GetInfo(ctx)
 	rel.Kind, rel.Config, rel.Who, rel.Of = req.Kind, cfg, req.Who, of
 	rel.Workflow = info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID

@@ -324,6 +324,13 @@ func TestDeployWithNoNodesOrNothingToRollBack(t *testing.T) {
 	f := newFleet(t, 0)
 	_, err := f.deploy(t, deploy.ReleaseDeploy, "v1", f.cfg)
 	require.ErrorContains(t, err, "no nodes")
+	require.Empty(t, f.state(t).Builds, "nothing was built for a cluster with no nodes")
 	_, err = f.deploy(t, deploy.ReleaseRollback, "", f.cfg)
+	require.ErrorContains(t, err, "no nodes")
+
+	f = newFleet(t, 1)
+	_, err = f.deploy(t, deploy.ReleaseRollback, "", f.cfg)
+	require.ErrorContains(t, err, "nothing is deployed yet")
+	_, err = f.deploy(t, deploy.ReleaseStart, "", f.cfg)
 	require.ErrorContains(t, err, "nothing is deployed yet")
 }
