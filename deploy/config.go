@@ -35,6 +35,7 @@ type Config struct {
 	Nodes    Nodes    `json:"nodes" yaml:"nodes"`
 	App      App      `json:"app" yaml:"app"`
 	Deploy   Rollout  `json:"deploy" yaml:"deploy"`
+	Verify   Verify   `json:"verify" yaml:"verify"`
 	Temporal Temporal `json:"temporal" yaml:"temporal"`
 
 	sources map[string]string // dotted key -> "dflow.yaml:LINE" or "--flag"
@@ -85,6 +86,19 @@ type Rollout struct {
 	Parallel int `json:"parallel" yaml:"parallel"`
 }
 
+// Verify configures verify: a node's (health, threshold).
+type Verify struct {
+	// Program is a verify program (relative to the project root): a Haskell
+	// source compiled once, or any executable; "" uses the built-in probe.
+	Program string `json:"program" yaml:"program"`
+	// Probes, Timeout and Threshold configure the built-in probe: health is
+	// the percentage of Probes requests that succeed within Timeout, and
+	// the node is healthy when it is at least Threshold.
+	Probes    int      `json:"probes" yaml:"probes"`
+	Timeout   Duration `json:"timeout" yaml:"timeout"`
+	Threshold int      `json:"threshold" yaml:"threshold"`
+}
+
 // Duration is a time.Duration that reads and prints as "30s".
 type Duration time.Duration
 
@@ -129,7 +143,9 @@ var schema = map[string]string{
 	"app.args": "list", "app.env": "list", "app.ready_probes": "int", "app.ready_timeout": "duration",
 	"app.drain_timeout": "duration", "app.stop_grace": "duration",
 	"deploy": "map", "deploy.parallel": "int",
-	"temporal": "map", "temporal.address": "string", "temporal.namespace": "string",
+	"verify": "map", "verify.program": "string", "verify.probes": "int", "verify.timeout": "duration",
+	"verify.threshold": "int",
+	"temporal":         "map", "temporal.address": "string", "temporal.namespace": "string",
 	"temporal.task_queue": "string", "temporal.ui": "string",
 }
 
@@ -148,6 +164,7 @@ func Default(dir string) Config {
 			ReadyTimeout: Duration(30 * time.Second), DrainTimeout: Duration(30 * time.Second), StopGrace: Duration(10 * time.Second),
 		},
 		Deploy:   Rollout{Parallel: 1},
+		Verify:   Verify{Probes: 5, Timeout: Duration(time.Second), Threshold: 100},
 		Temporal: Temporal{Namespace: "default", TaskQueue: "dflow", UI: "127.0.0.1:8233"},
 	}
 }
@@ -446,6 +463,8 @@ func (c *Config) stringField(key string) *string {
 		return &c.App.Health
 	case "app.executable":
 		return &c.App.Executable
+	case "verify.program":
+		return &c.Verify.Program
 	}
 	return nil
 }
@@ -462,6 +481,10 @@ func (c *Config) intField(key string) *int {
 		return &c.App.ReadyProbes
 	case "deploy.parallel":
 		return &c.Deploy.Parallel
+	case "verify.probes":
+		return &c.Verify.Probes
+	case "verify.threshold":
+		return &c.Verify.Threshold
 	}
 	return nil
 }
@@ -488,6 +511,8 @@ func (c *Config) durationField(key string) *Duration {
 		return &c.App.DrainTimeout
 	case "app.stop_grace":
 		return &c.App.StopGrace
+	case "verify.timeout":
+		return &c.Verify.Timeout
 	}
 	return nil
 }
@@ -644,6 +669,15 @@ func (c Config) Validate() error {
 	}
 	if c.App.ReadyTimeout <= 0 {
 		return bad("app.ready_timeout", "must be longer than 0s")
+	}
+	if n := c.Verify.Probes; n < 1 || n > 1000 {
+		return bad("verify.probes", "%d is out of range (1-1000)", n)
+	}
+	if c.Verify.Timeout <= 0 {
+		return bad("verify.timeout", "must be longer than 0s")
+	}
+	if t := c.Verify.Threshold; t < 0 || t > 100 {
+		return bad("verify.threshold", "%d is out of range (0-100: a percentage of good probes)", t)
 	}
 	if p := c.Deploy.Parallel; p < 1 || p > 1000 {
 		return bad("deploy.parallel", "%d is out of range (1-1000)", p)

@@ -51,6 +51,12 @@ app:
 deploy:
   parallel: 1            # how many nodes switch to the new version at once
 
+verify:
+  program: ""            # a program printing "health threshold" per node (DFLOW_APP_URL, ...); "" = the built-in probe
+  probes: 5              # built-in probe: requests per node (GET app.health; a TCP connect in tcp mode)
+  timeout: 1s            # built-in probe: a slower answer counts as failed
+  threshold: 100         # built-in probe: the percentage of good probes a healthy node needs
+
 temporal:
   address: ""            # Temporal frontend HOST:PORT; "" runs the embedded control plane. --temporal, $TEMPORAL_ADDRESS
   namespace: default     # Temporal namespace
