@@ -13,8 +13,12 @@ import (
 	"github.com/distributive-flow/dflow/artifact"
 	"github.com/distributive-flow/dflow/backends"
 	cabalbuilder "github.com/distributive-flow/dflow/backends/builder/cabal"
+	stackbuilder "github.com/distributive-flow/dflow/backends/builder/stack"
+	"github.com/distributive-flow/dflow/backends/plugin"
 	cabalreader "github.com/distributive-flow/dflow/backends/reader/cabal"
+	"github.com/distributive-flow/dflow/backends/reader/hpack"
 	"github.com/distributive-flow/dflow/backends/store/embedded"
+	etcdstore "github.com/distributive-flow/dflow/backends/store/etcd"
 	"github.com/distributive-flow/dflow/backends/vm/local"
 	"github.com/distributive-flow/dflow/deploy"
 	"golang.org/x/crypto/ssh"
@@ -52,23 +56,27 @@ var (
 			}
 			return embedded.Open(filepath.Join(cfg.StateDir(), "store.db"))
 		},
+		etcdstore.Name: func(cfg deploy.Config) (backends.Store, error) {
+			return etcdstore.Open(context.Background(), cfg.Backends.Store, cfg.Name)
+		},
 	}
 	builders = map[string]builderMaker{
 		cabalbuilder.Name: func(cfg deploy.Config) (backends.Builder, error) {
 			return cabalbuilder.New(cabalbuilder.Options{}), nil
 		},
+		stackbuilder.Name: func(cfg deploy.Config) (backends.Builder, error) {
+			return stackbuilder.New(stackbuilder.Options{}), nil
+		},
 	}
 	readers = map[string]readerMaker{
 		cabalreader.Name: func(cfg deploy.Config) (backends.PackageReader, error) { return cabalreader.New(), nil },
+		hpack.Name:       func(cfg deploy.Config) (backends.PackageReader, error) { return hpack.New(), nil },
 	}
 	// Names that are part of dflow's design but not built into this version
 	// yet, so the error can say so instead of "unknown".
 	planned = map[string][]string{
-		"backends.vm":             {"docker", "vagrant", "ssh"},
-		"backends.container":      {"docker"},
-		"backends.builder":        {"stack"},
-		"backends.package_reader": {"hpack"},
-		"backends.store":          {"etcd"},
+		"backends.vm":        {"docker", "vagrant", "ssh"},
+		"backends.container": {"docker"},
 	}
 	// Names accepted for kinds whose backends are used by later commands.
 	known = map[string][]string{
@@ -129,8 +137,14 @@ func Check(cfg deploy.Config) error {
 			continue
 		}
 		kind := strings.ReplaceAll(strings.TrimPrefix(key, "backends."), "_", " ")
-		if strings.Contains(v, "/") && !strings.Contains(v, "://") {
-			return fmt.Errorf("%s: %s backend %q: executable plugins are not supported by this dflow yet (built in: %s)", cfg.Where(key), kind, v, strings.Join(names(key), ", "))
+		if plugin.IsPlugin(v) {
+			if _, ok := pluginKinds[key]; !ok {
+				return fmt.Errorf("%s: %s backend %q: the plugin protocol has no %s kind yet (built in: %s)", cfg.Where(key), kind, v, kind, strings.Join(names(key), ", "))
+			}
+			if _, err := openPlugin(cfg, key); err != nil {
+				return fmt.Errorf("%s: %s backend: %w", cfg.Where(key), kind, err)
+			}
+			continue
 		}
 		for _, p := range planned[key] {
 			if p == name {
@@ -175,20 +189,40 @@ func Open(ctx context.Context, cfg deploy.Config, env Env) (*activities.Backends
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Where("keys"), err)
 	}
-	vm, err := vmBackends[cfg.Backends.VM](cfg, signer, env)
+	var vm backends.VMBackend
+	if plugin.IsPlugin(cfg.Backends.VM) {
+		vm, err = pluginBackend(cfg, "backends.vm", (*plugin.Plugin).VM)
+	} else {
+		vm, err = vmBackends[cfg.Backends.VM](cfg, signer, env)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("vm backend %s: %w", cfg.Backends.VM, err)
 	}
-	st, err := stores[storeName(cfg.Backends.Store)](cfg)
+	var st backends.Store
+	if plugin.IsPlugin(cfg.Backends.Store) {
+		st, err = pluginBackend(cfg, "backends.store", (*plugin.Plugin).Store)
+	} else {
+		st, err = stores[storeName(cfg.Backends.Store)](cfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", cfg.Backends.Store, err)
 	}
-	bld, err := builders[cfg.Backends.Builder](cfg)
+	var bld backends.Builder
+	if plugin.IsPlugin(cfg.Backends.Builder) {
+		bld, err = pluginBackend(cfg, "backends.builder", (*plugin.Plugin).Builder)
+	} else {
+		bld, err = builders[cfg.Backends.Builder](cfg)
+	}
 	if err != nil {
 		_ = st.Close()
 		return nil, fmt.Errorf("builder %s: %w", cfg.Backends.Builder, err)
 	}
-	rd, err := readers[cfg.Backends.PackageReader](cfg)
+	var rd backends.PackageReader
+	if plugin.IsPlugin(cfg.Backends.PackageReader) {
+		rd, err = pluginBackend(cfg, "backends.package_reader", (*plugin.Plugin).Reader)
+	} else {
+		rd, err = readers[cfg.Backends.PackageReader](cfg)
+	}
 	if err != nil {
 		_ = st.Close()
 		return nil, fmt.Errorf("package reader %s: %w", cfg.Backends.PackageReader, err)

@@ -158,12 +158,17 @@ func (b *Builder) Build(ctx context.Context, d deploy.TargetDesc, o backends.Bui
 // validate checks the inputs and returns the requested kinds, deduplicated,
 // in the order asked.
 func validate(d deploy.TargetDesc, o backends.BuildOptions) ([]string, error) {
+	return validateFor("cabal", d, o)
+}
+
+// validateFor is validate with the errors naming tool ("cabal build of ...").
+func validateFor(tool string, d deploy.TargetDesc, o backends.BuildOptions) ([]string, error) {
 	bad := func(format string, a ...any) error {
-		return fmt.Errorf("cabal build of %s: "+format, append([]any{d.Package}, a...)...)
+		return fmt.Errorf(tool+" build of %s: "+format, append([]any{d.Package}, a...)...)
 	}
 	switch {
 	case d.Package == "":
-		return nil, errors.New("cabal build: the package description has no package name")
+		return nil, errors.New(tool + " build: the package description has no package name")
 	case d.Version == "":
 		return nil, bad("the package description has no version")
 	case o.Dir == "":

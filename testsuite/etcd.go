@@ -1,0 +1,146 @@
+package testsuite
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// EtcdBinary is the etcd server StartEtcd runs (Debian's etcd-server).
+const EtcdBinary = "/usr/bin/etcd"
+
+// etcdStartTimeout bounds how long StartEtcd waits for a healthy server.
+const etcdStartTimeout = 20 * time.Second
+
+// StartEtcd starts a real, single-member etcd server for t on free loopback
+// ports with a fresh data directory, waits until it reports healthy, and
+// returns its client endpoint as "127.0.0.1:PORT". The server is killed and
+// its data removed when t ends (and killed with the test process if that
+// dies first). If EtcdBinary is missing, t is skipped loudly; nothing else is
+// a reason to skip: a server that does not come up fails t with its log.
+func StartEtcd(t testing.TB) (endpoint string) {
+	t.Helper()
+	if _, err := os.Stat(EtcdBinary); err != nil {
+		t.Skipf("SKIPPED: %s is missing, so this test cannot run against a real etcd; "+
+			"install it: apt-get install etcd-server (%v)", EtcdBinary, err)
+	}
+	// Two free ports are found by listening and closing: another process may
+	// take one in between, so a server that fails to start is retried.
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		endpoint, err := startEtcd(t)
+		if err == nil {
+			return endpoint
+		}
+		lastErr = err
+	}
+	t.Fatalf("testsuite: start etcd: %v", lastErr)
+	return ""
+}
+
+func startEtcd(t testing.TB) (string, error) {
+	ports, err := freePorts(2)
+	if err != nil {
+		return "", err
+	}
+	dir := t.TempDir()
+	client := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	peer := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	logPath := filepath.Join(dir, "etcd.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return "", err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(EtcdBinary,
+		"--name=dflow-test",
+		"--data-dir="+filepath.Join(dir, "data"),
+		"--listen-client-urls="+client,
+		"--advertise-client-urls="+client,
+		"--listen-peer-urls="+peer,
+		"--initial-advertise-peer-urls="+peer,
+		"--initial-cluster=dflow-test="+peer,
+		"--initial-cluster-state=new",
+		"--logger=zap", "--log-outputs=stderr",
+	)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("run %s: %w", EtcdBinary, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	logTail := func() string {
+		b, _ := os.ReadFile(logPath)
+		if len(b) > 4096 {
+			b = b[len(b)-4096:]
+		}
+		return string(bytes.TrimSpace(b))
+	}
+
+	hc := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(etcdStartTimeout)
+	for {
+		select {
+		case err := <-exited:
+			exited <- err
+			return "", fmt.Errorf("%s exited before it was healthy (%v); its log ends:\n%s", EtcdBinary, err, logTail())
+		default:
+		}
+		if healthy(hc, client) {
+			break
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", fmt.Errorf("%s on %s not healthy within %s; its log ends:\n%s", EtcdBinary, client, etcdStartTimeout, logTail())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Cleanup(stop)
+	return strings.TrimPrefix(client, "http://"), nil
+}
+
+// healthy reports whether the etcd at base answers /health with
+// {"health":"true"}.
+func healthy(hc *http.Client, base string) bool {
+	resp, err := hc.Get(base + "/health")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	return resp.StatusCode == http.StatusOK && bytes.Contains(bytes.ReplaceAll(b, []byte(" "), nil), []byte(`"health":"true"`))
+}
+
+// freePorts returns n distinct TCP ports that were free on 127.0.0.1.
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find a free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
