@@ -21,22 +21,39 @@ const (
 	ErrBuildFailed = "BuildFailed"
 	// ErrGateFailed: a new version never became ready on a node.
 	ErrGateFailed = "GateFailed"
+	// ErrUnhealthy: auto-rollout found the new version less healthy than
+	// the old one by more than the tolerance.
+	ErrUnhealthy = "Unhealthy"
 )
+
+// BuildSpec says what to build besides the configuration.
+type BuildSpec struct {
+	// Env is added to the build tools' environment (the CLI passes CABAL_DIR
+	// and the like from the environment of whoever asked for the build).
+	Env []string `json:"env,omitempty"`
+	// Commit builds that commit in a clean worktree (.dflow/worktree) rather
+	// than the working tree.
+	Commit string `json:"commit,omitempty"`
+}
 
 // BuildLog is where the build activity writes the build tools' output.
 func BuildLog(cfg deploy.Config) string { return filepath.Join(cfg.StateDir(), "build.log") }
 
 // Build reads the package file, builds and tests the target, stores the
 // bundle in the control plane's artifact store and records the build.
-// env is added to the build tools' environment (the CLI passes CABAL_DIR and
-// the like from the environment of whoever asked for the build).
-func (a *Activities) Build(ctx context.Context, cfg deploy.Config, env []string) (deploy.Target, error) {
+func (a *Activities) Build(ctx context.Context, cfg deploy.Config, spec BuildSpec) (deploy.Target, error) {
 	b, err := a.open(ctx, cfg)
 	if err != nil {
 		return deploy.Target{}, err
 	}
 	defer b.Close()
+	env := spec.Env
 	pkg := cfg.PackagePath()
+	if spec.Commit != "" {
+		if pkg, err = checkout(ctx, cfg, spec.Commit); err != nil {
+			return deploy.Target{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
+		}
+	}
 	desc, err := b.Reader.Read(ctx, pkg)
 	if err != nil {
 		return deploy.Target{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
@@ -52,7 +69,7 @@ func (a *Activities) Build(ctx context.Context, cfg deploy.Config, env []string)
 	defer logf.Close()
 	var t deploy.Target
 	err = heartbeating(ctx, "building "+desc.Package, func(ctx context.Context) (err error) {
-		dir := cfg.Dir
+		dir := filepath.Dir(pkg)
 		if desc.File != "" {
 			dir = filepath.Dir(desc.File)
 		}

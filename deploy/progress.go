@@ -23,6 +23,8 @@ type Progress struct {
 	// the events after it even when old ones were dropped.
 	Seq    int     `json:"seq"`
 	Events []Event `json:"events"`
+	// Paused: a deploy waits for `dflow deploy resume`.
+	Paused bool `json:"paused,omitempty"`
 }
 
 // Add appends an event, dropping the oldest beyond MaxEvents.

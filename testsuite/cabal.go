@@ -143,9 +143,15 @@ func copyTree(src, dst string) error {
 }
 
 // ChangeHello changes the example app in dir (a HelloRepo copy) so that its
-// binary differs but its tests still pass (the 404 body says n), commits
+// binary differs but its tests still pass (the 404 body says #n), commits
 // the change and returns the new commit hash.
 func ChangeHello(t testing.TB, dir string, n int) string {
+	t.Helper()
+	return ChangeHelloTo(t, dir, fmt.Sprintf("#%d", n))
+}
+
+// ChangeHelloTo is ChangeHello with the text the 404 body ends with.
+func ChangeHelloTo(t testing.TB, dir, text string) string {
 	t.Helper()
 	f := filepath.Join(dir, "src", "Hello.hs")
 	b, err := os.ReadFile(f)
@@ -154,12 +160,12 @@ func ChangeHello(t testing.TB, dir string, n int) string {
 	}
 	re := regexp.MustCompile(`text status404 "not found[^"]*"`)
 	if !re.Match(b) {
-		t.Fatalf("testsuite: %s no longer answers 404 with \"not found\"; update ChangeHello", f)
+		t.Fatalf("testsuite: %s no longer answers 404 with \"not found\"; update ChangeHelloTo", f)
 	}
-	b = re.ReplaceAll(b, []byte(fmt.Sprintf(`text status404 "not found #%d\n"`, n)))
+	b = re.ReplaceAll(b, []byte(fmt.Sprintf(`text status404 "not found %s\n"`, text)))
 	if err := os.WriteFile(f, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	Git(t, dir, "commit", "--quiet", "--all", fmt.Sprintf("--message=change %d", n))
+	Git(t, dir, "commit", "--quiet", "--all", "--message=hello: "+text)
 	return Git(t, dir, "rev-parse", "HEAD")
 }

@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// DeployRequest asks to roll a version out to every node: a new build
+// DeployRequest asks to roll a version out to the nodes: a new build
 // (Kind deploy), an earlier release (rollback), the current release again
 // through the switch (restart), or the current release where it does not
 // run (start).
@@ -25,6 +25,24 @@ type DeployRequest struct {
 	BuildEnv []string `json:"build_env,omitempty"`
 	// Who asked (user@host), for the release record.
 	Who string `json:"who"`
+	// CommitHash builds that commit (in a clean worktree) instead of the
+	// working tree.
+	CommitHash string `json:"commit_hash,omitempty"`
+	// RolloutPercent switches only ceil(RolloutPercent% of the nodes): a
+	// canary. 0 means all of them.
+	RolloutPercent int `json:"rollout_percent,omitempty"`
+	// RollingTimed spreads the batches evenly over this duration with
+	// durable timers: the first batch at once, the last at RollingTimed.
+	RollingTimed time.Duration `json:"rolling_timed,omitempty"`
+	// AutoRollout measures the nodes' health (verify) before the rollout
+	// and after every batch; when the switched nodes' health drops by more
+	// than Tolerance, every node already switched goes back to the previous
+	// release (also after a cancel or an abort) and the deploy fails.
+	AutoRollout bool    `json:"auto_rollout,omitempty"`
+	Tolerance   float64 `json:"tolerance,omitempty"`
+	// SearchAttributes upserts DflowVersion (only where the server knows the
+	// attribute: the embedded control plane registers it).
+	SearchAttributes bool `json:"search_attributes,omitempty"`
 }
 
 // NodeOutcome is what a rollout did on one node.
@@ -33,13 +51,84 @@ type NodeOutcome struct {
 	Address  string `json:"address"`
 	Previous string `json:"previous,omitempty"` // instance that served before
 	Serving  string `json:"serving"`            // instance that serves now
+	Version  string `json:"version,omitempty"`  // the version it serves now
 	Sent     int64  `json:"sent"`               // bytes copied to the node
+	// Skipped: the node served this release's version already.
+	Skipped bool `json:"skipped,omitempty"`
+	// SwitchedAt is when the node's public port switched (workflow time).
+	SwitchedAt time.Time `json:"switched_at,omitzero"`
 }
 
 // DeployResult is what a rollout did.
 type DeployResult struct {
 	Release deploy.Release `json:"release"`
 	Nodes   []NodeOutcome  `json:"nodes"`
+	// Health is the last auto-rollout check, when one ran.
+	Health *deploy.HealthCheck `json:"health,omitempty"`
+	// Compensation is the release that undid this one (auto-rollout).
+	Compensation *deploy.Release `json:"compensation,omitempty"`
+}
+
+// Updates a running deploy accepts (dflow deploy pause|resume|abort).
+const (
+	UpdatePause  = "pause"
+	UpdateResume = "resume"
+	UpdateAbort  = "abort"
+)
+
+// ErrAborted is the error type of a deploy stopped by `dflow deploy abort`.
+const ErrAborted = "Aborted"
+
+// control is the state the pause/resume/abort updates change.
+type control struct {
+	paused, aborted bool
+	t               *tracker
+}
+
+func (c *control) register(ctx workflow.Context) error {
+	done := func() error {
+		if c.aborted {
+			return errors.New("the deploy is being aborted already")
+		}
+		return nil
+	}
+	handlers := []struct {
+		name     string
+		validate func() error
+		apply    func()
+	}{
+		{UpdatePause, func() error {
+			if err := done(); err != nil {
+				return err
+			}
+			if c.paused {
+				return errors.New("the deploy is paused already")
+			}
+			return nil
+		}, func() { c.paused = true }},
+		{UpdateResume, func() error {
+			if err := done(); err != nil {
+				return err
+			}
+			if !c.paused {
+				return errors.New("the deploy is not paused")
+			}
+			return nil
+		}, func() { c.paused = false }},
+		{UpdateAbort, done, func() { c.aborted = true }},
+	}
+	for _, h := range handlers {
+		err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, func(ctx workflow.Context, who string) (string, error) {
+			h.apply()
+			c.t.p.Paused = c.paused
+			c.t.event(ctx, -1, "%s by %s", h.name, who)
+			return h.name + "d", nil
+		}, workflow.UpdateHandlerOptions{Validator: func(who string) error { return h.validate() }})
+		if err != nil {
+			return fmt.Errorf("register update %s: %w", h.name, err)
+		}
+	}
+	return nil
 }
 
 // Deploy builds (for Kind deploy) or picks the release to ship, records it,
@@ -49,11 +138,16 @@ type DeployResult struct {
 // one. A node whose new version fails the gate keeps serving the old one and
 // the rollout stops there with the node, the probe and the new version's
 // last log lines. Every step is idempotent, so a crash of the worker or the
-// control plane resumes the rollout where it stopped.
+// control plane resumes the rollout where it stopped. See DeployRequest for
+// canaries, timed rollouts and auto-rollout.
 func Deploy(ctx workflow.Context, req DeployRequest) (DeployResult, error) {
 	var res DeployResult
 	t, err := newTracker(ctx, req.Kind)
 	if err != nil {
+		return res, err
+	}
+	ctl := &control{t: t}
+	if err := ctl.register(ctx); err != nil {
 		return res, err
 	}
 	cfg := req.Config
@@ -64,15 +158,27 @@ func Deploy(ctx workflow.Context, req DeployRequest) (DeployResult, error) {
 	if err := workflow.ExecuteActivity(nctx, acts.Nodes, cfg).Get(ctx, &nodes); err != nil {
 		return res, failed(req.Kind, err)
 	}
+	// What serves now: what auto-rollout goes back to.
+	var previous *deploy.Release
+	if req.AutoRollout {
+		var cur deploy.Release
+		if err := workflow.ExecuteActivity(nctx, acts.PickTarget, cfg, activities.Pick{Kind: deploy.ReleaseRestart}).Get(ctx, &cur); err == nil {
+			previous = &cur
+		}
+	}
 
 	var rel deploy.Release
 	of := 0
 	switch req.Kind {
 	case deploy.ReleaseDeploy:
 		t.step(ctx, "build", 1)
-		t.event(ctx, -1, "building %s (log: %s)", cfg.PackagePath(), activities.BuildLog(cfg))
+		what := cfg.PackagePath()
+		if req.CommitHash != "" {
+			what += " at commit " + req.CommitHash
+		}
+		t.event(ctx, -1, "building %s (log: %s)", what, activities.BuildLog(cfg))
 		var target deploy.Target
-		if err := workflow.ExecuteActivity(buildOptions(ctx), acts.Build, cfg, req.BuildEnv).Get(ctx, &target); err != nil {
+		if err := workflow.ExecuteActivity(buildOptions(ctx), acts.Build, cfg, activities.BuildSpec{Env: req.BuildEnv, Commit: req.CommitHash}).Get(ctx, &target); err != nil {
 			return res, failed("build", err)
 		}
 		t.done(ctx)
@@ -92,50 +198,109 @@ func Deploy(ctx workflow.Context, req DeployRequest) (DeployResult, error) {
 	default:
 		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("unknown deploy kind %q", req.Kind), activities.ErrBadInput, nil)
 	}
+	if req.SearchAttributes {
+		_ = workflow.UpsertTypedSearchAttributes(ctx, temporal.NewSearchAttributeKeyKeyword("DflowVersion").ValueSet(rel.Version))
+	}
 
-	info := workflow.GetInfo(ctx)
-	rel.Kind, rel.Config, rel.Who, rel.Of = req.Kind, cfg, req.Who, of
-	rel.Workflow = info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID
-	rel.At = workflow.Now(ctx).UTC()
-	if err := workflow.ExecuteActivity(nctx, acts.BeginRelease, cfg, rel).Get(ctx, &rel); err != nil {
-		return res, failed("record the release", err)
-	}
-	res.Release = rel
-	t.event(ctx, -1, "release %d: %s of version %s to %d nodes", rel.ID, rel.Kind, deploy.ShortVersion(rel.Version), len(nodes))
-
-	outcomes, err := rollout(ctx, t, cfg, rel, nodes)
-	res.Nodes = outcomes
-	finish := activities.Finish{ID: rel.ID, Outcome: deploy.OutcomeSucceeded}
-	for _, o := range outcomes {
-		if o.Serving == rel.InstanceID() {
-			finish.Nodes = append(finish.Nodes, o.Index)
-		}
-	}
-	if err != nil {
-		finish.Outcome, finish.Error = deploy.OutcomeFailed, err.Error()
-	} else {
-		switch req.Kind {
-		case deploy.ReleaseDeploy:
-			finish.Current = rel.ID
-		case deploy.ReleaseRollback:
-			finish.Current = of
-		}
-	}
-	// Record the outcome even when the workflow was cancelled.
-	dctx, _ := workflow.NewDisconnectedContext(nctx)
-	if ferr := workflow.ExecuteActivity(dctx, acts.FinishRelease, cfg, finish).Get(dctx, nil); ferr != nil && err == nil {
-		err = failed(fmt.Sprintf("record the outcome of release %d", rel.ID), ferr)
-	}
-	res.Release.Outcome = finish.Outcome
+	rel, err = beginRelease(ctx, "", req.Kind, cfg, rel, req.Who, of)
 	if err != nil {
 		return res, err
 	}
+	res.Release = rel
+	count := deploy.RolloutCount(len(nodes), req.RolloutPercent)
+	t.event(ctx, -1, "release %d: %s of version %s to %d of %d nodes", rel.ID, rel.Kind, deploy.ShortVersion(rel.Version), count, len(nodes))
+
+	var baseline []deploy.Verdict
+	if req.AutoRollout {
+		t.step(ctx, "baseline", len(nodes))
+		if baseline, err = verifyAll(ctx, cfg, nodes); err != nil {
+			return res, finishRelease(ctx, cfg, rel, nil, err, 0)
+		}
+		t.event(ctx, -1, "baseline health %.1f over %d nodes", deploy.MeanHealth(baseline), len(baseline))
+	}
+
+	outcomes, err := copyAll(ctx, t, cfg, rel, nodes)
+	if err == nil {
+		var check *deploy.HealthCheck
+		check, err = switchAll(ctx, t, ctl, cfg, req, rel, nodes[:count], outcomes, baseline)
+		res.Health = check
+	}
+	res.Nodes = outcomes
+	current := 0
+	if err == nil {
+		switch req.Kind {
+		case deploy.ReleaseDeploy:
+			current = rel.ID
+		case deploy.ReleaseRollback:
+			current = of
+		}
+	}
+	if err != nil && req.AutoRollout {
+		comp, cerr := compensate(ctx, t, cfg, previous, outcomes, rel, req.Who)
+		res.Compensation = comp
+		if cerr != nil {
+			err = annotate(err, fmt.Sprintf("; and going back failed: %v", cerr))
+		} else if comp != nil {
+			err = annotate(err, fmt.Sprintf("; every switched node went back to version %s (release %d)", deploy.ShortVersion(comp.Version), comp.ID))
+		}
+	}
+	if ferr := finishRelease(ctx, cfg, rel, outcomes, err, current); ferr != nil {
+		return res, ferr
+	}
+	res.Release.Outcome = deploy.OutcomeSucceeded
 	t.step(ctx, "done", 0)
 	return res, nil
 }
 
-// rollout copies rel to every node and switches them, batch by batch.
-func rollout(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.Release, nodes []deploy.Node) ([]NodeOutcome, error) {
+// beginRelease records rel as running. A workflow records one release per
+// key (a retry of the activity returns the same record).
+func beginRelease(ctx workflow.Context, key, kind string, cfg deploy.Config, rel deploy.Release, who string, of int) (deploy.Release, error) {
+	info := workflow.GetInfo(ctx)
+	rel.Kind, rel.Config, rel.Who, rel.Of = kind, cfg, who, of
+	rel.Workflow = info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID + key
+	rel.At = workflow.Now(ctx).UTC()
+	if err := workflow.ExecuteActivity(nodeOptions(ctx), acts.BeginRelease, cfg, rel).Get(ctx, &rel); err != nil {
+		return rel, failed("record the release", err)
+	}
+	return rel, nil
+}
+
+// finishRelease records how rel ended (even after a cancel) and returns the
+// rollout's error, or the recording's.
+func finishRelease(ctx workflow.Context, cfg deploy.Config, rel deploy.Release, outcomes []NodeOutcome, err error, current int) error {
+	f := activities.Finish{ID: rel.ID, Outcome: deploy.OutcomeSucceeded, Current: current}
+	for _, o := range outcomes {
+		if o.Version == rel.Version && o.Serving != "" {
+			f.Nodes = append(f.Nodes, o.Index)
+		}
+	}
+	if err != nil {
+		f.Outcome, f.Error, f.Current = deploy.OutcomeFailed, err.Error(), 0
+	}
+	dctx, _ := workflow.NewDisconnectedContext(nodeOptions(ctx))
+	if ferr := workflow.ExecuteActivity(dctx, acts.FinishRelease, cfg, f).Get(dctx, nil); ferr != nil && err == nil {
+		return failed(fmt.Sprintf("record the outcome of release %d", rel.ID), ferr)
+	}
+	if err != nil && ctx.Err() != nil {
+		return temporal.NewCanceledError(err.Error())
+	}
+	return err
+}
+
+// verifyAll asks verify about every node.
+func verifyAll(ctx workflow.Context, cfg deploy.Config, nodes []deploy.Node) ([]deploy.Verdict, error) {
+	out := make([]deploy.Verdict, len(nodes))
+	err := forEach(ctx, len(nodes), cfg.Nodes.Parallel, func(ctx workflow.Context, i int) error {
+		if err := workflow.ExecuteActivity(nodeOptions(ctx), acts.VerifyNode, cfg, nodes[i]).Get(ctx, &out[i]); err != nil {
+			return failed(fmt.Sprintf("verify node %d", nodes[i].Index), err)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// copyAll makes every node hold rel's bundle.
+func copyAll(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.Release, nodes []deploy.Node) ([]NodeOutcome, error) {
 	out := make([]NodeOutcome, len(nodes))
 	for i, n := range nodes {
 		out[i] = NodeOutcome{Index: n.Index, Address: n.Address}
@@ -156,20 +321,44 @@ func rollout(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.Rel
 		}
 		return nil
 	})
-	if err != nil {
-		return out, err
-	}
-	t.step(ctx, "switch", len(nodes))
+	return out, err
+}
+
+// switchAll switches the nodes in batches of deploy.parallel, honouring
+// pause/abort, the timed schedule and the auto-rollout health check.
+// outcomes (one per node of the cluster, by position) are filled in.
+func switchAll(ctx workflow.Context, t *tracker, ctl *control, cfg deploy.Config, req DeployRequest, rel deploy.Release, nodes []deploy.Node, outcomes []NodeOutcome, baseline []deploy.Verdict) (*deploy.HealthCheck, error) {
 	pos := map[int]int{}
-	for i, n := range nodes {
-		pos[n.Index] = i
+	for i, o := range outcomes {
+		pos[o.Index] = i
 	}
-	for _, batch := range deploy.Batches(nodes, cfg.Deploy.Parallel) {
+	batches := deploy.Batches(nodes, cfg.Deploy.Parallel)
+	offsets := deploy.RollingOffsets(len(batches), req.RollingTimed)
+	start := workflow.Now(ctx)
+	t.step(ctx, "switch", len(nodes))
+	var check *deploy.HealthCheck
+	for i, batch := range batches {
+		if wait := start.Add(offsets[i]).Sub(workflow.Now(ctx)); wait > 0 {
+			t.event(ctx, -1, "batch %d of %d at %s (in %s)", i+1, len(batches), start.Add(offsets[i]).UTC().Format(time.TimeOnly), wait.Round(time.Second))
+			// Wake early on an abort; a pause is honoured below.
+			if _, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return ctl.aborted }); err != nil {
+				return check, err
+			}
+		}
+		if ctl.paused {
+			t.event(ctx, -1, "paused before batch %d of %d: `dflow deploy resume` goes on", i+1, len(batches))
+		}
+		if err := workflow.Await(ctx, func() bool { return !ctl.paused || ctl.aborted }); err != nil {
+			return check, err
+		}
+		if ctl.aborted {
+			return check, temporal.NewNonRetryableApplicationError(fmt.Sprintf("aborted before batch %d of %d", i+1, len(batches)), ErrAborted, nil)
+		}
 		err := forEach(ctx, len(batch), len(batch), func(ctx workflow.Context, j int) error {
 			n := batch[j]
 			o, err := switchNode(ctx, t, cfg, rel, n)
-			o.Sent, o.Address = out[pos[n.Index]].Sent, n.Address
-			out[pos[n.Index]] = o
+			o.Sent, o.Address = outcomes[pos[n.Index]].Sent, n.Address
+			outcomes[pos[n.Index]] = o
 			if err != nil {
 				return err
 			}
@@ -177,10 +366,79 @@ func rollout(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.Rel
 			return nil
 		})
 		if err != nil {
-			return out, err
+			return check, err
+		}
+		if req.AutoRollout {
+			after, err := verifyAll(ctx, cfg, batch)
+			if err != nil {
+				return check, err
+			}
+			h := deploy.CheckHealth(baseline, after, req.Tolerance)
+			check = &h
+			t.event(ctx, -1, "batch %d: %s", i+1, h)
+			if h.Failed() {
+				return check, temporal.NewNonRetryableApplicationError("auto-rollout: "+h.String(), activities.ErrUnhealthy, nil)
+			}
 		}
 	}
-	return out, nil
+	return check, nil
+}
+
+// compensate puts every node that switched to rel back on the previous
+// release, through the same zero-downtime switch, as a rollback release of
+// its own. It runs on a disconnected context so a cancel cannot stop it.
+func compensate(ctx workflow.Context, t *tracker, cfg deploy.Config, previous *deploy.Release, outcomes []NodeOutcome, rel deploy.Release, who string) (*deploy.Release, error) {
+	var switched []deploy.Node
+	for _, o := range outcomes {
+		if o.Version == rel.Version && o.Serving != "" && !o.Skipped {
+			switched = append(switched, deploy.Node{Index: o.Index, Address: o.Address})
+		}
+	}
+	if len(switched) == 0 {
+		return nil, nil
+	}
+	if previous == nil {
+		return nil, errors.New("there is no previous release to go back to")
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	t.step(dctx, "compensate", len(switched))
+	var nodes []deploy.Node
+	if err := workflow.ExecuteActivity(nodeOptions(dctx), acts.Nodes, cfg).Get(dctx, &nodes); err != nil {
+		return nil, failed("compensate", err)
+	}
+	byIndex := map[int]deploy.Node{}
+	for _, n := range nodes {
+		byIndex[n.Index] = n
+	}
+	comp, err := beginRelease(dctx, "#auto-rollout", deploy.ReleaseRollback, cfg, deploy.Release{Version: previous.Version, Digest: previous.Digest, Target: previous.Target}, who+" (auto-rollout)", previous.ID)
+	if err != nil {
+		return nil, err
+	}
+	t.event(dctx, -1, "auto-rollout: %d nodes go back to version %s (release %d)", len(switched), deploy.ShortVersion(previous.Version), comp.ID)
+	outs := make([]NodeOutcome, len(switched))
+	err = forEach(dctx, len(switched), cfg.Nodes.Parallel, func(ctx workflow.Context, i int) error {
+		var err error
+		outs[i], err = switchNode(ctx, t, cfg, comp, byIndex[switched[i].Index])
+		if err == nil {
+			t.done(ctx)
+		}
+		return err
+	})
+	if ferr := finishRelease(dctx, cfg, comp, outs, err, previous.ID); ferr != nil {
+		return &comp, ferr
+	}
+	comp.Outcome = deploy.OutcomeSucceeded
+	return &comp, nil
+}
+
+// rollout copies rel to every node and switches them, batch by batch.
+func rollout(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.Release, nodes []deploy.Node) ([]NodeOutcome, error) {
+	out, err := copyAll(ctx, t, cfg, rel, nodes)
+	if err != nil {
+		return out, err
+	}
+	_, err = switchAll(ctx, t, &control{t: t}, cfg, DeployRequest{}, rel, nodes, out, nil)
+	return out, err
 }
 
 // switchNode moves node n to release rel: start beside the old version,
@@ -194,6 +452,16 @@ func switchNode(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.
 		return o, failed(fmt.Sprintf("node %d", n.Index), err)
 	}
 	o.Previous, o.Serving = list.Serving, list.Serving
+	for _, p := range list.Processes {
+		if p.ID == list.Serving {
+			o.Version = p.Version
+			if rel.Kind != deploy.ReleaseRestart && p.Version == rel.Version && p.Digest == rel.Digest && p.State == agent.StateServing {
+				o.Skipped = true
+				t.event(ctx, n.Index, "node %d serves %s already", n.Index, deploy.ShortVersion(rel.Version))
+				return o, nil
+			}
+		}
+	}
 	var others []string
 	for _, p := range list.Processes {
 		if p.ID != id && p.Alive() {
@@ -223,7 +491,7 @@ func switchNode(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.
 	if err := workflow.ExecuteActivity(nctx, acts.SwitchOnNode, cfg, n, id).Get(ctx, nil); err != nil {
 		return o, failed(fmt.Sprintf("node %d", n.Index), err)
 	}
-	o.Serving = id
+	o.Serving, o.Version, o.SwitchedAt = id, rel.Version, workflow.Now(ctx)
 	if cfg.App.Mode != deploy.ModeRestart {
 		if err := stopOthers(); err != nil {
 			return o, err
@@ -242,6 +510,15 @@ func failed(context string, err error) error {
 		return temporal.NewApplicationErrorWithOptions(context+": "+app.Message(), app.Type(), temporal.ApplicationErrorOptions{NonRetryable: true})
 	}
 	return fmt.Errorf("%s: %w", context, err)
+}
+
+// annotate adds more to an error's message, keeping its type.
+func annotate(err error, more string) error {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return temporal.NewApplicationErrorWithOptions(app.Message()+more, app.Type(), temporal.ApplicationErrorOptions{NonRetryable: true})
+	}
+	return fmt.Errorf("%w%s", err, more)
 }
 
 // forEach runs f(0..n-1) with at most parallel running at once and returns

@@ -131,19 +131,28 @@ func (f *fleet) acts() *activities.Activities {
 	}}
 }
 
-// run executes a workflow in the SDK's test environment with the real
-// activities against the fleet's agents.
-func (f *fleet) run(t *testing.T, wf any, arg any, result any) error {
-	t.Helper()
+// env is a test environment with every workflow and the real activities
+// against the fleet's agents.
+func (f *fleet) env(t *testing.T) *sdktest.TestWorkflowEnvironment {
 	var s sdktest.WorkflowTestSuite
 	s.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflow(wf)
+	for _, wf := range []any{workflows.Deploy, workflows.Build, workflows.Copy, workflows.Stop} {
+		env.RegisterWorkflow(wf)
+	}
 	env.RegisterActivity(f.acts())
 	env.SetTestTimeout(2 * time.Minute)
 	// Each run its own ID, as in production (releases are keyed by it).
 	f.runs++
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: fmt.Sprintf("dflow-test-%d", f.runs)})
+	return env
+}
+
+// run executes a workflow in the SDK's test environment with the real
+// activities against the fleet's agents.
+func (f *fleet) run(t *testing.T, wf any, arg any, result any) error {
+	t.Helper()
+	env := f.env(t)
 	env.ExecuteWorkflow(wf, arg)
 	require.True(t, env.IsWorkflowCompleted())
 	if err := env.GetWorkflowError(); err != nil {

@@ -13,6 +13,8 @@ import (
 type BuildRequest struct {
 	Config   deploy.Config `json:"config"`
 	BuildEnv []string      `json:"build_env,omitempty"`
+	// CommitHash builds that commit (a clean worktree), not the working tree.
+	CommitHash string `json:"commit_hash,omitempty"`
 }
 
 // Build builds and tests the target and stores its bundle in the control
@@ -25,7 +27,7 @@ func Build(ctx workflow.Context, req BuildRequest) (deploy.Target, error) {
 	}
 	t.step(ctx, "build", 1)
 	t.event(ctx, -1, "building %s (log: %s)", req.Config.PackagePath(), activities.BuildLog(req.Config))
-	if err := workflow.ExecuteActivity(buildOptions(ctx), acts.Build, req.Config, req.BuildEnv).Get(ctx, &target); err != nil {
+	if err := workflow.ExecuteActivity(buildOptions(ctx), acts.Build, req.Config, activities.BuildSpec{Env: req.BuildEnv, Commit: req.CommitHash}).Get(ctx, &target); err != nil {
 		return target, failed("build", err)
 	}
 	t.done(ctx)

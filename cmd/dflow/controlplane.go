@@ -214,6 +214,8 @@ func (cp *conn) follow(ctx context.Context, label, id, runID string, result any,
 	seen := 0
 	restarts := 0
 	const maxRestarts = 10
+	view := newProgressView(w, start)
+	defer view.close()
 	printNew := func() error {
 		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
@@ -225,13 +227,7 @@ func (cp *conn) follow(ctx context.Context, label, id, runID string, result any,
 		if err := v.Get(&p); err != nil {
 			return err
 		}
-		for _, e := range p.Since(seen) {
-			who := "cluster"
-			if e.Node >= 0 {
-				who = fmt.Sprintf("node %d", e.Node)
-			}
-			fmt.Fprintf(w, "  %6.2fs  %-8s %s\n", e.At.Sub(start).Seconds(), who, e.Msg)
-		}
+		view.show(p, p.Since(seen))
 		seen = p.Seq
 		return nil
 	}
@@ -259,6 +255,7 @@ func (cp *conn) follow(ctx context.Context, label, id, runID string, result any,
 		tick.Stop()
 		stopGet()
 		if ctx.Err() != nil {
+			view.clear()
 			fmt.Fprintf(w, "\n%s: stopped following; the operation goes on. `dflow follow` watches it again, `dflow cancel` stops it.\n", label)
 			return &exitError{code: 130, err: errors.New("")}
 		}
@@ -267,6 +264,7 @@ func (cp *conn) follow(ctx context.Context, label, id, runID string, result any,
 			if restarts > maxRestarts {
 				return fmt.Errorf("%s: the control plane went away %d times; giving up following (the workflow goes on: `dflow follow`): %v", label, restarts, err)
 			}
+			view.clear()
 			fmt.Fprintf(w, "%s: the control plane went away; starting it again (the workflow resumes where it stopped)\n", label)
 			if derr := cp.dial(ctx); derr != nil {
 				return fmt.Errorf("%s: restart the control plane: %w", label, derr)
@@ -277,6 +275,7 @@ func (cp *conn) follow(ctx context.Context, label, id, runID string, result any,
 		if err != nil {
 			return fmt.Errorf("%s failed after %s: %w", label, time.Since(start).Round(10*time.Millisecond), unwrapApp(err))
 		}
+		view.clear()
 		fmt.Fprintf(w, "%s: done in %s\n", label, time.Since(start).Round(10*time.Millisecond))
 		return nil
 	}

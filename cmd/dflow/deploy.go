@@ -11,6 +11,7 @@ import (
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/workflows"
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
 )
 
 // buildEnvVars are passed from the CLI's environment to the build: the
@@ -28,7 +29,7 @@ func buildEnv() []string {
 }
 
 func newDeployCmd() *cobra.Command {
-	return rolloutCmd(deploy.ReleaseDeploy, "deploy", "Build, test and roll out the working tree to every node with zero downtime",
+	cmd := rolloutCmd(deploy.ReleaseDeploy, "deploy", "Build, test and roll out the working tree to every node with zero downtime",
 		`Build the target (running the package's test suites), copy the bundle to every node,
 and roll it out: on each node the agent starts the new version beside the old one, waits
 for its readiness gate (app.health, app.ready_probes), switches the public port to it,
@@ -36,8 +37,62 @@ drains the old version and stops it. deploy.parallel nodes switch at once (defau
 A version that never becomes ready is killed and its node keeps serving the old one; the
 deploy fails naming the node, the probe and the new version's last log lines.`,
 		`  dflow deploy
-  dflow deploy --wait          # queue behind a running operation
+  dflow deploy --rollout 34             # a canary: switch a third of the nodes
+  dflow deploy --rolling-timed 10m      # spread the batches over ten minutes
+  dflow deploy --auto-rollout 5         # go back if health drops by more than 5
+  dflow deploy --commit-hash 3f2a9c1    # build that commit, not the working tree
+  dflow deploy --watch                  # deploy on every change to the sources
+  dflow deploy pause | resume | abort   # control the running deploy
   dflow deploy -o json | jq .release.version`)
+	cmd.Flags().String("commit-hash", "", "build this commit `HASH` (in a clean worktree, .dflow/worktree) instead of the working tree")
+	cmd.Flags().Bool("watch", false, "watch the sources and deploy on every change (debounced; a failed build is reported and the watch goes on)")
+	cmd.Flags().Duration("debounce", time.Second, "with --watch: how long the sources must be quiet before a deploy")
+	for _, u := range []struct{ name, short string }{
+		{workflows.UpdatePause, "Pause the running deploy before its next batch"},
+		{workflows.UpdateResume, "Resume a paused deploy"},
+		{workflows.UpdateAbort, "Abort the running deploy before its next batch (with --auto-rollout, switched nodes go back)"},
+	} {
+		cmd.AddCommand(deployUpdateCmd(u.name, u.short))
+	}
+	return cmd
+}
+
+// deployUpdateCmd is `dflow deploy pause|resume|abort`: a Temporal Update of
+// the running deploy, refused by its validator when it makes no sense.
+func deployUpdateCmd(name, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:     name,
+		Short:   short,
+		Example: "  dflow deploy " + name,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cp, err := connectCmd(cmd)
+			if err != nil {
+				return err
+			}
+			defer cp.Close()
+			id, runID, running, err := cp.runningOp(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if !running {
+				return fmt.Errorf("deploy %s: cluster %s runs no operation", name, cp.cfg.Name)
+			}
+			h, err := cp.c.UpdateWorkflow(cmd.Context(), client.UpdateWorkflowOptions{
+				WorkflowID: id, RunID: runID, UpdateName: name, Args: []any{whoAmI()},
+				WaitForStage: client.WorkflowUpdateStageCompleted,
+			})
+			if err == nil {
+				var out string
+				err = h.Get(cmd.Context(), &out)
+			}
+			if err != nil {
+				return fmt.Errorf("deploy %s: %v", name, unwrapApp(err))
+			}
+			fmt.Printf("%s: %s\n", id, name+"d")
+			return nil
+		},
+	}
 }
 
 func newRollbackCmd() *cobra.Command {
@@ -73,15 +128,16 @@ func rolloutCmd(kind, use, short, long, example string) *cobra.Command {
 		Use: use, Short: short, Long: long, Example: example,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			req, err := deployRequest(cmd, kind)
+			if err != nil {
+				return err
+			}
+			if w, _ := cmd.Flags().GetBool("watch"); w {
+				return watchAndDeploy(cmd, req)
+			}
 			var res workflows.DeployResult
 			asJSON, err := operation(cmd, use, wait, workflows.Deploy, func(cfg deploy.Config) any {
-				req := workflows.DeployRequest{Config: cfg, Kind: kind, Who: whoAmI()}
-				if f := cmd.Flags().Lookup("version"); f != nil {
-					req.Version = f.Value.String()
-				}
-				if kind == deploy.ReleaseDeploy {
-					req.BuildEnv = buildEnv()
-				}
+				req.Config, req.SearchAttributes = cfg, cfg.Temporal.Address == ""
 				return req
 			}, &res)
 			if err != nil || asJSON {
@@ -94,7 +150,37 @@ func rolloutCmd(kind, use, short, long, example string) *cobra.Command {
 	}
 	addFlags(cmd, "container-backend", "builder", "package-reader", "store")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a running operation on the cluster instead of failing")
+	cmd.Flags().Int("rollout", 100, "switch only ceil(`PERCENT`% of the nodes) (a canary); a later full deploy completes it")
+	cmd.Flags().Duration("rolling-timed", 0, "spread the batches evenly over `DURATION` (durable timers: a restart neither shortens nor repeats it)")
+	cmd.Flags().Float64("auto-rollout", 0, "measure health before and after each batch; if it drops by more than `TOLERANCE`, switch every node back and fail")
 	return cmd
+}
+
+// deployRequest reads a rollout command's flags; bad values change nothing.
+func deployRequest(cmd *cobra.Command, kind string) (workflows.DeployRequest, error) {
+	req := workflows.DeployRequest{Kind: kind, Who: whoAmI()}
+	fl := cmd.Flags()
+	req.Version, _ = fl.GetString("version")
+	req.CommitHash, _ = fl.GetString("commit-hash")
+	req.RolloutPercent, _ = fl.GetInt("rollout")
+	req.RollingTimed, _ = fl.GetDuration("rolling-timed")
+	req.Tolerance, _ = fl.GetFloat64("auto-rollout")
+	req.AutoRollout = fl.Changed("auto-rollout")
+	switch {
+	case req.RolloutPercent < 1 || req.RolloutPercent > 100:
+		return req, fmt.Errorf("%s: --rollout %d: want a percentage from 1 to 100", cmd.Name(), req.RolloutPercent)
+	case req.RollingTimed < 0:
+		return req, fmt.Errorf("%s: --rolling-timed %s: want a positive duration such as 10m", cmd.Name(), req.RollingTimed)
+	case req.AutoRollout && req.Tolerance < 0:
+		return req, fmt.Errorf("%s: --auto-rollout %g: the tolerance is a health drop, 0 or more", cmd.Name(), req.Tolerance)
+	}
+	if req.RolloutPercent == 100 {
+		req.RolloutPercent = 0
+	}
+	if kind == deploy.ReleaseDeploy {
+		req.BuildEnv = buildEnv()
+	}
+	return req, nil
 }
 
 // operation runs a mutating command's workflow: it loads the configuration,
@@ -133,7 +219,7 @@ func printJSON(asJSON bool, v any, err error) error {
 func countServing(res workflows.DeployResult) int {
 	n := 0
 	for _, o := range res.Nodes {
-		if o.Serving == res.Release.InstanceID() {
+		if o.Serving != "" && o.Version == res.Release.Version {
 			n++
 		}
 	}

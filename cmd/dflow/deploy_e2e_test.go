@@ -283,3 +283,25 @@ func TestDeployEndToEnd(t *testing.T) {
 	})
 
 }
+
+// TestDeployThroughShellPlugin: the nodes come from the VM-backend plugin
+// written as a shell script (examples/plugins/vm-local.sh); examples/hello
+// is built and deployed to them and served.
+func TestDeployThroughShellPlugin(t *testing.T) {
+	script, err := filepath.Abs(filepath.Join("..", "..", "examples", "plugins", "vm-local.sh"))
+	require.NoError(t, err)
+	p := helloProject(t, fmt.Sprintf("backends:\n  vm: %s\napp:\n  port: %d\n", script, freePort(t)))
+	out, errOut := p.run("set", "2")
+	require.Contains(t, out, "2 created", errOut)
+	rows := p.list()
+	require.Len(t, rows, 2)
+	for _, r := range rows {
+		require.Equal(t, "running", r.State)
+	}
+	v := testsuite.Git(t, p.dir, "rev-parse", "HEAD")
+	out, errOut = p.run("deploy")
+	require.Contains(t, out, "serves on 2 of 2 nodes", errOut)
+	p.requireServing(v)
+	p.run("set", "0")
+	require.Empty(t, p.list())
+}

@@ -8,6 +8,8 @@
 // a line to stdout when it listens and when it stops. On SIGTERM it finishes
 // the requests in flight and exits 0, unless DFLOW_FAKE_IGNORE_TERM=1.
 // DFLOW_FAKE_EXIT=N makes it exit with status N at once.
+// DFLOW_FAKE_HEALTHY_FOR=N makes /health answer 503 after its first N
+// answers: through a readiness gate of N probes, then unhealthy.
 package fakeapp
 
 import (
@@ -19,6 +21,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -51,7 +54,13 @@ func serve() int {
 	}
 	version := os.Getenv("DFLOW_VERSION")
 	mux := http.NewServeMux()
+	var healthChecks atomic.Int64
+	healthyFor, _ := strconv.ParseInt(os.Getenv("DFLOW_FAKE_HEALTHY_FOR"), 10, 64)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		if n := healthChecks.Add(1); healthyFor > 0 && n > healthyFor {
+			http.Error(w, "unhealthy after the readiness gate, on purpose", http.StatusServiceUnavailable)
+			return
+		}
 		if os.Getenv("DFLOW_FAKE_HEALTH") == "fail" {
 			http.Error(w, "unhealthy on purpose", http.StatusServiceUnavailable)
 			return
