@@ -43,6 +43,15 @@ type State struct {
 	// Builds are the newest targets built (at most MaxBuilds), newest last:
 	// what `copy --latest` ships.
 	Builds []Target `json:"builds,omitempty"`
+	// Repairs are the repair rounds that did something, newest last (at
+	// most MaxRepairs).
+	Repairs []RepairRecord `json:"repairs,omitempty"`
+	// Chaos are chaos-monkey's kills, newest last (at most MaxChaos), with
+	// the time the cluster took to be whole and healthy again.
+	Chaos []ChaosRecord `json:"chaos,omitempty"`
+	// Health are verify's verdicts, oldest first (at most MaxVerdicts per
+	// node): what `dflow health` summarizes.
+	Health []Verdict `json:"health,omitempty"`
 }
 
 // MaxBuilds bounds State.Builds.

@@ -180,6 +180,7 @@ func clone(s deploy.State) deploy.State {
 	s.Nodes = append([]deploy.Node(nil), s.Nodes...)
 	s.Releases = append([]deploy.Release(nil), s.Releases...)
 	s.Builds = append([]deploy.Target(nil), s.Builds...)
+	s.Health = append([]deploy.Verdict(nil), s.Health...)
 	return s
 }
 

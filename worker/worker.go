@@ -14,6 +14,13 @@ func Register(r sdkworker.Registry, a *activities.Activities) {
 	r.RegisterWorkflow(workflows.Build)
 	r.RegisterWorkflow(workflows.Copy)
 	r.RegisterWorkflow(workflows.Stop)
+	r.RegisterWorkflow(workflows.Repair)
+	r.RegisterWorkflow(workflows.RepairWatch)
+	r.RegisterWorkflow(workflows.Chaos)
+	r.RegisterWorkflow(workflows.ChaosRampage)
+	r.RegisterWorkflow(workflows.GC)
+	r.RegisterWorkflow(workflows.Scheduled)
+	r.RegisterWorkflow(workflows.VerifyWatch)
 	r.RegisterActivity(a)
 }
 

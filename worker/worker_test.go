@@ -173,3 +173,85 @@ func TestDeployOnARealServer(t *testing.T) {
 		require.Len(t, s.Stopped, 1)
 	}
 }
+
+// TestHealOnARealServer runs repair, repair --watch, chaos-monkey (once
+// and --rampage), gc and a scheduled run on the embedded Temporal with the
+// local backend, checks that the watchers stand aside while the cluster
+// lock is held, and records the histories for the replay test.
+func TestHealOnARealServer(t *testing.T) {
+	ctx := context.Background()
+	cfg := deploy.Default(t.TempDir())
+	cfg.Name = "htest"
+	c, env := controlPlane(t, cfg, "htest")
+	exec := func(name, id string, wf any, req any, res any) {
+		t.Helper()
+		if id == "" {
+			id = "htest-" + name
+		}
+		r, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "htest"}, wf, req)
+		require.NoError(t, err)
+		require.NoError(t, r.Get(ctx, res))
+		if *record {
+			writeHistory(t, c, r.GetID(), r.GetRunID(), filepath.Join("..", "workflows", "testdata", name+".json"))
+		}
+	}
+	nodes := func() []deploy.Node { // the live ones
+		b, err := worker.Open(ctx, cfg, env)
+		require.NoError(t, err)
+		defer b.Close()
+		live, err := b.VM.List(ctx)
+		require.NoError(t, err)
+		return live
+	}
+	vanish := func(i int) {
+		b, err := worker.Open(ctx, cfg, env)
+		require.NoError(t, err)
+		defer b.Close()
+		for _, n := range nodes() {
+			if n.Index == i {
+				require.NoError(t, b.VM.Destroy(ctx, n))
+			}
+		}
+	}
+	var pres workflows.ProvisionResult
+	exec("heal-setup", "", workflows.Provision, workflows.ProvisionRequest{Config: cfg, Op: workflows.OpSet, Count: 3}, &pres)
+
+	vanish(1)
+	var rr workflows.RepairResult
+	exec("repair", "", workflows.Repair, workflows.RepairRequest{Config: cfg, Who: "test"}, &rr)
+	require.Equal(t, []int{1}, rr.Plan.Create)
+	require.True(t, rr.Whole)
+	require.Len(t, nodes(), 3)
+
+	// A watcher that runs under the lock's own ID cannot start its child:
+	// it stands aside, as it does while a deploy holds the lock.
+	vanish(2)
+	var wr workflows.WatchResult
+	exec("repair-watch-aside", workflows.LockID(cfg), workflows.RepairWatch, workflows.RepairWatchRequest{Config: cfg, Interval: 100 * time.Millisecond, MaxRounds: 2}, &wr)
+	require.Equal(t, workflows.WatchResult{Rounds: 2, Skipped: 2}, wr)
+	require.Len(t, nodes(), 2)
+	exec("repair-watch", "", workflows.RepairWatch, workflows.RepairWatchRequest{Config: cfg, Interval: 100 * time.Millisecond, MaxRounds: 2}, &wr)
+	require.Equal(t, workflows.WatchResult{Rounds: 2, Repairs: 1}, wr)
+	require.Len(t, nodes(), 3)
+
+	var cr workflows.ChaosResult
+	exec("chaos-dry-run", "", workflows.Chaos, workflows.ChaosRequest{Config: cfg, MinHealthy: -1, DryRun: true}, &cr)
+	require.NotNil(t, cr.Victim)
+	require.Len(t, nodes(), 3)
+	var ramp workflows.RampageResult
+	exec("chaos-rampage", "", workflows.ChaosRampage, workflows.RampageRequest{Chaos: workflows.ChaosRequest{Config: cfg, MinHealthy: -1}, Interval: 100 * time.Millisecond, MaxRounds: 2}, &ramp)
+	require.Equal(t, workflows.RampageResult{Rounds: 2, Kills: 1, Skipped: 1}, ramp)
+	require.Len(t, nodes(), 2)
+	exec("repair-after-chaos", "", workflows.Repair, workflows.RepairRequest{Config: cfg, Who: "test"}, &rr)
+	require.Equal(t, 1, rr.Recovered, "the kill is marked recovered")
+	exec("chaos", "", workflows.Chaos, workflows.ChaosRequest{Config: cfg, Seed: 42, MinHealthy: -1}, &cr)
+	require.True(t, cr.Killed)
+
+	var gres workflows.GCResult
+	exec("gc", "", workflows.GC, workflows.GCRequest{Config: cfg, Count: 3}, &gres)
+	require.Empty(t, gres.Plan.Remove)
+	var sres workflows.ScheduledResult
+	exec("scheduled-gc", "", workflows.Scheduled, workflows.ScheduledRequest{Op: workflows.ScheduledGC, GC: &workflows.GCRequest{Config: cfg, Older: "7d"}}, &sres)
+	require.NotNil(t, sres.GC)
+	require.Empty(t, sres.Skipped)
+}

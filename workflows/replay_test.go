@@ -22,6 +22,12 @@ func TestReplay(t *testing.T) {
 	r.RegisterWorkflow(workflows.Build)
 	r.RegisterWorkflow(workflows.Copy)
 	r.RegisterWorkflow(workflows.Stop)
+	r.RegisterWorkflow(workflows.Repair)
+	r.RegisterWorkflow(workflows.RepairWatch)
+	r.RegisterWorkflow(workflows.Chaos)
+	r.RegisterWorkflow(workflows.ChaosRampage)
+	r.RegisterWorkflow(workflows.GC)
+	r.RegisterWorkflow(workflows.Scheduled)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))

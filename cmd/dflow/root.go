@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/distributive-flow/dflow/backends/plugin"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/version"
 	"github.com/distributive-flow/dflow/worker"
@@ -46,8 +47,9 @@ on SQLite under .dflow/, the Web UI, and a worker) and later commands reuse it.`
 		newInitCmd(),
 		newSetCmd(), newGetCmd(), newListCmd(), newCycleCmd(), newDestroyCmd(),
 		newBuildCmd(), newCopyCmd(), newDeployCmd(), newRollbackCmd(), newStartCmd(), newStopCmd(), newRestartCmd(),
-		newVersionsCmd(), newCompareChecksumsCmd(), newReleasesCmd(),
+		newVersionsCmd(), newCompareChecksumsCmd(), newReleasesCmd(), newVerifyCmd(), newHealthCmd(),
 		newFollowCmd(), newCancelCmd(),
+		newRepairCmd(), newChaosCmd(), newGCCmd(), newSchedulesCmd(),
 		newServerCmd(), newWorkerCmd(), newAgentCmd(),
 	)
 	return root
@@ -119,7 +121,15 @@ func loadConfig(cmd *cobra.Command) (deploy.Config, error) {
 		if fl == nil || !fl.Changed {
 			continue
 		}
-		if err := cfg.Set(f.key, fl.Value.String(), "--"+n); err != nil {
+		v := fl.Value.String()
+		if plugin.IsPlugin(v) && !filepath.IsAbs(v) {
+			// A plugin path on the command line is relative to where the
+			// command runs, not to the project.
+			if abs, err := filepath.Abs(v); err == nil {
+				v = abs
+			}
+		}
+		if err := cfg.Set(f.key, v, "--"+n); err != nil {
 			return deploy.Config{}, err
 		}
 	}

@@ -1,0 +1,301 @@
+package main_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/distributive-flow/dflow/testsuite"
+	"github.com/stretchr/testify/require"
+)
+
+// nodeLoad sends POST requests to every app URL from a client that never
+// retries and keeps every failure with its URL and time, so failures of a
+// node chaos-monkey killed can be told from the others.
+type nodeLoad struct {
+	ok       atomic.Int64
+	mu       sync.Mutex
+	failures []loadFailure
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+type loadFailure struct {
+	url        string
+	start, end time.Time
+	msg        string
+}
+
+func startNodeLoad(t *testing.T, urls []string, perURL int) *nodeLoad {
+	l := &nodeLoad{stop: make(chan struct{})}
+	for _, u := range urls {
+		for w := 0; w < perURL; w++ {
+			l.wg.Add(1)
+			go l.worker(u)
+		}
+	}
+	t.Cleanup(l.halt)
+	return l
+}
+
+func (l *nodeLoad) worker(u string) {
+	defer l.wg.Done()
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	defer c.CloseIdleConnections()
+	deadline := time.Now().Add(10 * time.Minute)
+	for time.Now().Before(deadline) {
+		select {
+		case <-l.stop:
+			return
+		default:
+		}
+		start := time.Now()
+		resp, err := c.Post(u, "text/plain", strings.NewReader("ping"))
+		var body []byte
+		if err == nil {
+			body, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && (resp.StatusCode != http.StatusOK || !bytes.HasPrefix(body, []byte("hello from "))) {
+				err = fmt.Errorf("%d %q", resp.StatusCode, body)
+			}
+		}
+		if err != nil {
+			l.mu.Lock()
+			l.failures = append(l.failures, loadFailure{url: u, start: start, end: time.Now(), msg: err.Error()})
+			l.mu.Unlock()
+			time.Sleep(20 * time.Millisecond) // a dead node refuses at once: do not spin
+			continue
+		}
+		l.ok.Add(1)
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (l *nodeLoad) halt() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	l.wg.Wait()
+}
+
+type chaosKill struct {
+	At              time.Time `json:"at"`
+	Index           int       `json:"index"`
+	Address         string    `json:"address"`
+	RecoveredAt     time.Time `json:"recovered_at"`
+	RecoverySeconds float64   `json:"recovery_seconds"`
+}
+
+type chaosReportOut struct {
+	Kills   []chaosKill `json:"kills"`
+	Summary struct {
+		Kills     int     `json:"kills"`
+		Recovered int     `json:"recovered"`
+		Mean      float64 `json:"mean_seconds"`
+		P50       float64 `json:"p50_seconds"`
+		Max       float64 `json:"max_seconds"`
+	} `json:"summary"`
+}
+
+func (p *project) chaosReport() chaosReportOut {
+	p.t.Helper()
+	out, _ := p.run("chaos-monkey", "--report", "-o", "json")
+	var r chaosReportOut
+	require.NoError(p.t, json.Unmarshal([]byte(out), &r), out)
+	return r
+}
+
+// background runs dflow in the background; the returned func stops it
+// (SIGINT: stop following) and returns its output.
+func (p *project) background(args ...string) func() string {
+	p.t.Helper()
+	cmd := exec.Command(dflowBin, args...)
+	cmd.Dir = p.dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(p.t, cmd.Start())
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	stopped := false
+	stop := func() string {
+		if !stopped {
+			stopped = true
+			_ = cmd.Process.Signal(os.Interrupt)
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+		}
+		return out.String()
+	}
+	p.t.Cleanup(func() { stop() })
+	return stop
+}
+
+// corruptServing flips a byte of the executable node index serves from.
+func (p *project) corruptServing(index int) {
+	p.t.Helper()
+	out, _ := p.run("versions", "-o", "json")
+	var rows []struct {
+		Index     int                              `json:"index"`
+		Processes []struct{ Digest, State string } `json:"processes"`
+	}
+	require.NoError(p.t, json.Unmarshal([]byte(out), &rows))
+	var digest string
+	for _, r := range rows {
+		for _, pr := range r.Processes {
+			if r.Index == index && pr.State == "serving" {
+				digest = pr.Digest
+			}
+		}
+	}
+	require.NotEmpty(p.t, digest)
+	exe := filepath.Join(p.dir, ".dflow", "nodes", fmt.Sprint(index), "releases", digest, "bin", "hello")
+	b, err := os.ReadFile(exe)
+	require.NoError(p.t, err)
+	b[len(b)/2] ^= 0xff
+	require.NoError(p.t, os.WriteFile(exe+".new", b, 0o755))
+	require.NoError(p.t, os.Rename(exe+".new", exe))
+}
+
+// TestHealEndToEnd: on 4 local nodes serving examples/hello, repair heals a
+// node destroyed or cycled by hand and one whose executable was corrupted;
+// then, under a steady non-retrying load, `repair --watch` and
+// `chaos-monkey --rampage 5s` run for about a minute: every kill is
+// recovered (4 healthy nodes serving the current version again), the
+// report shows each recovery time, and no request to a node that was not
+// down failed.
+func TestHealEndToEnd(t *testing.T) {
+	port := freePort(t)
+	p := helloProject(t, fmt.Sprintf("app:\n  port: %d\n  drain_timeout: 2s\n  stop_grace: 2s\n", port))
+	p.run("set", "4")
+	v1 := testsuite.Git(t, p.dir, "rev-parse", "HEAD")
+	p.run("deploy")
+	p.requireServing(v1)
+
+	t.Run("bad input changes nothing", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"gc", "--count", "0"}, {"gc"}, {"gc", "--older", "yesterday"}, {"gc", "--count", "2", "--schedule", "not a cron"},
+			{"chaos-monkey", "--min-healthy", "-2"}, {"chaos-monkey", "--rampage", "0s"}, {"repair", "--interval", "1s"},
+			{"schedules", "delete", "nope"},
+		} {
+			errOut, code := p.fail(args...)
+			require.Equal(t, 1, code, "dflow %v: %s", args, errOut)
+			require.Contains(t, errOut, "dflow: ", "dflow %v says why", args)
+		}
+		out, _ := p.run("schedules", "-o", "json")
+		require.Equal(t, "[]\n", out, "no schedule was made")
+		require.Empty(t, p.chaosReport().Kills)
+		require.Len(t, p.versions(), 4)
+	})
+
+	t.Run("repair heals destroy, cycle and a corrupted executable", func(t *testing.T) {
+		out, _ := p.run("repair")
+		require.Contains(t, out, "nothing to repair")
+		p.run("destroy", "2")
+		p.run("cycle", "1")
+		p.corruptServing(3)
+		p.fail("compare-checksums")
+		out, errOut := p.run("repair")
+		require.Contains(t, out, "node 2 created", errOut)
+		require.Contains(t, out, "node 3 replaced: the executable of", errOut)
+		require.Contains(t, out, "whole and healthy", errOut)
+		require.Len(t, p.versions(), 4)
+		p.requireServing(v1)
+		p.run("compare-checksums")
+	})
+
+	var urls []string
+	for _, r := range p.versions() {
+		urls = append(urls, r.AppURL)
+	}
+	l := startNodeLoad(t, urls, 2)
+	stopWatch := p.background("repair", "--watch", "--interval", "1s")
+	time.Sleep(2 * time.Second)
+	stopRampage := p.background("chaos-monkey", "--rampage", "5s")
+	time.Sleep(60 * time.Second)
+	p.run("chaos-monkey", "--stop")
+	rampageOut := stopRampage()
+	// The last kill recovers.
+	var rep chaosReportOut
+	require.Eventually(t, func() bool {
+		rep = p.chaosReport()
+		return rep.Summary.Recovered == rep.Summary.Kills
+	}, 60*time.Second, time.Second, "every kill recovers")
+	p.run("repair", "--stop")
+	watchOut := stopWatch()
+	l.halt()
+	t.Logf("rampage:\n%s", rampageOut)
+	t.Logf("repair --watch:\n%s", watchOut)
+
+	require.GreaterOrEqual(t, len(rep.Kills), 4, "about one kill per 5-10 s for a minute")
+	out, _ := p.run("chaos-monkey", "--report")
+	t.Logf("chaos-monkey --report:\n%s", out)
+	for _, k := range rep.Kills {
+		require.False(t, k.RecoveredAt.IsZero())
+		require.Greater(t, k.RecoverySeconds, 0.0)
+		require.Contains(t, out, fmt.Sprintf("%.1fs", k.RecoverySeconds))
+	}
+	require.Contains(t, out, "time to recover: mean")
+	require.Contains(t, watchOut, "chaos kill(s) recovered")
+	for i := 1; i < len(rep.Kills); i++ {
+		require.False(t, rep.Kills[i].At.Before(rep.Kills[i-1].RecoveredAt), "the guardrail: a kill only once the cluster was whole again")
+	}
+
+	// Failures are allowed only at a killed node's URL while it was down.
+	excused := func(f loadFailure) bool {
+		u, err := url.Parse(f.url)
+		if err != nil {
+			return false
+		}
+		for _, k := range rep.Kills {
+			if u.Hostname() == k.Address && !f.end.Before(k.At.Add(-time.Second)) && !f.start.After(k.RecoveredAt.Add(time.Second)) {
+				return true
+			}
+		}
+		return false
+	}
+	var bad []string
+	perURL := map[string]int{}
+	for _, f := range l.failures {
+		perURL[f.url]++
+		if !excused(f) {
+			bad = append(bad, fmt.Sprintf("%s at %s: %s", f.url, f.start.Format("15:04:05.000"), f.msg))
+		}
+	}
+	t.Logf("load: %d ok, %d failed (per URL %v), all while their node was down", l.ok.Load(), len(l.failures), perURL)
+	require.Empty(t, bad, "requests to nodes that were not down failed")
+	require.Greater(t, l.ok.Load(), int64(1000), "the load really ran")
+
+	require.Len(t, p.versions(), 4)
+	p.requireServing(v1)
+
+	t.Run("gc", func(t *testing.T) {
+		v2 := p.commit(2)
+		p.run("deploy")
+		p.requireServing(v2)
+		out, _ := p.run("gc", "--count", "1", "--dry-run")
+		require.Contains(t, out, "would go")
+		require.Contains(t, out, "is not possible after this")
+		out, _ = p.run("gc", "--count", "1")
+		require.Contains(t, out, "1 versions removed (4 copies from nodes, 1 from the control plane)")
+		p.requireServing(v2)
+		errOut, _ := p.fail("rollback")
+		require.Contains(t, errOut, "not in the control plane's artifact store")
+	})
+}
