@@ -8,9 +8,10 @@ DEMO_NODES ?= 3
 # needed, packages come from Debian's libghc-*-dev). Only `make demo` uses
 # it; your own ~/.cabal is never touched.
 OFFLINE_CABAL := $(CURDIR)/.cabal-offline
-DEBIAN_PKGS := ghc cabal-install libghc-warp-dev
+# What the builders, the etcd store and the tests need, from Debian.
+DEBIAN_PKGS := ghc cabal-install libghc-warp-dev haskell-stack etcd-server curl git
 
-.PHONY: all build deps test unit lint fmt vet workflowcheck demo demo-stop bench clean
+.PHONY: all build deps test unit fuzz lint fmt vet workflowcheck demo demo-stop bench clean
 
 all: build
 
@@ -18,10 +19,10 @@ all: build
 build:
 	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/dflow
 
-## deps: install what is missing to build Haskell (Debian: GHC, cabal, warp)
+## deps: install what is missing (Debian: GHC, cabal, warp, stack, etcd, curl)
 deps:
 	@missing=""; \
-	for t in ghc cabal ghc-pkg; do command -v $$t >/dev/null 2>&1 || missing=1; done; \
+	for t in ghc cabal ghc-pkg stack etcd curl git; do command -v $$t >/dev/null 2>&1 || missing=1; done; \
 	[ -n "$$missing" ] || ghc-pkg list --simple-output warp 2>/dev/null | grep -q warp || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -36,8 +37,22 @@ $(OFFLINE_CABAL)/config:
 	mkdir -p $(OFFLINE_CABAL)
 	echo "-- dflow demo: offline, no repository stanza; packages come from the global package db" > $@
 
-## test: lint, then every test (unit, workflow, integration, end to end)
-test: lint unit
+## test: lint, then every test (unit, workflow, integration, end to end), then each fuzz target briefly
+test: lint unit fuzz
+
+# Every fuzz target, FUZZTIME each (crashers found are kept under the
+# package's testdata/fuzz/ and replayed by the unit tests from then on).
+FUZZTIME ?= 5s
+FUZZ_TARGETS := ./deploy:FuzzParse ./backends/reader/cabal:FuzzParse ./backends/reader/hpack:FuzzParse \
+	./artifact:FuzzUnpack ./agent/auth:FuzzVerify
+
+## fuzz: run each fuzz target for FUZZTIME (default 5s)
+fuzz:
+	@mkdir -p $(CURDIR)/bin
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+	  $(GO) test $$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) >$(CURDIR)/bin/fuzz.log 2>&1 || { cat $(CURDIR)/bin/fuzz.log; exit 1; }; \
+	done
 
 unit: build deps
 	DFLOW_BIN=$(BIN) $(GO) test -count=1 -timeout 14m ./...

@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,8 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,80 +59,6 @@ func (p *project) versions() []versionsRow {
 	var rows []versionsRow
 	require.NoError(p.t, json.Unmarshal([]byte(out), &rows), out)
 	return rows
-}
-
-// load sends POST requests to every app URL from a client that never
-// retries, and counts what it sees.
-type load struct {
-	ok, failed atomic.Int64
-	mu         sync.Mutex
-	errors     []string
-	seen       map[string]map[string]bool // url -> versions that answered
-	stop       chan struct{}
-	wg         sync.WaitGroup
-}
-
-func startLoad(t *testing.T, urls []string, perURL int) *load {
-	l := &load{seen: map[string]map[string]bool{}, stop: make(chan struct{})}
-	for _, u := range urls {
-		l.seen[u] = map[string]bool{}
-		for w := 0; w < perURL; w++ {
-			l.wg.Add(1)
-			go l.worker(u)
-		}
-	}
-	t.Cleanup(l.halt)
-	return l
-}
-
-func (l *load) worker(url string) {
-	defer l.wg.Done()
-	// POST is never retried by net/http; keep-alives on, as real clients do.
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	defer c.CloseIdleConnections()
-	deadline := time.Now().Add(15 * time.Minute) // bounded, whatever happens
-	for time.Now().Before(deadline) {
-		select {
-		case <-l.stop:
-			return
-		default:
-		}
-		resp, err := c.Post(url, "text/plain", strings.NewReader("ping"))
-		if err != nil {
-			l.fail(fmt.Sprintf("%s: %v", url, err))
-			continue
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK || !bytes.HasPrefix(body, []byte("hello from ")) {
-			l.fail(fmt.Sprintf("%s: %d %q %v", url, resp.StatusCode, body, err))
-			continue
-		}
-		l.ok.Add(1)
-		v := strings.Fields(strings.TrimPrefix(string(body), "hello from "))[0]
-		l.mu.Lock()
-		l.seen[url][v] = true
-		l.mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func (l *load) fail(msg string) {
-	l.failed.Add(1)
-	l.mu.Lock()
-	if len(l.errors) < 20 {
-		l.errors = append(l.errors, msg)
-	}
-	l.mu.Unlock()
-}
-
-func (l *load) halt() {
-	select {
-	case <-l.stop:
-	default:
-		close(l.stop)
-	}
-	l.wg.Wait()
 }
 
 // get returns the body of GET url, or "" with the error.
@@ -201,8 +124,8 @@ func TestDeployEndToEnd(t *testing.T) {
 	p.requireServing(commits[0])
 
 	l.halt()
-	t.Logf("load: %d ok, %d failed", l.ok.Load(), l.failed.Load())
-	require.Zero(t, l.failed.Load(), "failed requests: %v", l.errors)
+	t.Logf("load: %d ok, %d failed", l.ok.Load(), int64(l.failed()))
+	require.Zero(t, int64(l.failed()), "failed requests: %v", l.sample())
 	require.Greater(t, l.ok.Load(), int64(500), "the load really ran")
 	for u, seen := range l.seen {
 		for _, v := range []string{commits[0], commits[1], commits[2]} {
@@ -237,7 +160,7 @@ func TestDeployEndToEnd(t *testing.T) {
 		require.Contains(t, errOut, "node 0", "the error names the node")
 		require.Contains(t, errOut, "listening on", "the error ends with the new version's log")
 		l.halt()
-		require.Zero(t, l.failed.Load(), "failed requests: %v", l.errors)
+		require.Zero(t, int64(l.failed()), "failed requests: %v", l.sample())
 		p.requireServing(commits[0])
 		out, _ := p.run("releases", "-o", "json")
 		require.Contains(t, out, `"outcome":"failed"`)

@@ -576,20 +576,7 @@ the previous one is skipped.`,
 		Example: `  dflow schedules delete dflow-myapp-schedule-chaos-monkey`,
 		Args:    exactArgs(1, "ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			id := args[0]
-			for _, op := range []string{workflows.ScheduledGC, workflows.ScheduledChaos} {
-				if id == op {
-					id = scheduleID(cfg, op)
-				}
-			}
-			if !strings.HasPrefix(id, workflows.LockID(cfg)+"-schedule-") {
-				return fmt.Errorf("schedules delete: %q is not a schedule of cluster %s (see `dflow schedules`)", args[0], cfg.Name)
-			}
-			cp, err := connect(cmd.Context(), cfg)
+			cp, id, err := scheduleArg(cmd, "delete", args[0])
 			if err != nil {
 				return err
 			}
@@ -606,5 +593,87 @@ the previous one is skipped.`,
 			return nil
 		},
 	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "trigger ID",
+		Short: "Run a schedule's action now and follow it",
+		Long: `Run a schedule's action now (as if its time had come; the schedule itself is unchanged)
+and follow the run to its end: a way to check a schedule without waiting for it.`,
+		Example: `  dflow schedules trigger gc`,
+		Args:    exactArgs(1, "ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cp, id, err := scheduleArg(cmd, "trigger", args[0])
+			if err != nil {
+				return err
+			}
+			defer cp.Close()
+			ctx := cmd.Context()
+			h := cp.c.ScheduleClient().GetHandle(ctx, id)
+			before, err := h.Describe(ctx)
+			var nf *serviceerror.NotFound
+			if errors.As(err, &nf) {
+				return fmt.Errorf("schedules trigger: no schedule %s (see `dflow schedules`)", id)
+			}
+			if err != nil {
+				return fmt.Errorf("schedules trigger %s: %w", id, err)
+			}
+			if err := h.Trigger(ctx, client.ScheduleTriggerOptions{}); err != nil {
+				return fmt.Errorf("schedules trigger %s: %w", id, err)
+			}
+			// The run shows up among the schedule's recent actions.
+			seen := len(before.Info.RecentActions)
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				d, err := h.Describe(ctx)
+				if err != nil {
+					return fmt.Errorf("schedules trigger %s: %w", id, err)
+				}
+				if n := len(d.Info.RecentActions); n > seen || n == 10 && !sameAction(d.Info.RecentActions[n-1], before.Info.RecentActions) {
+					run := d.Info.RecentActions[n-1].StartWorkflowResult
+					var res workflows.ScheduledResult
+					if err := cp.follow(ctx, "schedule "+id, run.WorkflowID, run.FirstExecutionRunID, &res, os.Stderr); err != nil {
+						return err
+					}
+					return printJSON(true, res, nil)
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("schedules trigger %s: the run did not start within 30s (does the control plane's worker run?)", id)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		},
+	})
 	return cmd
+}
+
+// sameAction tells whether a is among the recent actions before.
+func sameAction(a client.ScheduleActionResult, before []client.ScheduleActionResult) bool {
+	for _, b := range before {
+		if b.StartWorkflowResult != nil && a.StartWorkflowResult != nil && b.StartWorkflowResult.WorkflowID == a.StartWorkflowResult.WorkflowID {
+			return true
+		}
+	}
+	return false
+}
+
+// scheduleArg resolves a schedule argument ("gc", "chaos-monkey" or a full
+// ID of this cluster) and connects.
+func scheduleArg(cmd *cobra.Command, verb, arg string) (*conn, string, error) {
+	cfg, err := loadConfig(cmd)
+	if err != nil {
+		return nil, "", err
+	}
+	id := arg
+	for _, op := range []string{workflows.ScheduledGC, workflows.ScheduledChaos} {
+		if id == op {
+			id = scheduleID(cfg, op)
+		}
+	}
+	if !strings.HasPrefix(id, workflows.LockID(cfg)+"-schedule-") {
+		return nil, "", fmt.Errorf("schedules %s: %q is not a schedule of cluster %s (see `dflow schedules`)", verb, arg, cfg.Name)
+	}
+	cp, err := connect(cmd.Context(), cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	return cp, id, nil
 }

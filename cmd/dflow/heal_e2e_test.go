@@ -4,92 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/distributive-flow/dflow/testsuite"
 	"github.com/stretchr/testify/require"
 )
-
-// nodeLoad sends POST requests to every app URL from a client that never
-// retries and keeps every failure with its URL and time, so failures of a
-// node chaos-monkey killed can be told from the others.
-type nodeLoad struct {
-	ok       atomic.Int64
-	mu       sync.Mutex
-	failures []loadFailure
-	stop     chan struct{}
-	wg       sync.WaitGroup
-}
-
-type loadFailure struct {
-	url        string
-	start, end time.Time
-	msg        string
-}
-
-func startNodeLoad(t *testing.T, urls []string, perURL int) *nodeLoad {
-	l := &nodeLoad{stop: make(chan struct{})}
-	for _, u := range urls {
-		for w := 0; w < perURL; w++ {
-			l.wg.Add(1)
-			go l.worker(u)
-		}
-	}
-	t.Cleanup(l.halt)
-	return l
-}
-
-func (l *nodeLoad) worker(u string) {
-	defer l.wg.Done()
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	defer c.CloseIdleConnections()
-	deadline := time.Now().Add(10 * time.Minute)
-	for time.Now().Before(deadline) {
-		select {
-		case <-l.stop:
-			return
-		default:
-		}
-		start := time.Now()
-		resp, err := c.Post(u, "text/plain", strings.NewReader("ping"))
-		var body []byte
-		if err == nil {
-			body, err = io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err == nil && (resp.StatusCode != http.StatusOK || !bytes.HasPrefix(body, []byte("hello from "))) {
-				err = fmt.Errorf("%d %q", resp.StatusCode, body)
-			}
-		}
-		if err != nil {
-			l.mu.Lock()
-			l.failures = append(l.failures, loadFailure{url: u, start: start, end: time.Now(), msg: err.Error()})
-			l.mu.Unlock()
-			time.Sleep(20 * time.Millisecond) // a dead node refuses at once: do not spin
-			continue
-		}
-		l.ok.Add(1)
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func (l *nodeLoad) halt() {
-	select {
-	case <-l.stop:
-	default:
-		close(l.stop)
-	}
-	l.wg.Wait()
-}
 
 type chaosKill struct {
 	At              time.Time `json:"at"`
@@ -224,7 +148,7 @@ func TestHealEndToEnd(t *testing.T) {
 	for _, r := range p.versions() {
 		urls = append(urls, r.AppURL)
 	}
-	l := startNodeLoad(t, urls, 2)
+	l := startLoad(t, urls, 2)
 	stopWatch := p.background("repair", "--watch", "--interval", "1s")
 	time.Sleep(2 * time.Second)
 	stopRampage := p.background("chaos-monkey", "--rampage", "5s")
@@ -297,5 +221,17 @@ func TestHealEndToEnd(t *testing.T) {
 		p.requireServing(v2)
 		errOut, _ := p.fail("rollback")
 		require.Contains(t, errOut, "not in the control plane's artifact store")
+	})
+
+	t.Run("a schedule runs when triggered", func(t *testing.T) {
+		p.run("gc", "--count", "5", "--schedule", "0 3 * * *")
+		out, _ := p.run("schedules")
+		require.Contains(t, out, "0 3 * * *")
+		out, errOut := p.run("schedules", "trigger", "gc")
+		require.Contains(t, errOut, "done in", "the triggered run was followed to its end")
+		require.Contains(t, out, "{", "its result is printed")
+		p.run("schedules", "delete", "gc")
+		out, _ = p.run("schedules", "-o", "json")
+		require.Equal(t, "[]\n", out)
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -78,7 +79,7 @@ func TestRolloutControlEndToEnd(t *testing.T) {
 		require.NotZero(t, code)
 		require.Contains(t, errOut, "auto-rollout: health 0.0 after the switch against a baseline of 100.0")
 		require.Contains(t, errOut, "went back to version "+good[:12])
-		require.Zero(t, l.failed.Load(), "failed requests: %v", l.errors)
+		require.Zero(t, int64(l.failed()), "failed requests: %v", l.sample())
 		require.Greater(t, l.ok.Load(), int64(100))
 		p.requireServing(good)
 		out, _ := p.run("releases", "-o", "json")
@@ -146,4 +147,63 @@ func TestRolloutControlEndToEnd(t *testing.T) {
 			require.Equal(t, 1, n, "node %d started the new version once", i)
 		}
 	})
+
+	t.Run("deploy --watch deploys on change and survives a broken build", func(t *testing.T) {
+		head := testsuite.Git(t, p.dir, "rev-parse", "HEAD")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		w := exec.CommandContext(ctx, dflowBin, "deploy", "--watch", "--debounce", "300ms")
+		w.Dir = p.dir
+		var out syncBuffer
+		w.Stdout, w.Stderr = &out, &out
+		require.NoError(t, w.Start())
+		defer func() { _ = w.Process.Kill(); _ = w.Wait() }()
+		waitFor := func(what string, n int) {
+			t.Helper()
+			require.Eventually(t, func() bool { return strings.Count(out.String(), what) >= n }, 3*time.Minute, 100*time.Millisecond, out.String())
+		}
+		waitFor("serves on 3 of 3 nodes", 1) // the deploy at start
+		hello := filepath.Join(p.dir, "src", "Hello.hs")
+		orig, err := os.ReadFile(hello)
+		require.NoError(t, err)
+		edit := func(text string) {
+			b := strings.Replace(string(orig), `text status404 "not found`, `text status404 "not found `+text, 1)
+			require.NoError(t, os.WriteFile(hello, []byte(b), 0o644))
+		}
+		edit("#w1")
+		waitFor("serves on 3 of 3 nodes", 2)
+		p.requireServing(head + "-dirty")
+		body, err := get(p.versions()[0].AppURL + "nope")
+		require.NoError(t, err)
+		require.Contains(t, body, "#w1")
+
+		require.NoError(t, os.WriteFile(hello, []byte("module Hello where\nthis is not Haskell\n"), 0o644))
+		waitFor("still watching", 1)
+		edit("#w2")
+		waitFor("serves on 3 of 3 nodes", 3)
+		body, err = get(p.versions()[0].AppURL + "nope")
+		require.NoError(t, err)
+		require.Contains(t, body, "#w2", out.String())
+		require.NoError(t, w.Process.Signal(os.Interrupt))
+		require.NoError(t, w.Wait())
+		require.NoError(t, os.WriteFile(hello, orig, 0o644))
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -1,0 +1,171 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestFaultsDuringDeploys kills, at a random point of a deploy, the control
+// plane (and the worker in it) or a node's agent, several times, under a
+// steady non-retried load. Every deploy ends completed or rolled back
+// (--auto-rollout); afterwards (and after `repair` for a killed node) every
+// node serves the current release, the store agrees with what runs, no app
+// process is orphaned, and no request to a node that was not killed fails.
+func TestFaultsDuringDeploys(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("DFLOW_FAULT_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	rng := rand.New(rand.NewPCG(seed, 1))
+	t.Logf("seed %d (DFLOW_FAULT_SEED=%d repeats this run)", seed, seed)
+
+	p := helloProject(t, fmt.Sprintf("app:\n  port: %d\n  drain_timeout: 3s\n  stop_grace: 3s\n", freePort(t)))
+	p.run("set", "3")
+	p.run("deploy")
+	var urls []string
+	for _, r := range p.versions() {
+		urls = append(urls, r.AppURL)
+	}
+	l := startLoad(t, urls, 1)
+	type killed struct {
+		host     string
+		from, to time.Time
+	}
+	var down []killed
+
+	for round, fault := range []string{"control-plane", "agent", "control-plane", "agent"} {
+		p.commit(100 + round)
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		dep := exec.CommandContext(ctx, dflowBin, "deploy", "--auto-rollout", "50")
+		dep.Dir = p.dir
+		var out bytes.Buffer
+		dep.Stdout, dep.Stderr = &out, &out
+		start := time.Now()
+		require.NoError(t, dep.Start())
+		// A random point: during the build (~3-5 s) or the rollout after it.
+		delay := time.Duration(500+rng.IntN(6000)) * time.Millisecond
+		time.Sleep(delay)
+		victim := ""
+		switch fault {
+		case "control-plane":
+			b, err := os.ReadFile(filepath.Join(p.dir, ".dflow", "server.json"))
+			require.NoError(t, err)
+			var info struct{ PID int }
+			require.NoError(t, json.Unmarshal(b, &info))
+			require.NoError(t, syscall.Kill(info.PID, syscall.SIGKILL))
+		case "agent":
+			i := rng.IntN(3)
+			b, err := os.ReadFile(filepath.Join(p.dir, ".dflow", "nodes", strconv.Itoa(i), "agent.pid"))
+			require.NoError(t, err)
+			pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+			require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+			u, _ := url.Parse(urls[i])
+			victim = u.Hostname()
+			down = append(down, killed{host: victim, from: time.Now().Add(-time.Second)})
+		}
+		err := dep.Wait()
+		cancel()
+		t.Logf("round %d: %s killed %s after start; the deploy %s in %s", round+1, fault, delay, map[bool]string{true: "completed", false: "failed"}[err == nil], time.Since(start).Round(100*time.Millisecond))
+		if err != nil {
+			// It failed: it must say why, and have gone back where it had switched.
+			require.NotContains(t, out.String(), "panic", out.String())
+		}
+		if victim != "" {
+			rout, rerr := p.run("repair")
+			down[len(down)-1].to = time.Now().Add(time.Second)
+			t.Logf("repair: %s %s", strings.TrimSpace(rout), rerr)
+		}
+		p.requireConsistent()
+	}
+	l.halt()
+
+	var bad []string
+	for _, f := range l.failures {
+		u, _ := url.Parse(f.url)
+		excused := false
+		for _, k := range down {
+			if u.Hostname() == k.host && !f.end.Before(k.from) && !f.start.After(k.to) {
+				excused = true
+			}
+		}
+		if !excused {
+			bad = append(bad, fmt.Sprintf("%s at %s: %s", f.url, f.start.Format("15:04:05.000"), f.msg))
+		}
+	}
+	t.Logf("load: %d ok, %d failed, %d of them at a killed node while it was down", l.ok.Load(), l.failed(), l.failed()-len(bad))
+	require.Empty(t, bad, "requests to nodes that were not killed failed")
+}
+
+// requireConsistent checks the cluster after a fault: every node serves the
+// current release, the store's nodes are the running agents, and every app
+// process belongs to a live agent that counts it as alive.
+func (p *project) requireConsistent() {
+	t := p.t
+	t.Helper()
+	out, _ := p.run("releases", "-o", "json")
+	var rels []struct {
+		ID      int    `json:"id"`
+		Version string `json:"version"`
+		Kind    string `json:"kind"`
+		Outcome string `json:"outcome"`
+		Of      int    `json:"of"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &rels))
+	for _, r := range rels {
+		require.NotEqual(t, "running", r.Outcome, "release %d ended", r.ID)
+	}
+	rows := p.list()
+	require.Len(t, rows, 3)
+	for _, r := range rows {
+		require.Equal(t, "running", r.State, "node %d: the store agrees with what runs", r.Index)
+	}
+	vs := p.versions()
+	for _, v := range vs[1:] {
+		require.Equal(t, vs[0].Serving, v.Serving, "every node serves the same version")
+	}
+	require.NotEmpty(t, vs[0].Serving)
+	// Every app process is known and alive to its node's agent.
+	out, _ = p.run("versions", "-o", "json")
+	var full []struct {
+		Processes []struct {
+			PID   int    `json:"pid"`
+			State string `json:"state"`
+		} `json:"processes"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &full))
+	known := map[int]bool{}
+	for _, n := range full {
+		for _, pr := range n.Processes {
+			if pr.State == "serving" || pr.State == "ready" || pr.State == "starting" || pr.State == "draining" {
+				known[pr.PID] = true
+			}
+		}
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	needle := filepath.Join(p.dir, ".dflow", "nodes")
+	for _, f := range procs {
+		b, err := os.ReadFile(f)
+		if err != nil || !strings.HasPrefix(string(b), needle) || !strings.Contains(string(b), "/releases/") {
+			continue
+		}
+		if st, err := os.ReadFile(filepath.Join(filepath.Dir(f), "stat")); err == nil && strings.Contains(string(st), ") Z ") {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+		require.True(t, known[pid], "app process %d (%s) is an orphan: no agent counts it", pid, strings.ReplaceAll(string(b), "\x00", " "))
+	}
+}
