@@ -21,12 +21,11 @@ import (
 func helloProject(t *testing.T, yaml string) *project {
 	t.Helper()
 	testsuite.RequireCabal(t)
-	t.Setenv("CABAL_DIR", testsuite.CabalDir(t))
 	dir := testsuite.HelloRepo(t, testsuite.Example(t, "hello"))
 	name := fmt.Sprintf("e2e-hello-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "dflow.yaml"), []byte("name: "+name+"\npackage: hello.cabal\n"+yaml), 0o644))
 	testsuite.Git(t, dir, "commit", "--quiet", "--all", "--message=dflow.yaml for the test")
-	p := &project{t: t, dir: dir}
+	p := &project{t: t, dir: dir, env: []string{"CABAL_DIR=" + testsuite.CabalDir(t)}}
 	t.Cleanup(p.cleanup)
 	return p
 }
@@ -91,6 +90,7 @@ func (p *project) requireServing(v string) {
 // version that never becomes ready (refused, old one keeps serving),
 // compare-checksums on a corrupted executable, restart, stop and start.
 func TestDeployEndToEnd(t *testing.T) {
+	t.Parallel() // its own project, control plane, addresses and ports
 	port := freePort(t)
 	p := helloProject(t, fmt.Sprintf("app:\n  port: %d\n  drain_timeout: 5s\n  stop_grace: 5s\n", port))
 	p.run("set", "3")
@@ -211,6 +211,7 @@ func TestDeployEndToEnd(t *testing.T) {
 // written as a shell script (examples/plugins/vm-local.sh); examples/hello
 // is built and deployed to them and served.
 func TestDeployThroughShellPlugin(t *testing.T) {
+	t.Parallel() // its own project, control plane, addresses and ports
 	script, err := filepath.Abs(filepath.Join("..", "..", "examples", "plugins", "vm-local.sh"))
 	require.NoError(t, err)
 	p := helloProject(t, fmt.Sprintf("backends:\n  vm: %s\napp:\n  port: %d\n", script, freePort(t)))

@@ -51,6 +51,14 @@ func TestMain(m *testing.M) {
 type project struct {
 	t   *testing.T
 	dir string
+	env []string // added to dflow's environment (CABAL_DIR, ...)
+}
+
+// command is dflow with args, run in the project with its environment.
+func (p *project) command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := p.command(ctx, args...)
+	cmd.Env = append(os.Environ(), p.env...)
+	return cmd
 }
 
 func newProject(t *testing.T, yaml string) *project {
@@ -83,8 +91,7 @@ func (p *project) cleanup() {
 }
 
 func (p *project) runCtx(ctx context.Context, args ...string) (string, string, error) {
-	cmd := exec.CommandContext(ctx, dflowBin, args...)
-	cmd.Dir = p.dir
+	cmd := p.command(ctx, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

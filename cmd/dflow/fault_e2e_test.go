@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,6 +25,7 @@ import (
 // node serves the current release, the store agrees with what runs, no app
 // process is orphaned, and no request to a node that was not killed fails.
 func TestFaultsDuringDeploys(t *testing.T) {
+	t.Parallel() // its own project, control plane, addresses and ports
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("DFLOW_FAULT_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)
@@ -50,8 +50,7 @@ func TestFaultsDuringDeploys(t *testing.T) {
 	for round, fault := range []string{"control-plane", "agent", "control-plane", "agent"} {
 		p.commit(100 + round)
 		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-		dep := exec.CommandContext(ctx, dflowBin, "deploy", "--auto-rollout", "50")
-		dep.Dir = p.dir
+		dep := p.command(ctx, "deploy", "--auto-rollout", "50")
 		var out bytes.Buffer
 		dep.Stdout, dep.Stderr = &out, &out
 		start := time.Now()

@@ -2,11 +2,11 @@ package main_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -46,8 +46,7 @@ func (p *project) chaosReport() chaosReportOut {
 // (SIGINT: stop following) and returns its output.
 func (p *project) background(args ...string) func() string {
 	p.t.Helper()
-	cmd := exec.Command(dflowBin, args...)
-	cmd.Dir = p.dir
+	cmd := p.command(context.Background(), args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(p.t, cmd.Start())
@@ -105,6 +104,7 @@ func (p *project) corruptServing(index int) {
 // report shows each recovery time, and no request to a node that was not
 // down failed.
 func TestHealEndToEnd(t *testing.T) {
+	t.Parallel() // its own project, control plane, addresses and ports
 	port := freePort(t)
 	p := helloProject(t, fmt.Sprintf("app:\n  port: %d\n  drain_timeout: 2s\n  stop_grace: 2s\n", port))
 	p.run("set", "4")

@@ -37,6 +37,7 @@ esac
 // worker) is killed: it ends within seconds of the planned time, each node
 // switched once.
 func TestRolloutControlEndToEnd(t *testing.T) {
+	t.Parallel() // its own project, control plane, addresses and ports
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("SKIPPED: the verify program of this test needs curl: apt-get install curl")
 	}
@@ -98,8 +99,7 @@ func TestRolloutControlEndToEnd(t *testing.T) {
 		v := p.commit(3)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		dep := exec.CommandContext(ctx, dflowBin, "deploy", "--rolling-timed", "60s", "-o", "json")
-		dep.Dir = p.dir
+		dep := p.command(ctx, "deploy", "--rolling-timed", "60s", "-o", "json")
 		var stdout, stderr bytes.Buffer
 		dep.Stdout, dep.Stderr = &stdout, &stderr
 		start := time.Now()
@@ -152,8 +152,7 @@ func TestRolloutControlEndToEnd(t *testing.T) {
 		head := testsuite.Git(t, p.dir, "rev-parse", "HEAD")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		w := exec.CommandContext(ctx, dflowBin, "deploy", "--watch", "--debounce", "300ms")
-		w.Dir = p.dir
+		w := p.command(ctx, "deploy", "--watch", "--debounce", "300ms")
 		var out syncBuffer
 		w.Stdout, w.Stderr = &out, &out
 		require.NoError(t, w.Start())
