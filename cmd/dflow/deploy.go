@@ -346,11 +346,7 @@ func newReleasesCmd() *cobra.Command {
   dflow releases -o json | jq '.[] | select(.outcome == "failed")'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := jsonOutput()
-			if err != nil {
-				return err
-			}
-			cfg, err := loadConfig(cmd)
+			asJSON, cfg, err := outputAndConfig(cmd)
 			if err != nil {
 				return err
 			}

@@ -273,11 +273,7 @@ type chaosReportJSON struct {
 }
 
 func chaosReport(cmd *cobra.Command) error {
-	asJSON, err := jsonOutput()
-	if err != nil {
-		return err
-	}
-	cfg, err := loadConfig(cmd)
+	asJSON, cfg, err := outputAndConfig(cmd)
 	if err != nil {
 		return err
 	}

@@ -112,11 +112,7 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 // nothing), starts the Provision workflow under the cluster lock and follows it.
 func provision(cmd *cobra.Command, req workflows.ProvisionRequest, command string, wait bool) error {
 	ctx := cmd.Context()
-	asJSON, err := jsonOutput()
-	if err != nil {
-		return err
-	}
-	cfg, err := loadConfig(cmd)
+	asJSON, cfg, err := outputAndConfig(cmd)
 	if err != nil {
 		return err
 	}
@@ -187,11 +183,7 @@ given to ` + "`dflow set`" + `, a note on stderr says so.`,
   dflow get -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := jsonOutput()
-			if err != nil {
-				return err
-			}
-			cfg, err := loadConfig(cmd)
+			asJSON, cfg, err := outputAndConfig(cmd)
 			if err != nil {
 				return err
 			}
@@ -245,11 +237,7 @@ to the store).`,
   dflow list -o json | jq '.[] | select(.state != "running")'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := jsonOutput()
-			if err != nil {
-				return err
-			}
-			cfg, err := loadConfig(cmd)
+			asJSON, cfg, err := outputAndConfig(cmd)
 			if err != nil {
 				return err
 			}

@@ -147,6 +147,17 @@ func loadConfig(cmd *cobra.Command) (deploy.Config, error) {
 	return cfg, nil
 }
 
+// outputAndConfig is how most commands begin: is -o json asked for, and the
+// configuration (see loadConfig).
+func outputAndConfig(cmd *cobra.Command) (bool, deploy.Config, error) {
+	asJSON, err := jsonOutput()
+	if err != nil {
+		return false, deploy.Config{}, err
+	}
+	cfg, err := loadConfig(cmd)
+	return asJSON, cfg, err
+}
+
 func jsonOutput() (bool, error) {
 	switch g.output {
 	case "text", "":

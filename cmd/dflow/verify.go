@@ -39,11 +39,7 @@ workflow (Ctrl-C stops following; ` + "`dflow verify --stop`" + ` ends it).`,
   dflow verify --watch --interval 30s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := jsonOutput()
-			if err != nil {
-				return err
-			}
-			cfg, err := loadConfig(cmd)
+			asJSON, cfg, err := outputAndConfig(cmd)
 			if err != nil {
 				return err
 			}

@@ -94,11 +94,7 @@ and every process with its state.`,
   dflow versions -o json | jq -r '.[] | "\(.index) \(.serving)"'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := jsonOutput()
-			if err != nil {
-				return err
-			}
-			cfg, err := loadConfig(cmd)
+			asJSON, cfg, err := outputAndConfig(cmd)
 			if err != nil {
 				return err
 			}
@@ -177,11 +173,7 @@ could not be checked).`,
   dflow compare-checksums -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := jsonOutput()
-			if err != nil {
-				return err
-			}
-			cfg, err := loadConfig(cmd)
+			asJSON, cfg, err := outputAndConfig(cmd)
 			if err != nil {
 				return err
 			}

@@ -95,11 +95,7 @@ func (b *Builder) Build(ctx context.Context, d deploy.TargetDesc, o backends.Bui
 		}
 	}
 
-	type file struct {
-		kind, name string
-		artifact.File
-	}
-	var files []file
+	var files []File
 	for _, kind := range kinds {
 		switch kind {
 		case deploy.KindExecutable:
@@ -113,7 +109,7 @@ func (b *Builder) Build(ctx context.Context, d deploy.TargetDesc, o backends.Bui
 				if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
 					return fail("cabal list-bin "+e.Name, fmt.Errorf("cabal names %q, which is not a built executable (is it buildable?)", path))
 				}
-				files = append(files, file{kind, e.Name, artifact.File{Path: "bin/" + e.Name, Source: path, Mode: 0o755}})
+				files = append(files, File{Kind: kind, Name: e.Name, File: artifact.File{Path: "bin/" + e.Name, Source: path, Mode: 0o755}})
 			}
 		case deploy.KindLibrary:
 			dir := filepath.Join(stage, "sdist")
@@ -125,33 +121,21 @@ func (b *Builder) Build(ctx context.Context, d deploy.TargetDesc, o backends.Bui
 			if _, err := os.Stat(path); err != nil {
 				return fail("cabal sdist", fmt.Errorf("cabal sdist wrote no %s (does the package file's name/version differ from %s-%s?): %w", name, d.Package, d.Version, err))
 			}
-			files = append(files, file{kind, d.Package, artifact.File{Path: "lib/" + name, Source: path, Mode: 0o644}})
+			files = append(files, File{Kind: kind, Name: d.Package, File: artifact.File{Path: "lib/" + name, Source: path, Mode: 0o644}})
 		case deploy.KindSource:
 			name := d.Package + "-" + d.Version + ".tar"
 			path := filepath.Join(stage, name)
 			if err := b.sourceArchive(ctx, r, d.Package+"-"+d.Version+"/", path); err != nil {
 				return fail("git archive", err)
 			}
-			files = append(files, file{kind, d.Package, artifact.File{Path: "src/" + name, Source: path, Mode: 0o644}})
+			files = append(files, File{Kind: kind, Name: d.Package, File: artifact.File{Path: "src/" + name, Source: path, Mode: 0o644}})
 		}
 	}
 
-	t := deploy.Target{Package: d.Package, Version: version}
-	bundleFiles := make([]artifact.File, len(files))
-	for i, f := range files {
-		sum, size, err := artifact.FileSHA256(f.Source)
-		if err != nil {
-			return fail("bundle", err)
-		}
-		t.Artifacts = append(t.Artifacts, deploy.Artifact{Kind: f.kind, Name: f.name, Path: f.Path, SHA256: sum, Size: size})
-		bundleFiles[i] = f.File
-	}
-	t.BundlePath = filepath.Join(o.WorkDir, "bundle-"+version+".tar.zst")
-	if t.Digest, t.Size, err = artifact.WriteBundleFile(t.BundlePath, bundleFiles); err != nil {
+	t, err := Bundle(d.Package, version, files, o.WorkDir, start)
+	if err != nil {
 		return fail("bundle", err)
 	}
-	t.BuiltAt = time.Now().UTC()
-	t.BuildSeconds = t.BuiltAt.Sub(start).Seconds()
 	return t, nil
 }
 

@@ -3,7 +3,10 @@ package cabal
 import (
 	"context"
 	"io"
+	"path/filepath"
+	"time"
 
+	"github.com/distributive-flow/dflow/artifact"
 	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/deploy"
 )
@@ -43,3 +46,33 @@ func SourceArchive(ctx context.Context, git, dir string, env []string, log io.Wr
 
 // LastLine is the last non-empty line of out, trimmed.
 func LastLine(out []byte) string { return lastLine(out) }
+
+// File is one artifact a builder puts in a Target's bundle.
+type File struct {
+	Kind, Name string // deploy.KindExecutable, ...; the executable's or package's name
+	artifact.File
+}
+
+// Bundle hashes files, writes the reproducible bundle of them to
+// WorkDir/bundle-<version>.tar.zst and returns the Target (BuildSeconds
+// counted from start).
+func Bundle(pkg, version string, files []File, workDir string, start time.Time) (deploy.Target, error) {
+	t := deploy.Target{Package: pkg, Version: version}
+	bundleFiles := make([]artifact.File, len(files))
+	for i, f := range files {
+		sum, size, err := artifact.FileSHA256(f.Source)
+		if err != nil {
+			return t, err
+		}
+		t.Artifacts = append(t.Artifacts, deploy.Artifact{Kind: f.Kind, Name: f.Name, Path: f.Path, SHA256: sum, Size: size})
+		bundleFiles[i] = f.File
+	}
+	t.BundlePath = filepath.Join(workDir, "bundle-"+version+".tar.zst")
+	var err error
+	if t.Digest, t.Size, err = artifact.WriteBundleFile(t.BundlePath, bundleFiles); err != nil {
+		return t, err
+	}
+	t.BuiltAt = time.Now().UTC()
+	t.BuildSeconds = t.BuiltAt.Sub(start).Seconds()
+	return t, nil
+}
