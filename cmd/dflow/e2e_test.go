@@ -56,7 +56,8 @@ type project struct {
 
 // command is dflow with args, run in the project with its environment.
 func (p *project) command(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := p.command(ctx, args...)
+	cmd := exec.CommandContext(ctx, dflowBin, args...)
+	cmd.Dir = p.dir
 	cmd.Env = append(os.Environ(), p.env...)
 	return cmd
 }
