@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"time"
 
@@ -30,6 +31,14 @@ var _ backends.Store = (*Store)(nil)
 // Open returns the store at path, creating the file when missing.
 func Open(path string) (*Store, error) {
 	s := &Store{path: path}
+	if _, err := os.Stat(path); err == nil {
+		// It exists: check it under a shared lock rather than the write
+		// lock (every activity opens the store; many run at once).
+		if _, err := s.Load(context.Background()); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	if err := s.update(func(*deploy.State) (bool, error) { return false, nil }); err != nil {
 		return nil, err
 	}
