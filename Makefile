@@ -9,7 +9,7 @@ DEMO_NODES ?= 3
 # it; your own ~/.cabal is never touched.
 OFFLINE_CABAL := $(CURDIR)/.cabal-offline
 # What the builders, the etcd store and the tests need, from Debian.
-DEBIAN_PKGS := ghc cabal-install libghc-warp-dev haskell-stack etcd-server curl git
+DEBIAN_PKGS := ghc cabal-install libghc-warp-dev haskell-stack etcd-server curl git openssh-server vagrant
 
 .PHONY: all build deps test unit fuzz lint fmt vet workflowcheck demo demo-stop bench clean
 
@@ -19,15 +19,15 @@ all: build
 build:
 	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/dflow
 
-## deps: install what is missing (Debian: GHC, cabal, warp, stack, etcd, curl)
+## deps: install what is missing (Debian: GHC, cabal, warp, stack, etcd, curl, sshd, vagrant)
 deps:
 	@missing=""; \
-	for t in ghc cabal ghc-pkg stack etcd curl git; do command -v $$t >/dev/null 2>&1 || missing=1; done; \
+	for t in ghc cabal ghc-pkg stack etcd curl git vagrant /usr/sbin/sshd; do command -v $$t >/dev/null 2>&1 || missing=1; done; \
 	[ -n "$$missing" ] || ghc-pkg list --simple-output warp 2>/dev/null | grep -q warp || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "deps: installing $(DEBIAN_PKGS)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PKGS) >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PKGS) >/dev/null; \
 	  else \
 	    echo "deps: dflow builds Haskell with Debian's packages; run: sudo apt-get install $(DEBIAN_PKGS)"; exit 1; \
 	  fi; \

@@ -323,6 +323,9 @@ func (a *Activities) StartOnNode(ctx context.Context, cfg deploy.Config, n deplo
 	}
 	var info agent.ProcessInfo
 	err = heartbeating(ctx, "starting "+req.ID, func(ctx context.Context) (err error) {
+		if req.Image, err = StartImage(ctx, cfg, b, r); err != nil {
+			return err
+		}
 		info, err = agent.NewClient(n.AgentURL, b.Signer).StartProcess(ctx, req)
 		return err
 	})

@@ -42,6 +42,11 @@ type StartRequest struct {
 	ReadyProbes   int           `json:"ready_probes,omitempty"`   // consecutive good probes; default 3
 	ProbeInterval time.Duration `json:"probe_interval,omitempty"` // default 100ms
 	ReadyTimeout  time.Duration `json:"ready_timeout,omitempty"`  // default 30s
+	// Image, when set, runs the version as a Docker container of this image
+	// (made by the docker container backend: Exec is then the path under
+	// /app in the image) instead of as a process of the unpacked bundle.
+	// The agent reaches the engine at $DOCKER_HOST or /var/run/docker.sock.
+	Image string `json:"image,omitempty"`
 }
 
 // ProcessInfo describes one app process the agent runs or ran.

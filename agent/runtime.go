@@ -40,8 +40,8 @@ const (
 type instance struct {
 	info ProcessInfo
 	req  StartRequest
-	proc *process.Proc
-	addr string // 127.0.0.1:port, the proxy's upstream
+	proc appProc // a *process.Proc, or a *dockerApp when req.Image is set
+	addr string  // 127.0.0.1:port (a container: its address), the proxy's upstream
 
 	cancel  context.CancelFunc // aborts the start
 	settled chan struct{}      // closed once the start has an outcome
@@ -71,6 +71,8 @@ type apps struct {
 	prx       *proxy.Proxy // nil before the first switch; written under switchMu and mu
 	prxListen string
 	prxMode   string
+
+	docker dockerEngine // versions that run as containers: see docker.go
 }
 
 // httpError is an error with the status (and optional code) to answer it
@@ -224,44 +226,37 @@ func (a *Agent) runStart(ctx context.Context, inst *instance) {
 		}
 		close(inst.settled)
 	}
-	dir, herr := a.release(r.Digest)
-	if herr != nil {
-		a.o.Log.Printf("agent: start process %s: %v", r.ID, herr)
-		settle(StateFailed, nil, herr)
-		return
-	}
-	exe := filepath.Join(dir, filepath.FromSlash(r.Exec))
-	if fi, err := os.Stat(exe); err != nil || !fi.Mode().IsRegular() {
-		settle(StateFailed, nil, errStatus(http.StatusUnprocessableEntity, "start process %s: bundle %s has no executable %s", r.ID, r.Digest, r.Exec))
-		return
-	}
-	port, err := a.freePort()
-	if err != nil {
-		settle(StateFailed, nil, errStatus(http.StatusInternalServerError, "start process %s: %w", r.ID, err))
-		return
-	}
-	env := []string{"PORT=" + strconv.Itoa(port), "DFLOW_VERSION=" + r.Version, "DFLOW_INDEX=" + strconv.Itoa(a.o.Index)}
-	for _, k := range slices.Sorted(maps.Keys(r.Env)) {
-		env = append(env, k+"="+r.Env[k])
-	}
 	logPath := a.logPath(r.ID)
-	proc, err := process.Start(process.Spec{ID: r.ID, Dir: dir, Command: exe, Args: r.Args, Env: env, LogPath: logPath})
-	if err != nil {
-		settle(StateFailed, &GateError{ID: r.ID, Reason: err.Error(), LogTail: process.Tail(logPath, logTailLines)}, nil)
-		return
+	var proc appProc
+	var addr string
+	var port int
+	if r.Image != "" {
+		c, gerr, herr := a.startContainer(ctx, r, logPath)
+		if gerr != nil || herr != nil {
+			settle(StateFailed, gerr, herr)
+			return
+		}
+		proc, addr, port = c, c.addr, c.port
+	} else {
+		var gerr *GateError
+		var herr *httpError
+		if proc, port, gerr, herr = a.startExecutable(r, logPath); gerr != nil || herr != nil {
+			settle(StateFailed, gerr, herr)
+			return
+		}
+		addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	rt.mu.Lock()
 	inst.proc, inst.addr = proc, addr
 	inst.info.PID, inst.info.Port = proc.PID(), port
 	rt.mu.Unlock()
-	a.o.Log.Printf("agent: started %s (version %s) pid %d on port %d", r.ID, r.Version, proc.PID(), port)
+	a.o.Log.Printf("agent: started %s (version %s) pid %d on %s", r.ID, r.Version, proc.PID(), addr)
 
 	probe := process.TCPProbe(addr)
 	if r.Mode == string(proxy.ModeHTTP) {
 		probe = process.HTTPProbe("http://" + addr + r.HealthPath)
 	}
-	err = process.Gate(ctx, proc, probe, process.GateOptions{Probes: r.ReadyProbes, Interval: r.ProbeInterval, Timeout: r.ReadyTimeout})
+	err := process.Gate(ctx, proc, probe, process.GateOptions{Probes: r.ReadyProbes, Interval: r.ProbeInterval, Timeout: r.ReadyTimeout})
 	if err != nil {
 		_ = proc.Stop(failedStartGrace)
 		var ge *process.GateError
@@ -284,6 +279,38 @@ func (a *Agent) runStart(ctx context.Context, inst *instance) {
 		defer rt.wg.Done()
 		a.watch(inst)
 	}()
+}
+
+// startExecutable starts r's executable from its unpacked bundle as a
+// process on a free port.
+func (a *Agent) startExecutable(r StartRequest, logPath string) (*process.Proc, int, *GateError, *httpError) {
+	dir, herr := a.release(r.Digest)
+	if herr != nil {
+		a.o.Log.Printf("agent: start process %s: %v", r.ID, herr)
+		return nil, 0, nil, herr
+	}
+	exe := filepath.Join(dir, filepath.FromSlash(r.Exec))
+	if fi, err := os.Stat(exe); err != nil || !fi.Mode().IsRegular() {
+		return nil, 0, nil, errStatus(http.StatusUnprocessableEntity, "start process %s: bundle %s has no executable %s", r.ID, r.Digest, r.Exec)
+	}
+	port, err := a.freePort()
+	if err != nil {
+		return nil, 0, nil, errStatus(http.StatusInternalServerError, "start process %s: %w", r.ID, err)
+	}
+	proc, err := process.Start(process.Spec{ID: r.ID, Dir: dir, Command: exe, Args: r.Args, Env: a.appEnv(r, port), LogPath: logPath})
+	if err != nil {
+		return nil, 0, &GateError{ID: r.ID, Reason: err.Error(), LogTail: process.Tail(logPath, logTailLines)}, nil
+	}
+	return proc, port, nil, nil
+}
+
+// appEnv is what the agent sets for an app on port, then r.Env.
+func (a *Agent) appEnv(r StartRequest, port int) []string {
+	env := []string{"PORT=" + strconv.Itoa(port), "DFLOW_VERSION=" + r.Version, "DFLOW_INDEX=" + strconv.Itoa(a.o.Index)}
+	for _, k := range slices.Sorted(maps.Keys(r.Env)) {
+		env = append(env, k+"="+r.Env[k])
+	}
+	return env
 }
 
 // watch marks inst exited when its process ends without being stopped.
@@ -631,7 +658,7 @@ func (a *Agent) shutdownApps(ctx context.Context) {
 	rt.mu.Lock()
 	rt.closing = true
 	prx := rt.prx
-	var procs []*process.Proc
+	var procs []appProc
 	live := 0
 	for _, in := range rt.procs {
 		if in.proc != nil {

@@ -54,7 +54,26 @@ type Backends struct {
 type Nodes struct {
 	AgentPort int `json:"agent_port" yaml:"agent_port"`
 	Parallel  int `json:"parallel" yaml:"parallel"`
+	// Hosts is the ssh backend's inventory: [user@]host[:port] per node, the
+	// node's index is its position. Inventory names a file of the same
+	// entries instead, one per line (relative to the project root).
+	Hosts     []string `json:"hosts" yaml:"hosts"`
+	Inventory string   `json:"inventory" yaml:"inventory"`
+	// SSHKey is the private key the ssh backend logs in with; "" = dflow's
+	// own key (.dflow/id_ed25519).
+	SSHKey string `json:"ssh_key" yaml:"ssh_key"`
+	// KnownHosts is the known_hosts file host keys are checked against; ""
+	// = ~/.ssh/known_hosts. HostKeyCheck is HostKeysStrict (unknown host
+	// keys are refused) or HostKeysAcceptNew (trust on first use).
+	KnownHosts   string `json:"known_hosts" yaml:"known_hosts"`
+	HostKeyCheck string `json:"host_key_check" yaml:"host_key_check"`
 }
+
+// Values of nodes.host_key_check.
+const (
+	HostKeysStrict    = "strict"     // a host whose key is not in known_hosts is refused
+	HostKeysAcceptNew = "accept-new" // an unknown host's key is added to known_hosts (TOFU); a changed key is still refused
+)
 
 // App modes: how the agent puts a new version in front of users.
 const (
@@ -139,6 +158,8 @@ var schema = map[string]string{
 	"backends": "map", "backends.vm": "string", "backends.container": "string", "backends.builder": "string",
 	"backends.package_reader": "string", "backends.store": "string",
 	"nodes": "map", "nodes.agent_port": "int", "nodes.parallel": "int",
+	"nodes.hosts": "list", "nodes.inventory": "string", "nodes.ssh_key": "string",
+	"nodes.known_hosts": "string", "nodes.host_key_check": "string",
 	"app": "map", "app.port": "int", "app.mode": "string", "app.health": "string", "app.executable": "string",
 	"app.args": "list", "app.env": "list", "app.ready_probes": "int", "app.ready_timeout": "duration",
 	"app.drain_timeout": "duration", "app.stop_grace": "duration",
@@ -158,7 +179,7 @@ func Default(dir string) Config {
 		Backends: Backends{
 			VM: "local", Container: "process", Builder: "cabal", PackageReader: "cabal", Store: "embedded",
 		},
-		Nodes: Nodes{AgentPort: 7077, Parallel: 4},
+		Nodes: Nodes{AgentPort: 7077, Parallel: 4, HostKeyCheck: HostKeysStrict},
 		App: App{
 			Port: 8080, Mode: ModeHTTP, Health: "/health", ReadyProbes: 3,
 			ReadyTimeout: Duration(30 * time.Second), DrainTimeout: Duration(30 * time.Second), StopGrace: Duration(10 * time.Second),
@@ -465,6 +486,14 @@ func (c *Config) stringField(key string) *string {
 		return &c.App.Executable
 	case "verify.program":
 		return &c.Verify.Program
+	case "nodes.inventory":
+		return &c.Nodes.Inventory
+	case "nodes.ssh_key":
+		return &c.Nodes.SSHKey
+	case "nodes.known_hosts":
+		return &c.Nodes.KnownHosts
+	case "nodes.host_key_check":
+		return &c.Nodes.HostKeyCheck
 	}
 	return nil
 }
@@ -499,6 +528,8 @@ func (c *Config) listField(key string) *[]string {
 		return &c.App.Args
 	case "app.env":
 		return &c.App.Env
+	case "nodes.hosts":
+		return &c.Nodes.Hosts
 	}
 	return nil
 }
@@ -647,6 +678,22 @@ func (c Config) Validate() error {
 	if p := c.Nodes.Parallel; p < 1 || p > 64 {
 		return bad("nodes.parallel", "%d is out of range (1-64)", p)
 	}
+	if len(c.Nodes.Hosts) > 0 && c.Nodes.Inventory != "" {
+		return bad("nodes.inventory", "nodes.hosts is given too (%s): name the hosts in one place", c.Where("nodes.hosts"))
+	}
+	seenHost := map[string]bool{}
+	for _, h := range c.Nodes.Hosts {
+		if _, _, _, err := SplitHost(h); err != nil {
+			return bad("nodes.hosts", "%v", err)
+		}
+		if seenHost[h] {
+			return bad("nodes.hosts", "%q is listed twice", h)
+		}
+		seenHost[h] = true
+	}
+	if !contains([]string{HostKeysStrict, HostKeysAcceptNew}, c.Nodes.HostKeyCheck) {
+		return bad("nodes.host_key_check", "unknown value %q (want %s or %s)", c.Nodes.HostKeyCheck, HostKeysStrict, HostKeysAcceptNew)
+	}
 	if p := c.App.Port; p < 1 || p > 65535 {
 		return bad("app.port", "%d is not a port (1-65535)", p)
 	}
@@ -711,6 +758,52 @@ func hostPort(s string) error {
 		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
 	}
 	return nil
+}
+
+// SplitHost reads an inventory entry [user@]host[:port] ("[::1]:22" for an
+// IPv6 address with a port). user is "" and port 22 when not given.
+func SplitHost(s string) (user, host string, port int, err error) {
+	if s == "" || strings.ContainsAny(s, " \t\n/") {
+		return "", "", 0, fmt.Errorf("%q is not a host: want [user@]host[:port]", s)
+	}
+	rest := s
+	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		user, rest = rest[:i], rest[i+1:]
+		if user == "" {
+			return "", "", 0, fmt.Errorf("%q: the user before @ is empty", s)
+		}
+	}
+	host, port = rest, 22
+	if h, p, e := net.SplitHostPort(rest); e == nil {
+		n, e := strconv.Atoi(p)
+		if e != nil || n < 1 || n > 65535 {
+			return "", "", 0, fmt.Errorf("%q: port %q is not a number from 1 to 65535", s, p)
+		}
+		host, port = h, n
+	} else if strings.Count(rest, ":") == 1 {
+		return "", "", 0, fmt.Errorf("%q: %v", s, e)
+	}
+	if host == "" {
+		return "", "", 0, fmt.Errorf("%q: the host is missing", s)
+	}
+	return user, host, port, nil
+}
+
+// ProjectPath resolves a path from dflow.yaml: "~/" is the home directory,
+// a relative path is relative to the project root; "" stays "".
+func (c Config) ProjectPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	if strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			p = filepath.Join(home, p[2:])
+		}
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(c.Dir, p)
+	}
+	return p
 }
 
 func contains(list []string, s string) bool {

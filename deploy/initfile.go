@@ -26,7 +26,7 @@ image: ""
 keys: ""
 
 backends:
-  vm: local              # where nodes come from: local. --vm-backend
+  vm: local              # where nodes come from: local, ssh (nodes.hosts), vagrant. --vm-backend
   container: process     # how a version runs on a node: process. --container-backend
   builder: cabal         # how the target is built: cabal. --builder
   package_reader: cabal  # how the package file is read: cabal. --package-reader
@@ -35,6 +35,12 @@ backends:
 nodes:
   agent_port: 7077       # TCP port of the node agent on every node's address
   parallel: 4            # how many nodes set/cycle create or destroy at once (1-64)
+  # The ssh backend's inventory: existing hosts, the node index is the position.
+  hosts: []              # [user@]host[:port], e.g. [deploy@10.0.0.5, deploy@10.0.0.6:2222]
+  inventory: ""          # or a file of such entries, one per line (# comments)
+  ssh_key: ""            # private key the ssh backend logs in with; "" = .dflow/id_ed25519
+  known_hosts: ""        # host keys are checked against this file; "" = ~/.ssh/known_hosts
+  host_key_check: strict # strict (unknown host keys are refused) or accept-new (trust on first use)
 
 app:
   port: 8080             # the public port the agent owns on every node; users connect here

@@ -14,12 +14,16 @@ import (
 	"github.com/distributive-flow/dflow/backends"
 	cabalbuilder "github.com/distributive-flow/dflow/backends/builder/cabal"
 	stackbuilder "github.com/distributive-flow/dflow/backends/builder/stack"
+	dockercontainer "github.com/distributive-flow/dflow/backends/container/docker"
 	"github.com/distributive-flow/dflow/backends/plugin"
 	cabalreader "github.com/distributive-flow/dflow/backends/reader/cabal"
 	"github.com/distributive-flow/dflow/backends/reader/hpack"
 	"github.com/distributive-flow/dflow/backends/store/embedded"
 	etcdstore "github.com/distributive-flow/dflow/backends/store/etcd"
+	dockervm "github.com/distributive-flow/dflow/backends/vm/docker"
 	"github.com/distributive-flow/dflow/backends/vm/local"
+	sshvm "github.com/distributive-flow/dflow/backends/vm/ssh"
+	"github.com/distributive-flow/dflow/backends/vm/vagrant"
 	"github.com/distributive-flow/dflow/deploy"
 	"golang.org/x/crypto/ssh"
 )
@@ -48,6 +52,37 @@ var (
 				Signer:    signer,
 			})
 		},
+		dockervm.Name: func(cfg deploy.Config, signer ssh.Signer, env Env) (backends.VMBackend, error) {
+			o := dockervm.Options{Cluster: cfg.Name, AgentPort: cfg.Nodes.AgentPort, Signer: signer}
+			if cfg.Backends.Container == dockercontainer.Name {
+				// The nodes' agents run versions as sibling containers.
+				o.DockerSocket = dockervm.DockerSocket
+			}
+			return dockervm.New(o)
+		},
+		sshvm.Name: func(cfg deploy.Config, signer ssh.Signer, env Env) (backends.VMBackend, error) {
+			o, err := sshvm.OptionsFromConfig(cfg, signer)
+			if err != nil {
+				return nil, err
+			}
+			return sshvm.New(o)
+		},
+		vagrant.Name: func(cfg deploy.Config, signer ssh.Signer, env Env) (backends.VMBackend, error) {
+			provider := os.Getenv("VAGRANT_DEFAULT_PROVIDER") // vagrant's own variable
+			if provider == "" {
+				provider = "docker"
+			}
+			return vagrant.New(vagrant.Options{
+				StateDir:   cfg.StateDir(),
+				Project:    cfg.Dir,
+				Provider:   provider,
+				Image:      cfg.Image,
+				AgentPort:  cfg.Nodes.AgentPort,
+				Ports:      []int{cfg.App.Port},
+				Signer:     signer,
+				MachineDir: local.MachineDir(),
+			})
+		},
 	}
 	stores = map[string]storeMaker{
 		"embedded": func(cfg deploy.Config) (backends.Store, error) {
@@ -74,13 +109,10 @@ var (
 	}
 	// Names that are part of dflow's design but not built into this version
 	// yet, so the error can say so instead of "unknown".
-	planned = map[string][]string{
-		"backends.vm":        {"docker", "vagrant", "ssh"},
-		"backends.container": {"docker"},
-	}
+	planned = map[string][]string{}
 	// Names accepted for kinds whose backends are used by later commands.
 	known = map[string][]string{
-		"backends.container": {"process"},
+		"backends.container": {"process", dockercontainer.Name},
 	}
 )
 

@@ -94,12 +94,19 @@ func (e *GateError) Error() string {
 	return fmt.Sprintf("not ready (%s): %s", e.Probe, e.Reason)
 }
 
+// Exiter is what Gate watches for an early exit: a *Proc, or anything that
+// runs and exits like one (the agent's container versions).
+type Exiter interface {
+	Exited() <-chan struct{}
+	ExitErr() error
+}
+
 // Gate waits until probe passes o.Probes times in a row, o.Interval apart,
 // and returns nil. It returns a *GateError when the process exits first
 // (at once, naming the exit status) or when o.Timeout passes (naming the
 // last probe error). When ctx ends first, the error wraps ctx.Err() and is
 // not a GateError: the app was not at fault.
-func Gate(ctx context.Context, p *Proc, probe Probe, o GateOptions) error {
+func Gate(ctx context.Context, p Exiter, probe Probe, o GateOptions) error {
 	if o.Probes <= 0 {
 		o.Probes = 3
 	}
@@ -139,7 +146,7 @@ func Gate(ctx context.Context, p *Proc, probe Probe, o GateOptions) error {
 		case <-p.Exited():
 			return exited()
 		case <-ctx.Done():
-			return fmt.Errorf("gate process %s: %w", p.spec.ID, ctx.Err())
+			return fmt.Errorf("gate process %s: %w", gateName(p), ctx.Err())
 		case <-deadline.C:
 			return &GateError{Probe: name, Reason: fmt.Sprintf("not ready after %s (%d good probes in a row of %d needed); last probe: %v", o.Timeout, good, o.Probes, lastErr)}
 		case <-tick.C:
@@ -159,4 +166,12 @@ func Gate(ctx context.Context, p *Proc, probe Probe, o GateOptions) error {
 		}
 		tick.Reset(o.Interval)
 	}
+}
+
+// gateName names what Gate watches in its errors.
+func gateName(p Exiter) string {
+	if pp, ok := p.(*Proc); ok {
+		return pp.spec.ID
+	}
+	return fmt.Sprint(p)
 }

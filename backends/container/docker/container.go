@@ -1,0 +1,171 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/distributive-flow/dflow/artifact"
+	"github.com/distributive-flow/dflow/deploy"
+	"github.com/docker/docker/client"
+)
+
+// Name is the backend's name in dflow.yaml (backends.container) and
+// --container-backend.
+const Name = "docker"
+
+// AppDir is where an app image holds the Target's executables: the bundle
+// path bin/hello is /app/bin/hello. It is the app's working directory.
+const AppDir = "/app"
+
+// AppUser is the user an app runs as in its container: nobody.
+const AppUser = "65534:65534"
+
+// Options configure the backend.
+type Options struct {
+	// Client reaches the Docker engine the nodes use; default Connect().
+	Client client.APIClient
+	// Artifacts is the control plane's artifact store, which holds the
+	// Targets' bundles.
+	Artifacts *artifact.Store
+	// WorkDir is scratch space for unpacking bundles; default os.TempDir().
+	WorkDir string
+}
+
+// Backend turns Targets into images.
+type Backend struct {
+	o Options
+}
+
+// Image is what Containerize made.
+type Image struct {
+	Ref   string  `json:"ref"`   // dflow-app/<package>:<digest[:12]>
+	Built bool    `json:"built"` // false when it existed already
+	Size  int64   `json:"size"`  // bytes, as the engine reports it
+	Secs  float64 `json:"secs"`  // how long Containerize took
+}
+
+// New returns the backend.
+func New(o Options) (*Backend, error) {
+	if o.Artifacts == nil {
+		return nil, errors.New("docker container backend: Artifacts is required")
+	}
+	if o.Client == nil {
+		c, err := Connect()
+		if err != nil {
+			return nil, fmt.Errorf("docker container backend: %w", err)
+		}
+		o.Client = c
+	}
+	if o.WorkDir == "" {
+		o.WorkDir = os.TempDir()
+	}
+	return &Backend{o: o}, nil
+}
+
+// ImageRef is the image Containerize makes for t.
+func ImageRef(t deploy.Target) string {
+	d := t.Digest
+	if len(d) > 12 {
+		d = d[:12]
+	}
+	return "dflow-app/" + repoName(t.Package) + ":" + d
+}
+
+// repoName makes s a valid Docker repository path component.
+func repoName(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	out := strings.Trim(b.String(), ".-_")
+	if out == "" {
+		out = "app"
+	}
+	return out
+}
+
+// Containerize makes the image of t: FROM scratch, t's executables under
+// AppDir, the shared libraries they link (ldd on this host), /etc/passwd,
+// /tmp; user nobody, LANG=C.UTF-8. The image is tagged ImageRef(t) and
+// built once: when the tag exists, nothing is rebuilt (a bundle's digest
+// names its content). t's bundle must be in Options.Artifacts.
+func (b *Backend) Containerize(ctx context.Context, t deploy.Target) (Image, error) {
+	start := time.Now()
+	ref := ImageRef(t)
+	var exes []deploy.Artifact
+	for _, a := range t.Artifacts {
+		if a.Kind == deploy.KindExecutable {
+			exes = append(exes, a)
+		}
+	}
+	if len(exes) == 0 {
+		return Image{}, fmt.Errorf("containerize %s (version %s): the target has no executable", t.Package, deploy.ShortVersion(t.Version))
+	}
+	var tmp string
+	defer func() {
+		if tmp != "" {
+			_ = os.RemoveAll(tmp)
+		}
+	}()
+	spec := ImageSpec{
+		Tag: ref,
+		Instructions: []string{
+			"ENV LANG=C.UTF-8",
+			"USER " + AppUser,
+			"WORKDIR " + AppDir,
+			fmt.Sprintf("ENTRYPOINT [%q]", path.Join(AppDir, exes[0].Path)),
+		},
+		Labels: map[string]string{
+			"dflow.package": t.Package, "dflow.version": t.Version, "dflow.digest": t.Digest,
+		},
+	}
+	built, err := EnsureImage(ctx, b.o.Client, spec, func() (*Rootfs, error) {
+		var err error
+		if tmp, err = os.MkdirTemp(b.o.WorkDir, "dflow-containerize-"); err != nil {
+			return nil, err
+		}
+		f, _, err := b.o.Artifacts.Open(t.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("open bundle %s: %w", t.Digest, err)
+		}
+		defer f.Close()
+		dir := filepath.Join(tmp, "bundle")
+		if err := artifact.Unpack(f, dir, artifact.UnpackOptions{}); err != nil {
+			return nil, fmt.Errorf("unpack bundle %s: %w", t.Digest, err)
+		}
+		r := &Rootfs{}
+		if err := r.AddMinimalSystem(); err != nil {
+			return nil, err
+		}
+		for _, a := range exes {
+			src := filepath.Join(dir, filepath.FromSlash(a.Path))
+			if err := r.AddFile(path.Join(AppDir, a.Path), src, 0o755); err != nil {
+				return nil, err
+			}
+			if err := r.AddLibraries(src); err != nil {
+				return nil, err
+			}
+		}
+		return r, nil
+	})
+	if err != nil {
+		return Image{}, fmt.Errorf("containerize %s (version %s): %w", t.Package, deploy.ShortVersion(t.Version), err)
+	}
+	img := Image{Ref: ref, Built: built}
+	if ii, err := b.o.Client.ImageInspect(ctx, ref); err == nil {
+		img.Size = ii.Size
+	}
+	img.Secs = time.Since(start).Seconds()
+	return img, nil
+}

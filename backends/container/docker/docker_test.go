@@ -1,0 +1,141 @@
+package docker_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/distributive-flow/dflow/agent/process/fakeapp"
+	"github.com/distributive-flow/dflow/artifact"
+	"github.com/distributive-flow/dflow/backends/container/docker"
+	"github.com/distributive-flow/dflow/deploy"
+	"github.com/distributive-flow/dflow/testsuite"
+	"github.com/docker/docker/api/types/container"
+	"github.com/stretchr/testify/require"
+)
+
+// TestMain doubles as the app: the image holds this test binary, which
+// serves as the fake app when started with DFLOW_FAKE_APP=1.
+func TestMain(m *testing.M) {
+	fakeapp.ServeIfAsked()
+	os.Setenv(docker.LabelsEnv, testsuite.DockerLabels())
+	code := m.Run()
+	testsuite.CleanDocker()
+	os.Exit(code)
+}
+
+func TestLibraries(t *testing.T) {
+	libs, err := docker.Libraries("/bin/ls")
+	require.NoError(t, err)
+	var hasLibc, hasLoader bool
+	for _, l := range libs {
+		require.True(t, filepath.IsAbs(l), l)
+		hasLibc = hasLibc || filepath.Base(l) == "libc.so.6"
+		hasLoader = hasLoader || filepath.Base(filepath.Dir(l)) == "lib64" || filepath.Base(l) == "ld-linux-x86-64.so.2"
+	}
+	require.True(t, hasLibc && hasLoader, "libc and the loader of /bin/ls: %v", libs)
+
+	script := filepath.Join(t.TempDir(), "script")
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755))
+	libs, err = docker.Libraries(script)
+	require.NoError(t, err)
+	require.Empty(t, libs, "not a dynamic executable: nothing to add")
+}
+
+func TestRootfsDigestFollowsContent(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "f")
+	require.NoError(t, os.WriteFile(f, []byte("a"), 0o644))
+	r := &docker.Rootfs{}
+	require.NoError(t, r.AddFile("/x/f", f, 0o755))
+	d1, err := r.Digest()
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(f, []byte("b"), 0o644))
+	d2, err := r.Digest()
+	require.NoError(t, err)
+	require.NotEqual(t, d1, d2)
+	require.Error(t, r.AddFile("relative", f, 0o644))
+}
+
+// target stores a bundle holding this test binary as bin/app.
+func target(t *testing.T) (deploy.Target, *artifact.Store) {
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bundle.tar.zst")
+	digest, size, err := artifact.WriteBundleFile(path, []artifact.File{{Path: "bin/app", Source: exe, Mode: 0o755}})
+	require.NoError(t, err)
+	st, err := artifact.OpenStore(filepath.Join(dir, "artifacts"))
+	require.NoError(t, err)
+	_, _, err = st.PutFile(path, digest)
+	require.NoError(t, err)
+	return deploy.Target{
+		Package: "Fake_App", Version: "0123456789abcdef", Digest: digest, Size: size,
+		Artifacts: []deploy.Artifact{{Kind: deploy.KindExecutable, Name: "app", Path: "bin/app"}},
+	}, st
+}
+
+func TestContainerizeAndRun(t *testing.T) {
+	cli := testsuite.Docker(t)
+	ctx := context.Background()
+	tg, st := target(t)
+	b, err := docker.New(docker.Options{Client: cli, Artifacts: st, WorkDir: t.TempDir()})
+	require.NoError(t, err)
+
+	img, err := b.Containerize(ctx, tg)
+	require.NoError(t, err)
+	require.True(t, img.Built)
+	require.Equal(t, "dflow-app/fake_app:"+tg.Digest[:12], img.Ref)
+	t.Logf("built %s (%.1f MB) in %.2fs", img.Ref, float64(img.Size)/1e6, img.Secs)
+	again, err := b.Containerize(ctx, tg)
+	require.NoError(t, err)
+	require.False(t, again.Built, "the image exists: nothing is rebuilt")
+	require.Less(t, again.Secs, 1.0)
+
+	// Run it as the agent would, and ask it for /health.
+	c, err := cli.ContainerCreate(ctx, &container.Config{
+		Image: img.Ref,
+		Env:   []string{"PORT=8080", "DFLOW_VERSION=v1", fakeapp.Env + "=1"},
+		Labels: map[string]string{
+			testsuite.DockerTestLabel: "1", testsuite.DockerRunLabel: testsuite.DockerRun(),
+		},
+	}, nil, nil, nil, "")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cli.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true}) })
+	require.NoError(t, cli.ContainerStart(ctx, c.ID, container.StartOptions{}))
+	ci, err := cli.ContainerInspect(ctx, c.ID)
+	require.NoError(t, err)
+	require.Equal(t, docker.AppUser, ci.Config.User, "the app runs as nobody")
+	ip := ci.NetworkSettings.Networks["bridge"].IPAddress
+	require.NotEmpty(t, ip)
+	url := fmt.Sprintf("http://%s/health", net.JoinHostPort(ip, "8080"))
+	var body string
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == http.StatusOK
+	}, 10*time.Second, 50*time.Millisecond, "GET %s", url)
+	require.Equal(t, "ok", strings.TrimSpace(body))
+}
+
+func TestContainerizeWithoutExecutable(t *testing.T) {
+	cli := testsuite.Docker(t)
+	tg, st := target(t)
+	tg.Artifacts = nil
+	b, err := docker.New(docker.Options{Client: cli, Artifacts: st})
+	require.NoError(t, err)
+	_, err = b.Containerize(context.Background(), tg)
+	require.ErrorContains(t, err, "no executable")
+}
