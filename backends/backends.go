@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/distributive-flow/dflow/deploy"
 )
@@ -85,4 +86,23 @@ type Builder interface {
 	// asks for into a reproducible archive left at Target.BundlePath.
 	// Errors say which step failed and end with the tool's last lines.
 	Build(ctx context.Context, d deploy.TargetDesc, o BuildOptions) (deploy.Target, error)
+}
+
+// ErrLocked is what a Locker's Acquire error wraps when another holder has
+// the cluster lock.
+var ErrLocked = errors.New("cluster is locked")
+
+// Locker is implemented by stores that can hold a cluster lock for
+// operators that do not share a Temporal (the etcd store): a lock that
+// lives on a lease, so a crashed holder never leaves it behind.
+type Locker interface {
+	// Acquire takes the lock for holder or fails at once naming whoever
+	// holds it; it returns the lease the lock lives on (ttl after the last
+	// keep-alive).
+	Acquire(ctx context.Context, holder string, ttl time.Duration) (lease int64, err error)
+	// Keep keeps the lease alive until ctx ends; it fails if the lease is
+	// gone (the lock is lost).
+	Keep(ctx context.Context, lease int64) error
+	// Release frees the lock; a lease that is gone already is no error.
+	Release(ctx context.Context, lease int64) error
 }

@@ -61,14 +61,17 @@ func startEtcd(t testing.TB) (string, error) {
 		return "", err
 	}
 	defer logFile.Close()
+	// A name of its own: the health check must know it talks to this
+	// server, not to another test's that took the port first.
+	name := fmt.Sprintf("dflow-test-%d-%d-%d", os.Getpid(), ports[0], time.Now().UnixNano()%1e9)
 	cmd := exec.Command(EtcdBinary,
-		"--name=dflow-test",
+		"--name="+name,
 		"--data-dir="+filepath.Join(dir, "data"),
 		"--listen-client-urls="+client,
 		"--advertise-client-urls="+client,
 		"--listen-peer-urls="+peer,
 		"--initial-advertise-peer-urls="+peer,
-		"--initial-cluster=dflow-test="+peer,
+		"--initial-cluster="+name+"="+peer,
 		"--initial-cluster-state=new",
 		"--logger=zap", "--log-outputs=stderr",
 	)
@@ -101,6 +104,10 @@ func startEtcd(t testing.TB) (string, error) {
 		default:
 		}
 		if healthy(hc, client) {
+			if !isMember(hc, client, name) {
+				stop()
+				return "", fmt.Errorf("another etcd answers on %s (a port race)", client)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
@@ -123,6 +130,17 @@ func healthy(hc *http.Client, base string) bool {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	return resp.StatusCode == http.StatusOK && bytes.Contains(bytes.ReplaceAll(b, []byte(" "), nil), []byte(`"health":"true"`))
+}
+
+// isMember tells whether the etcd at base is the member called name.
+func isMember(hc *http.Client, base, name string) bool {
+	resp, err := hc.Post(base+"/v3/cluster/member/list", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode == http.StatusOK && bytes.Contains(b, []byte(`"name":"`+name+`"`))
 }
 
 // freePorts returns n distinct TCP ports that were free on 127.0.0.1.

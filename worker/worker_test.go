@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	etcdstore "github.com/distributive-flow/dflow/backends/store/etcd"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/testsuite"
 	"github.com/distributive-flow/dflow/worker"
@@ -254,4 +255,41 @@ func TestHealOnARealServer(t *testing.T) {
 	exec("scheduled-gc", "", workflows.Scheduled, workflows.ScheduledRequest{Op: workflows.ScheduledGC, GC: &workflows.GCRequest{Config: cfg, Older: "7d"}}, &sres)
 	require.NotNil(t, sres.GC)
 	require.Empty(t, sres.Skipped)
+}
+
+// TestClusterLockInEtcd: with the etcd store, every mutating workflow holds
+// the cluster lock as an etcd lease for as long as it runs, so operators
+// that share the etcd but not a Temporal exclude each other; the lock is
+// free again when the workflow ends.
+func TestClusterLockInEtcd(t *testing.T) {
+	ctx := context.Background()
+	ep := testsuite.StartEtcd(t)
+	cfg := deploy.Default(t.TempDir())
+	cfg.Name, cfg.Backends.Store = "locktest", "etcd://"+ep
+	c, _ := controlPlane(t, cfg, "ltest")
+	other, err := etcdstore.Open(ctx, cfg.Backends.Store, cfg.Name)
+	require.NoError(t, err)
+	defer other.Close()
+	set := func(id string, n int) error {
+		r, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "ltest"}, workflows.Provision,
+			workflows.ProvisionRequest{Config: cfg, Op: workflows.OpSet, Count: n})
+		require.NoError(t, err)
+		return r.Get(ctx, nil)
+	}
+
+	unlock, err := other.Lock(ctx, "deploy by alice@elsewhere", 5*time.Second)
+	require.NoError(t, err)
+	err = set("lock-1", 1)
+	require.ErrorContains(t, err, `locked by "deploy by alice@elsewhere"`)
+	st, err := other.Load(ctx)
+	require.NoError(t, err)
+	require.Zero(t, st.Count, "a refused workflow changes nothing")
+	require.NoError(t, unlock())
+
+	require.NoError(t, set("lock-2", 1))
+	// The workflow released it: another holder gets it at once.
+	unlock, err = other.Lock(ctx, "bob", 5*time.Second)
+	require.NoError(t, err)
+	require.NoError(t, unlock())
+	require.NoError(t, set("lock-3", 0))
 }

@@ -55,6 +55,11 @@ func Chaos(ctx workflow.Context, req ChaosRequest) (ChaosResult, error) {
 	if err != nil {
 		return res, err
 	}
+	release, err := lockCluster(ctx, req.Config)
+	if err != nil {
+		return res, err
+	}
+	defer release()
 	cfg := req.Config
 	res.DryRun = req.DryRun
 	t.step(ctx, "verify", 0)

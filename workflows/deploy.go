@@ -146,6 +146,11 @@ func Deploy(ctx workflow.Context, req DeployRequest) (DeployResult, error) {
 	if err != nil {
 		return res, err
 	}
+	release, err := lockCluster(ctx, req.Config)
+	if err != nil {
+		return res, err
+	}
+	defer release()
 	ctl := &control{t: t}
 	if err := ctl.register(ctx); err != nil {
 		return res, err

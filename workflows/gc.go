@@ -53,6 +53,11 @@ func GC(ctx workflow.Context, req GCRequest) (GCResult, error) {
 	if err != nil {
 		return res, err
 	}
+	release, err := lockCluster(ctx, req.Config)
+	if err != nil {
+		return res, err
+	}
+	defer release()
 	cfg := req.Config
 	nctx := nodeOptions(ctx)
 	since, err := deploy.ParseSince(req.Older, workflow.Now(ctx))

@@ -60,6 +60,11 @@ func Copy(ctx workflow.Context, req CopyRequest) (CopyResult, error) {
 	if err != nil {
 		return res, err
 	}
+	release, err := lockCluster(ctx, req.Config)
+	if err != nil {
+		return res, err
+	}
+	defer release()
 	cfg := req.Config
 	nctx := nodeOptions(ctx)
 	var picked deploy.Release
@@ -113,6 +118,11 @@ func Stop(ctx workflow.Context, req StopRequest) ([]StoppedOn, error) {
 	if err != nil {
 		return res, err
 	}
+	release, err := lockCluster(ctx, req.Config)
+	if err != nil {
+		return res, err
+	}
+	defer release()
 	cfg := req.Config
 	nctx := nodeOptions(ctx)
 	var nodes []deploy.Node

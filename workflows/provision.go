@@ -40,6 +40,11 @@ func Provision(ctx workflow.Context, req ProvisionRequest) (ProvisionResult, err
 	if err != nil {
 		return res, err
 	}
+	release, err := lockCluster(ctx, req.Config)
+	if err != nil {
+		return res, err
+	}
+	defer release()
 	ctx = nodeOptions(ctx)
 	cfg := req.Config
 

@@ -54,6 +54,11 @@ func Repair(ctx workflow.Context, req RepairRequest) (RepairResult, error) {
 	if err != nil {
 		return res, err
 	}
+	release, err := lockCluster(ctx, req.Config)
+	if err != nil {
+		return res, err
+	}
+	defer release()
 	cfg := req.Config
 	nctx := nodeOptions(ctx)
 	t.step(ctx, "verify", 0)

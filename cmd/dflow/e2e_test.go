@@ -263,7 +263,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}{
 		{name: "broken yaml", yaml: "nodes:\n  agent_port: [1\n", args: []string{"set", "1"}, want: "dflow.yaml:"},
 		{name: "unknown key", yaml: "backends:\n  vm_backend: local\n", args: []string{"set", "1"}, want: "dflow.yaml:3:"},
-		{name: "unknown backend in file", yaml: "backends:\n  vm: nope\n", args: []string{"list"}, want: `dflow.yaml:3: unknown vm backend "nope" (known: local)`},
+		{name: "unknown backend in file", yaml: "backends:\n  vm: nope\n", args: []string{"list"}, want: `dflow.yaml:3: unknown vm backend "nope" (known: docker, local, ssh, vagrant)`},
 		{name: "unknown backend flag", args: []string{"set", "1", "--vm-backend", "nope"}, want: `--vm-backend: unknown vm backend "nope"`},
 		{name: "unknown store flag", args: []string{"get", "--store", "mysql://x"}, want: `--store: unknown store backend "mysql://x"`},
 		{name: "bad count", args: []string{"set", "three"}, want: "COUNT must be a whole number"},

@@ -100,6 +100,18 @@ func Status(dir string) (Info, bool, error) {
 // detached from the caller, with its output appended to LogPath(dir), and
 // waits until it is ready. started tells whether this call started it.
 func StartBackground(ctx context.Context, dir string, argv []string) (info Info, started bool, err error) {
+	// A port found free may be taken by another process before the server
+	// binds it (two projects starting at once): then start again, and the
+	// server picks again.
+	for attempt := 0; ; attempt++ {
+		info, started, err = startBackground(ctx, dir, argv)
+		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "address already in use") {
+			return info, started, err
+		}
+	}
+}
+
+func startBackground(ctx context.Context, dir string, argv []string) (info Info, started bool, err error) {
 	if i, ok, err := Status(dir); err != nil || ok {
 		return i, false, err
 	}

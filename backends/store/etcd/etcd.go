@@ -56,7 +56,10 @@ type Store struct {
 	closeErr  error
 }
 
-var _ backends.Store = (*Store)(nil)
+var (
+	_ backends.Store  = (*Store)(nil)
+	_ backends.Locker = (*Store)(nil)
+)
 
 // Open connects to the etcd members the URL names (see ParseURL) and returns
 // the store of the cluster named cluster.

@@ -5,15 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/distributive-flow/dflow/backends"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
 // ErrLocked is what Lock's error wraps when another holder has the lock.
-var ErrLocked = errors.New("cluster is locked")
+var ErrLocked = backends.ErrLocked
 
 // LockedError is Lock's error when another holder has the cluster lock.
 type LockedError struct {
@@ -59,8 +61,16 @@ func LockKey(cluster string) string { return Prefix(cluster) + "lock" }
 // written, with the holder string as its value, before TryLock, so whoever
 // sees the lock held can read who holds it.
 func (s *Store) Lock(ctx context.Context, holder string, ttl time.Duration) (unlock func() error, err error) {
-	fail := func(what string, err error) (func() error, error) {
-		return nil, fmt.Errorf("etcd store %s at %s: lock: %s: %w", s.cluster, s.where(), what, err)
+	unlock, _, err = s.lock(ctx, holder, ttl, true)
+	return unlock, err
+}
+
+// lock takes the lock on a new lease; with keep, a session keeps the lease
+// alive in this process until unlock; without, the lease is left to the
+// caller (Keep) and unlock is nil.
+func (s *Store) lock(ctx context.Context, holder string, ttl time.Duration, keep bool) (unlock func() error, leaseID int64, err error) {
+	fail := func(what string, err error) (func() error, int64, error) {
+		return nil, 0, fmt.Errorf("etcd store %s at %s: lock: %s: %w", s.cluster, s.where(), what, err)
 	}
 	secs := int64(math.Ceil(ttl.Seconds()))
 	if secs < 1 {
@@ -102,7 +112,11 @@ func (s *Store) Lock(ctx context.Context, holder string, ttl time.Duration) (unl
 			le.Holder = string(resp.Kvs[0].Value)
 			le.Lease = resp.Kvs[0].Lease
 		}
-		return nil, le
+		return nil, 0, le
+	}
+	if !keep {
+		session.Orphan() // stop keeping the lease alive; it stays, held
+		return nil, int64(lease.ID), nil
 	}
 	var once sync.Once
 	var uerr error
@@ -118,5 +132,49 @@ func (s *Store) Lock(ctx context.Context, holder string, ttl time.Duration) (unl
 			}
 		})
 		return uerr
-	}, nil
+	}, int64(lease.ID), nil
+}
+
+// Acquire takes the cluster lock for holder, like Lock, but leaves keeping
+// it to the caller: it returns the lease the lock lives on, which expires
+// ttl after the last keep-alive. Keep keeps it alive (from any process:
+// a workflow's lock outlives the worker that took it) and Release ends it.
+func (s *Store) Acquire(ctx context.Context, holder string, ttl time.Duration) (int64, error) {
+	unlock, lease, err := s.lock(ctx, holder, ttl, false)
+	_ = unlock
+	return lease, err
+}
+
+// Keep keeps lease alive until ctx ends (then it returns nil). It returns
+// an error when the lease is gone: expired or revoked, so the lock is lost.
+func (s *Store) Keep(ctx context.Context, lease int64) error {
+	ch, err := s.client.KeepAlive(ctx, clientv3.LeaseID(lease))
+	if err != nil {
+		return fmt.Errorf("etcd store %s at %s: keep lock lease %x: %w", s.cluster, s.where(), lease, err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case _, ok := <-ch:
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("etcd store %s at %s: the lock's lease %x is gone: the lock is lost", s.cluster, s.where(), lease)
+			}
+		}
+	}
+}
+
+// Release frees the lock held on lease (revokes it). A lease that is gone
+// already is no error.
+func (s *Store) Release(ctx context.Context, lease int64) error {
+	octx, cancel := s.op(ctx)
+	defer cancel()
+	_, err := s.client.Revoke(octx, clientv3.LeaseID(lease))
+	if err != nil && !strings.Contains(err.Error(), "requested lease not found") {
+		return fmt.Errorf("etcd store %s at %s: release lock lease %x: %w", s.cluster, s.where(), lease, err)
+	}
+	return nil
 }

@@ -1,0 +1,77 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/distributive-flow/dflow/backends"
+	"github.com/distributive-flow/dflow/deploy"
+	"go.temporal.io/sdk/temporal"
+)
+
+// ErrClusterLocked: another operator's workflow holds the cluster lock in
+// the store (etcd).
+const ErrClusterLocked = "ClusterLocked"
+
+// LockTTL is how long a cluster lock outlives its last keep-alive: a
+// crashed worker's lock is free again after it, unless another worker
+// keeps it first.
+const LockTTL = 15 * time.Second
+
+// AcquireClusterLock takes the store's cluster lock for holder when the
+// store can hold one (etcd); otherwise it returns lease 0 and the Temporal
+// workflow ID stays the only lock.
+func (a *Activities) AcquireClusterLock(ctx context.Context, cfg deploy.Config, holder string) (int64, error) {
+	b, err := a.open(ctx, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer b.Close()
+	l, ok := b.Store.(backends.Locker)
+	if !ok {
+		return 0, nil
+	}
+	lease, err := l.Acquire(ctx, holder, LockTTL)
+	if errors.Is(err, backends.ErrLocked) {
+		return 0, temporal.NewNonRetryableApplicationError(err.Error(), ErrClusterLocked, nil)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("cluster lock: %w", err)
+	}
+	return lease, nil
+}
+
+// KeepClusterLock keeps the lock's lease alive, heartbeating, until the
+// workflow cancels it. If the worker dies, Temporal runs it again
+// elsewhere (after the heartbeat timeout, shorter than LockTTL) on the
+// same lease.
+func (a *Activities) KeepClusterLock(ctx context.Context, cfg deploy.Config, lease int64) error {
+	b, err := a.open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	l, ok := b.Store.(backends.Locker)
+	if !ok || lease == 0 {
+		return nil
+	}
+	return heartbeating(ctx, "holding the cluster lock", func(ctx context.Context) error {
+		return l.Keep(ctx, lease)
+	})
+}
+
+// ReleaseClusterLock frees the lock (idempotent).
+func (a *Activities) ReleaseClusterLock(ctx context.Context, cfg deploy.Config, lease int64) error {
+	b, err := a.open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	l, ok := b.Store.(backends.Locker)
+	if !ok || lease == 0 {
+		return nil
+	}
+	return l.Release(ctx, lease)
+}
