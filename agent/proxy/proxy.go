@@ -316,7 +316,8 @@ func newUpstream(addr string, mode Mode, logf func(string, ...any)) *Upstream {
 			r.Out.Host = r.In.Host // the app sees the host the client asked for
 			r.SetXForwarded()
 		},
-		Transport: u.transport,
+		Transport:  u.transport,
+		BufferPool: copyBuffers,
 		// FlushInterval 0: the response is flushed at once for streams
 		// (text/event-stream, or no Content-Length), buffered otherwise.
 		ErrorLog: log.New(logWriter(logf), "proxy: ", 0),
@@ -373,6 +374,15 @@ func (u *Upstream) closeIdle() {
 		u.transport.CloseIdleConnections()
 	}
 }
+
+// copyBuffers are the 32 KiB buffers the proxies copy bodies through,
+// reused rather than allocated per request.
+var copyBuffers = &bufferPool{sync.Pool{New: func() any { return make([]byte, 32<<10) }}}
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte  { return b.p.Get().([]byte) }
+func (b *bufferPool) Put(x []byte) { b.p.Put(x) }
 
 // logWriter adapts a printf-style logger for http.Server.ErrorLog.
 type logWriter func(format string, args ...any)
