@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/distributive-flow/dflow/filelock"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/distributive-flow/dflow/filelock"
 )
 
 // Info is what a running control plane records in <dir>/server.json.

@@ -276,27 +276,9 @@ func (b *Backend) exited(ctx context.Context, id string) <-chan error {
 // waitReady returns once the node's agent answers an authenticated status
 // call with the node's ID.
 func (b *Backend) waitReady(ctx context.Context, n deploy.Node, id string, exited <-chan error) error {
-	ctx, cancel := context.WithTimeout(ctx, b.o.StartTimeout)
-	defer cancel()
-	c := agent.NewClient(n.AgentURL, b.o.Signer)
-	var last error
-	for {
-		st, err := c.Status(ctx)
-		if err == nil && st.NodeID == n.ID {
-			return nil
-		}
-		if err == nil {
-			err = fmt.Errorf("answered as node %q, want %q", st.NodeID, n.ID)
-		}
-		last = err
-		select {
-		case err := <-exited:
-			return fmt.Errorf("agent exited (%v); last lines of its log (docker logs %s):\n%s", err, b.ContainerName(n.Index), b.logTail(id, 10))
-		case <-ctx.Done():
-			return fmt.Errorf("agent at %s not ready after %s: %w; last lines of its log (docker logs %s):\n%s", n.AgentURL, b.o.StartTimeout, last, b.ContainerName(n.Index), b.logTail(id, 10))
-		case <-time.After(25 * time.Millisecond):
-		}
-	}
+	return agent.WaitReady(ctx, n.AgentURL, b.o.Signer, n.ID, b.o.StartTimeout, exited, agent.AgentLog{
+		Where: "its log (docker logs " + b.ContainerName(n.Index) + ")", Tail: func(k int) string { return b.logTail(id, k) },
+	})
 }
 
 // logTail is the last n lines the container wrote.

@@ -163,27 +163,10 @@ func (b *Backend) spawn(dir string, n deploy.Node) (<-chan error, error) {
 // waitReady returns once the node's agent answers an authenticated status
 // call with the node's ID.
 func (b *Backend) waitReady(ctx context.Context, n deploy.Node, dir string, exited <-chan error) error {
-	ctx, cancel := context.WithTimeout(ctx, b.o.StartTimeout)
-	defer cancel()
-	c := agent.NewClient(n.AgentURL, b.o.Signer)
-	var last error
-	for {
-		st, err := c.Status(ctx)
-		if err == nil && st.NodeID == n.ID {
-			return nil
-		}
-		if err == nil {
-			err = fmt.Errorf("answered as node %q, want %q", st.NodeID, n.ID)
-		}
-		last = err
-		select {
-		case err := <-exited:
-			return fmt.Errorf("agent exited (%v); last lines of %s:\n%s", err, filepath.Join(dir, "agent.log"), filelock.Tail(filepath.Join(dir, "agent.log"), 10))
-		case <-ctx.Done():
-			return fmt.Errorf("agent at %s not ready after %s: %w; last lines of %s:\n%s", n.AgentURL, b.o.StartTimeout, last, filepath.Join(dir, "agent.log"), filelock.Tail(filepath.Join(dir, "agent.log"), 10))
-		case <-time.After(25 * time.Millisecond):
-		}
-	}
+	logPath := filepath.Join(dir, "agent.log")
+	return agent.WaitReady(ctx, n.AgentURL, b.o.Signer, n.ID, b.o.StartTimeout, exited, agent.AgentLog{
+		Where: logPath, Tail: func(k int) string { return filelock.Tail(logPath, k) },
+	})
 }
 
 // Destroy kills the node's agent and everything it started (its process

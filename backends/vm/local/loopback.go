@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/distributive-flow/dflow/filelock"
 	"net"
 	"os"
 	"path/filepath"
+
+	"github.com/distributive-flow/dflow/filelock"
 )
 
 // MachineDir is where dflow keeps machine-wide state: $DFLOW_MACHINE_DIR,
@@ -29,6 +30,14 @@ func MachineDir() string {
 type claim struct {
 	Project string `json:"project"` // absolute project root
 	Index   int    `json:"index"`
+}
+
+// ClaimAddress returns the loopback address of node index of project from
+// the machine-wide registry under machineDir, claiming the lowest free one
+// the first time. Other backends whose nodes live on loopback addresses
+// (vagrant) share it, so no two nodes of any project ever share one.
+func ClaimAddress(machineDir, project string, index int) (string, error) {
+	return registry{dir: machineDir}.claim(project, index)
 }
 
 // registry hands out loopback addresses, one per (project, index).

@@ -202,14 +202,7 @@ func (b *Backend) probe(c *conn, index int, sum string) (probe, error) {
 func (b *Backend) answers(ctx context.Context, n deploy.Node, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	st, err := agent.NewClient(n.AgentURL, b.o.Signer).Status(ctx)
-	if err != nil {
-		return err
-	}
-	if st.NodeID != n.ID {
-		return fmt.Errorf("answered as node %q, want %q", st.NodeID, n.ID)
-	}
-	return nil
+	return agent.AnswersAs(ctx, n.AgentURL, b.o.Signer, n.ID)
 }
 
 // Create makes the node at s.Index on the s.Index-th host: the running node

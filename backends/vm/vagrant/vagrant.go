@@ -19,6 +19,7 @@ import (
 
 	"github.com/distributive-flow/dflow/agent"
 	"github.com/distributive-flow/dflow/backends"
+	"github.com/distributive-flow/dflow/backends/vm/local"
 	"github.com/distributive-flow/dflow/deploy"
 	"golang.org/x/crypto/ssh"
 )
@@ -159,14 +160,7 @@ func (b *Backend) state(ctx context.Context, dir string) (string, error) {
 func (b *Backend) answers(ctx context.Context, n deploy.Node, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	st, err := agent.NewClient(n.AgentURL, b.o.Signer).Status(ctx)
-	if err != nil {
-		return err
-	}
-	if st.NodeID != n.ID {
-		return fmt.Errorf("answered as node %q, want %q", st.NodeID, n.ID)
-	}
-	return nil
+	return agent.AnswersAs(ctx, n.AgentURL, b.o.Signer, n.ID)
 }
 
 // Create brings up the machine of node s.Index and returns once its agent
@@ -184,7 +178,7 @@ func (b *Backend) create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, e
 	if s.Index < 0 {
 		return deploy.Node{}, fmt.Errorf("bad index %d", s.Index)
 	}
-	addr, err := claimAddress(b.o.MachineDir, b.o.Project, s.Index)
+	addr, err := local.ClaimAddress(b.o.MachineDir, b.o.Project, s.Index)
 	if err != nil {
 		return deploy.Node{}, err
 	}
