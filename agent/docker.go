@@ -194,7 +194,8 @@ func (a *Agent) startContainer(ctx context.Context, r StartRequest, logPath stri
 			ip = ep.IPAddress
 		}
 	}
-	if ip == "" {
+	exitedAlready := c.State != nil && !c.State.Running
+	if ip == "" && !exitedAlready {
 		_ = d.Stop(0)
 		return fail(fmt.Errorf("container %.12s has no address on network %s", d.id, netName))
 	}

@@ -31,9 +31,12 @@ var _ backends.Store = (*Store)(nil)
 // Open returns the store at path, creating the file when missing.
 func Open(path string) (*Store, error) {
 	s := &Store{path: path}
-	if _, err := os.Stat(path); err == nil {
-		// It exists: check it under a shared lock rather than the write
-		// lock (every activity opens the store; many run at once).
+	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
+		// It exists and was initialized (bbolt writes its first pages at
+		// once, under the write lock, which Load's shared lock waits for):
+		// check it under a shared lock rather than the write lock (every
+		// activity opens the store; many run at once). An empty file may be
+		// another process's, being initialized: take the write path.
 		if _, err := s.Load(context.Background()); err != nil {
 			return nil, err
 		}
