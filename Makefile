@@ -15,9 +15,10 @@ DEBIAN_PKGS := ghc cabal-install libghc-warp-dev haskell-stack etcd-server curl 
 
 all: build
 
-## build: the dflow binary at ./dflow
+## build: the dflow binary at ./dflow, and the node agent alone at ./dflow-agent
 build:
 	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/dflow
+	$(GO) build -buildvcs=auto -o $(CURDIR)/dflow-agent ./cmd/dflow-agent
 
 ## deps: install what is missing (Debian: GHC, cabal, warp, stack, etcd, curl, sshd, vagrant)
 deps:
@@ -95,4 +96,4 @@ bench: build
 	DFLOW_BIN=$(BIN) $(GO) run ./bench -out bench/results
 
 clean:
-	rm -rf $(BIN) bin
+	rm -rf $(BIN) $(CURDIR)/dflow-agent bin

@@ -28,11 +28,7 @@ func ServeAgentIfAsked() {
 	}
 	var o agent.Options
 	fs := flag.NewFlagSet("agent", flag.ExitOnError)
-	fs.StringVar(&o.Dir, "dir", "", "")
-	fs.StringVar(&o.Listen, "listen", "", "")
-	fs.IntVar(&o.Index, "index", 0, "")
-	fs.StringVar(&o.NodeID, "node-id", "", "")
-	fs.StringVar(&o.KeysFile, "keys", "", "")
+	agent.BindFlags(fs, &o)
 	_ = fs.Parse(os.Args[1:])
 	o.Version = "test"
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)

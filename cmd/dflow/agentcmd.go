@@ -1,6 +1,8 @@
 package main
 
 import (
+	"flag"
+
 	"github.com/distributive-flow/dflow/agent"
 	"github.com/distributive-flow/dflow/version"
 	"github.com/spf13/cobra"
@@ -21,10 +23,8 @@ start it on each node; run it by hand only on a machine you add yourself.`,
 			return agent.Run(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().StringVar(&o.Dir, "dir", "", "the node's `DIR` (lock, pid file, logs)")
-	cmd.Flags().StringVar(&o.Listen, "listen", "", "`HOST:PORT` of the API")
-	cmd.Flags().IntVar(&o.Index, "index", 0, "the node's `INDEX`")
-	cmd.Flags().StringVar(&o.NodeID, "node-id", "", "the node's `ID` (this incarnation)")
-	cmd.Flags().StringVar(&o.KeysFile, "keys", "", "authorized_keys `FILE` (default DIR/authorized_keys)")
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	agent.BindFlags(fs, &o)
+	cmd.Flags().AddGoFlagSet(fs)
 	return cmd
 }

@@ -157,7 +157,7 @@ func (p *project) agentPIDs() []int {
 			continue
 		}
 		args := strings.Split(string(b), "\x00")
-		if len(args) > 2 && args[1] == "agent" && strings.Contains(string(b), needle) {
+		if len(args) > 2 && (args[1] == "agent" || filepath.Base(args[0]) == "dflow-agent") && strings.Contains(string(b), needle) {
 			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
 			if st, err := os.ReadFile(filepath.Join(filepath.Dir(f), "stat")); err == nil && strings.Contains(string(st), ") Z ") {
 				continue // a zombie is dead
