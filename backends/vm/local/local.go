@@ -63,16 +63,11 @@ func New(o Options) (*Backend, error) {
 		o.AgentPort = 7077
 	}
 	if len(o.Command) == 0 {
-		exe, err := os.Executable()
+		cmd, err := agent.Command()
 		if err != nil {
-			return nil, fmt.Errorf("local backend: find the dflow executable: %w", err)
+			return nil, fmt.Errorf("local backend: %w", err)
 		}
-		o.Command = []string{exe, "agent"}
-		// The agent alone, when it is installed beside dflow: a fraction of
-		// dflow's size and memory.
-		if slim := filepath.Join(filepath.Dir(exe), "dflow-agent"); isExecutable(slim) {
-			o.Command = []string{slim}
-		}
+		o.Command = cmd
 	}
 	if o.MachineDir == "" {
 		o.MachineDir = MachineDir()
@@ -283,11 +278,6 @@ func writeNode(dir string, n deploy.Node) error {
 		return err
 	}
 	return os.Rename(tmp, nodeFile(dir))
-}
-
-func isExecutable(path string) bool {
-	st, err := os.Stat(path)
-	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
 }
 
 func randomHex(n int) string {

@@ -90,11 +90,16 @@ func New(o Options) (*Backend, error) {
 		return nil, fmt.Errorf("ssh backend: RemoteDir %q: want a directory of dflow's own", o.RemoteDir)
 	}
 	if o.Binary == "" {
-		exe, err := os.Executable()
+		// dflow-agent when it is installed beside dflow: 13 MB to upload
+		// rather than dflow's 220 MB.
+		cmd, err := agent.Command()
 		if err != nil {
-			return nil, fmt.Errorf("ssh backend: find the dflow executable: %w", err)
+			return nil, fmt.Errorf("ssh backend: %w", err)
 		}
-		o.Binary = exe
+		o.Binary = cmd[0]
+		if len(o.AgentCommand) == 0 {
+			o.AgentCommand = append([]string{BinaryToken}, cmd[1:]...)
+		}
 	}
 	if len(o.AgentCommand) == 0 {
 		o.AgentCommand = []string{BinaryToken, "agent"}
