@@ -74,3 +74,45 @@ func (s State) Node(index int) (Node, bool) {
 	}
 	return Node{}, false
 }
+
+// AddNode records n the way Store.Add's contract says: with n.Index ==
+// AutoIndex the lowest free index is chosen; a node with n's ID already at
+// the index is kept as it is (changed false); a node with another ID there
+// is not replaced: takenBy names it. Stores call it inside their
+// compare-and-swap and turn takenBy into backends.ErrIndexTaken.
+func (s *State) AddNode(n Node) (index int, changed bool, takenBy string) {
+	if n.Index == AutoIndex {
+		n.Index = 0
+		for {
+			if _, ok := s.Node(n.Index); !ok {
+				break
+			}
+			n.Index++
+		}
+	}
+	if cur, ok := s.Node(n.Index); ok {
+		if cur.ID == n.ID {
+			return n.Index, false, ""
+		}
+		return n.Index, false, cur.ID
+	}
+	s.Nodes = append(s.Nodes, n)
+	return n.Index, true, ""
+}
+
+// RemoveNode forgets the node at index the way Store.Remove's contract says:
+// nothing there is no change; a node there whose ID is not id (when id is
+// not empty) is kept, and takenBy names it.
+func (s *State) RemoveNode(index int, id string) (changed bool, takenBy string) {
+	for i, cur := range s.Nodes {
+		if cur.Index != index {
+			continue
+		}
+		if id != "" && cur.ID != id {
+			return false, cur.ID
+		}
+		s.Nodes = append(s.Nodes[:i:i], s.Nodes[i+1:]...)
+		return true, ""
+	}
+	return false, ""
+}

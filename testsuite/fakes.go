@@ -134,41 +134,27 @@ func (m MemStore) Save(ctx context.Context, s deploy.State) error {
 func (m MemStore) Add(ctx context.Context, n deploy.Node) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if n.Index == deploy.AutoIndex {
-		n.Index = 0
-		for {
-			if _, ok := m.st.Node(n.Index); !ok {
-				break
-			}
-			n.Index++
-		}
-	}
-	if cur, ok := m.st.Node(n.Index); ok {
-		if cur.ID == n.ID {
-			return n.Index, nil
-		}
+	index, changed, takenBy := m.st.AddNode(n)
+	if takenBy != "" {
 		return 0, backends.ErrIndexTaken
 	}
-	m.st.Nodes = append(m.st.Nodes, n)
-	sortNodes(m.st.Nodes)
-	m.st.Revision++
-	return n.Index, nil
+	if changed {
+		sortNodes(m.st.Nodes)
+		m.st.Revision++
+	}
+	return index, nil
 }
 
 // Remove implements backends.Store.
 func (m MemStore) Remove(ctx context.Context, index int, n deploy.Node) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for i, cur := range m.st.Nodes {
-		if cur.Index != index {
-			continue
-		}
-		if n.ID != "" && cur.ID != n.ID {
-			return backends.ErrIndexTaken
-		}
-		m.st.Nodes = append(m.st.Nodes[:i:i], m.st.Nodes[i+1:]...)
+	changed, takenBy := m.st.RemoveNode(index, n.ID)
+	if takenBy != "" {
+		return backends.ErrIndexTaken
+	}
+	if changed {
 		m.st.Revision++
-		return nil
 	}
 	return nil
 }

@@ -132,45 +132,29 @@ func (s *Store) Save(ctx context.Context, next deploy.State) error {
 
 // Add implements backends.Store.
 func (s *Store) Add(ctx context.Context, n deploy.Node) (int, error) {
+	index := n.Index
 	err := s.update(func(st *deploy.State) (bool, error) {
-		if n.Index == deploy.AutoIndex {
-			n.Index = 0
-			for {
-				if _, ok := st.Node(n.Index); !ok {
-					break
-				}
-				n.Index++
-			}
+		i, changed, takenBy := st.AddNode(n)
+		index = i
+		if takenBy != "" {
+			return false, fmt.Errorf("store %s: add node %d (%s): holds %s: %w", s.path, i, n.ID, takenBy, backends.ErrIndexTaken)
 		}
-		if cur, ok := st.Node(n.Index); ok {
-			if cur.ID == n.ID {
-				return false, nil
-			}
-			return false, fmt.Errorf("store %s: add node %d (%s): holds %s: %w", s.path, n.Index, n.ID, cur.ID, backends.ErrIndexTaken)
-		}
-		st.Nodes = append(st.Nodes, n)
-		return true, nil
+		return changed, nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	return n.Index, nil
+	return index, nil
 }
 
 // Remove implements backends.Store.
 func (s *Store) Remove(ctx context.Context, index int, n deploy.Node) error {
 	return s.update(func(st *deploy.State) (bool, error) {
-		for i, cur := range st.Nodes {
-			if cur.Index != index {
-				continue
-			}
-			if n.ID != "" && cur.ID != n.ID {
-				return false, fmt.Errorf("store %s: remove node %d (%s): holds %s: %w", s.path, index, n.ID, cur.ID, backends.ErrIndexTaken)
-			}
-			st.Nodes = append(st.Nodes[:i:i], st.Nodes[i+1:]...)
-			return true, nil
+		changed, takenBy := st.RemoveNode(index, n.ID)
+		if takenBy != "" {
+			return false, fmt.Errorf("store %s: remove node %d (%s): holds %s: %w", s.path, index, n.ID, takenBy, backends.ErrIndexTaken)
 		}
-		return false, nil
+		return changed, nil
 	})
 }
 

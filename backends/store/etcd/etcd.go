@@ -266,47 +266,29 @@ func (s *Store) update(ctx context.Context, f func(*deploy.State) (bool, error))
 
 // Add implements backends.Store.
 func (s *Store) Add(ctx context.Context, n deploy.Node) (int, error) {
-	want := n.Index
+	index := n.Index
 	err := s.update(ctx, func(st *deploy.State) (bool, error) {
-		n.Index = want
-		if n.Index == deploy.AutoIndex {
-			n.Index = 0
-			for {
-				if _, ok := st.Node(n.Index); !ok {
-					break
-				}
-				n.Index++
-			}
+		i, changed, takenBy := st.AddNode(n)
+		index = i
+		if takenBy != "" {
+			return false, fmt.Errorf("etcd store %s: add node %d (%s): holds %s: %w", s.cluster, i, n.ID, takenBy, backends.ErrIndexTaken)
 		}
-		if cur, ok := st.Node(n.Index); ok {
-			if cur.ID == n.ID {
-				return false, nil
-			}
-			return false, fmt.Errorf("etcd store %s: add node %d (%s): holds %s: %w", s.cluster, n.Index, n.ID, cur.ID, backends.ErrIndexTaken)
-		}
-		st.Nodes = append(st.Nodes, n)
-		return true, nil
+		return changed, nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	return n.Index, nil
+	return index, nil
 }
 
 // Remove implements backends.Store.
 func (s *Store) Remove(ctx context.Context, index int, n deploy.Node) error {
 	return s.update(ctx, func(st *deploy.State) (bool, error) {
-		for i, cur := range st.Nodes {
-			if cur.Index != index {
-				continue
-			}
-			if n.ID != "" && cur.ID != n.ID {
-				return false, fmt.Errorf("etcd store %s: remove node %d (%s): holds %s: %w", s.cluster, index, n.ID, cur.ID, backends.ErrIndexTaken)
-			}
-			st.Nodes = append(st.Nodes[:i:i], st.Nodes[i+1:]...)
-			return true, nil
+		changed, takenBy := st.RemoveNode(index, n.ID)
+		if takenBy != "" {
+			return false, fmt.Errorf("etcd store %s: remove node %d (%s): holds %s: %w", s.cluster, index, n.ID, takenBy, backends.ErrIndexTaken)
 		}
-		return false, nil
+		return changed, nil
 	})
 }
 
