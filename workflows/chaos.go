@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/distributive-flow/dflow/activities"
 	"github.com/distributive-flow/dflow/deploy"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -51,11 +50,7 @@ type ChaosResult struct {
 // MinHealthy healthy nodes.
 func Chaos(ctx workflow.Context, req ChaosRequest) (ChaosResult, error) {
 	var res ChaosResult
-	t, err := newTracker(ctx, "chaos-monkey")
-	if err != nil {
-		return res, err
-	}
-	release, err := lockCluster(ctx, req.Config)
+	t, release, err := beginOp(ctx, "chaos-monkey", req.Config)
 	if err != nil {
 		return res, err
 	}
@@ -147,15 +142,9 @@ type RampageResult struct {
 // continues as new when the server suggests it or every roundsPerRun rounds.
 func ChaosRampage(ctx workflow.Context, req RampageRequest) (RampageResult, error) {
 	var res RampageResult
-	t, err := newTracker(ctx, "chaos-monkey --rampage")
+	t, err := newWatchTracker(ctx, "chaos-monkey --rampage", req.Progress, req.Interval)
 	if err != nil {
 		return res, err
-	}
-	if req.Progress != nil {
-		t.p = *req.Progress
-	}
-	if req.Interval <= 0 {
-		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("chaos-monkey --rampage: interval %s is not positive", req.Interval), activities.ErrBadInput, nil)
 	}
 	cfg := req.Chaos.Config
 	t.step(ctx, "rampaging", 0)

@@ -142,11 +142,7 @@ func (c *control) register(ctx workflow.Context) error {
 // canaries, timed rollouts and auto-rollout.
 func Deploy(ctx workflow.Context, req DeployRequest) (DeployResult, error) {
 	var res DeployResult
-	t, err := newTracker(ctx, req.Kind)
-	if err != nil {
-		return res, err
-	}
-	release, err := lockCluster(ctx, req.Config)
+	t, release, err := beginOp(ctx, req.Kind, req.Config)
 	if err != nil {
 		return res, err
 	}

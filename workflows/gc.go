@@ -49,11 +49,7 @@ type GCResult struct {
 // runs. DryRun plans only.
 func GC(ctx workflow.Context, req GCRequest) (GCResult, error) {
 	res := GCResult{DryRun: req.DryRun}
-	t, err := newTracker(ctx, "gc")
-	if err != nil {
-		return res, err
-	}
-	release, err := lockCluster(ctx, req.Config)
+	t, release, err := beginOp(ctx, "gc", req.Config)
 	if err != nil {
 		return res, err
 	}

@@ -10,6 +10,20 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
+// beginOp starts a mutating workflow: its progress tracker (op names it),
+// then the store's cluster lock, which the returned function releases.
+func beginOp(ctx workflow.Context, op string, cfg deploy.Config) (*tracker, func(), error) {
+	t, err := newTracker(ctx, op)
+	if err != nil {
+		return nil, nil, err
+	}
+	release, err := lockCluster(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, release, nil
+}
+
 // lockCluster takes the store's cluster lock when the store holds one
 // (etcd: operators who share an etcd but not a Temporal), keeps it alive
 // for as long as the workflow runs, and returns the function that releases

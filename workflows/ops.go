@@ -56,11 +56,7 @@ type CopyResult struct {
 // that has it already is sent nothing unless Force.
 func Copy(ctx workflow.Context, req CopyRequest) (CopyResult, error) {
 	var res CopyResult
-	t, err := newTracker(ctx, "copy")
-	if err != nil {
-		return res, err
-	}
-	release, err := lockCluster(ctx, req.Config)
+	t, release, err := beginOp(ctx, "copy", req.Config)
 	if err != nil {
 		return res, err
 	}
@@ -114,11 +110,7 @@ type StoppedOn struct {
 // that runs); the nodes' public ports then answer 503 until `dflow start`.
 func Stop(ctx workflow.Context, req StopRequest) ([]StoppedOn, error) {
 	var res []StoppedOn
-	t, err := newTracker(ctx, "stop")
-	if err != nil {
-		return res, err
-	}
-	release, err := lockCluster(ctx, req.Config)
+	t, release, err := beginOp(ctx, "stop", req.Config)
 	if err != nil {
 		return res, err
 	}

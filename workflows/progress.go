@@ -31,6 +31,23 @@ func newTracker(ctx workflow.Context, op string) (*tracker, error) {
 	return t, nil
 }
 
+// newWatchTracker is newTracker for a watch loop: it carries on the
+// progress of the run it continues as new, and refuses an interval that is
+// not positive (op names the loop in that error).
+func newWatchTracker(ctx workflow.Context, op string, carried *deploy.Progress, interval time.Duration) (*tracker, error) {
+	t, err := newTracker(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	if carried != nil {
+		t.p = *carried
+	}
+	if interval <= 0 {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: interval %s is not positive", op, interval), activities.ErrBadInput, nil)
+	}
+	return t, nil
+}
+
 // step starts a new step of total units of work.
 func (t *tracker) step(ctx workflow.Context, step string, total int) {
 	t.p.Step, t.p.Done, t.p.Total = step, 0, total

@@ -36,11 +36,7 @@ type ProvisionResult struct {
 // with exactly the nodes asked for.
 func Provision(ctx workflow.Context, req ProvisionRequest) (ProvisionResult, error) {
 	var res ProvisionResult
-	t, err := newTracker(ctx, req.Op)
-	if err != nil {
-		return res, err
-	}
-	release, err := lockCluster(ctx, req.Config)
+	t, release, err := beginOp(ctx, req.Op, req.Config)
 	if err != nil {
 		return res, err
 	}

@@ -50,11 +50,7 @@ type RepairResult struct {
 // marks chaos-monkey's kills recovered.
 func Repair(ctx workflow.Context, req RepairRequest) (RepairResult, error) {
 	var res RepairResult
-	t, err := newTracker(ctx, "repair")
-	if err != nil {
-		return res, err
-	}
-	release, err := lockCluster(ctx, req.Config)
+	t, release, err := beginOp(ctx, "repair", req.Config)
 	if err != nil {
 		return res, err
 	}
@@ -300,15 +296,9 @@ const roundsPerRun = 200
 // continues as new when the server suggests it or every roundsPerRun rounds.
 func RepairWatch(ctx workflow.Context, req RepairWatchRequest) (WatchResult, error) {
 	var res WatchResult
-	t, err := newTracker(ctx, "repair --watch")
+	t, err := newWatchTracker(ctx, "repair --watch", req.Progress, req.Interval)
 	if err != nil {
 		return res, err
-	}
-	if req.Progress != nil {
-		t.p = *req.Progress
-	}
-	if req.Interval <= 0 {
-		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("repair --watch: interval %s is not positive", req.Interval), activities.ErrBadInput, nil)
 	}
 	cfg := req.Config
 	nctx := nodeOptions(ctx)
