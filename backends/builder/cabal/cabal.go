@@ -56,21 +56,13 @@ var cabalFlags = []string{"--enable-tests", "--test-show-details=direct"}
 // tool and its children.
 func (b *Builder) Build(ctx context.Context, d deploy.TargetDesc, o backends.BuildOptions) (deploy.Target, error) {
 	start := time.Now()
-	kinds, err := validate(d, o)
+	kinds, o, env, err := Prepare("cabal", d, o)
 	if err != nil {
 		return deploy.Target{}, err
 	}
 	fail := func(step string, err error) (deploy.Target, error) {
 		return deploy.Target{}, fmt.Errorf("cabal build of %s: %s: %w", d.Package, step, err)
 	}
-	// The tools run in o.Dir: paths handed to them must not be relative.
-	if o.Dir, err = filepath.Abs(o.Dir); err != nil {
-		return fail("package directory", err)
-	}
-	if o.WorkDir, err = filepath.Abs(o.WorkDir); err != nil {
-		return fail("work directory", err)
-	}
-	env := append(os.Environ(), o.Env...)
 	r := runner{dir: o.Dir, env: env, log: o.Log}
 
 	version, err := version(ctx, b.git, o.Dir, env)
@@ -139,13 +131,8 @@ func (b *Builder) Build(ctx context.Context, d deploy.TargetDesc, o backends.Bui
 	return t, nil
 }
 
-// validate checks the inputs and returns the requested kinds, deduplicated,
-// in the order asked.
-func validate(d deploy.TargetDesc, o backends.BuildOptions) ([]string, error) {
-	return validateFor("cabal", d, o)
-}
-
-// validateFor is validate with the errors naming tool ("cabal build of ...").
+// validateFor checks the inputs and returns the requested kinds,
+// deduplicated, in the order asked; errors name tool ("cabal build of ...").
 func validateFor(tool string, d deploy.TargetDesc, o backends.BuildOptions) ([]string, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf(tool+" build of %s: "+format, append([]any{d.Package}, a...)...)

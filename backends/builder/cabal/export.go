@@ -2,7 +2,9 @@ package cabal
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -12,15 +14,8 @@ import (
 )
 
 // These are the parts of the cabal builder that other builders share (the
-// stack builder checks its inputs, runs its tools, versions and archives
-// sources the same way).
-
-// Validate checks a build's inputs as Build does and returns the requested
-// target kinds, deduplicated, in the order asked. Errors begin with
-// "TOOL build of PACKAGE: ".
-func Validate(tool string, d deploy.TargetDesc, o backends.BuildOptions) ([]string, error) {
-	return validateFor(tool, d, o)
-}
+// stack builder prepares its inputs, runs its tools, versions and archives
+// sources and bundles the same way).
 
 // Run runs name with args in dir with env (the whole environment), teeing
 // standard output and error to log (nil discards), and returns standard
@@ -75,4 +70,23 @@ func Bundle(pkg, version string, files []File, workDir string, start time.Time) 
 	t.BuiltAt = time.Now().UTC()
 	t.BuildSeconds = t.BuiltAt.Sub(start).Seconds()
 	return t, nil
+}
+
+// Prepare is what every builder does before it runs its tools: it checks
+// the inputs (as Validate does), makes o's directories absolute (the tools
+// run in o.Dir), and returns the requested kinds, o, and the tools'
+// environment (this process's plus o.Env). Errors begin with
+// "TOOL build of PACKAGE: ".
+func Prepare(tool string, d deploy.TargetDesc, o backends.BuildOptions) ([]string, backends.BuildOptions, []string, error) {
+	kinds, err := validateFor(tool, d, o)
+	if err != nil {
+		return nil, o, nil, err
+	}
+	if o.Dir, err = filepath.Abs(o.Dir); err != nil {
+		return nil, o, nil, fmt.Errorf("%s build of %s: package directory: %w", tool, d.Package, err)
+	}
+	if o.WorkDir, err = filepath.Abs(o.WorkDir); err != nil {
+		return nil, o, nil, fmt.Errorf("%s build of %s: work directory: %w", tool, d.Package, err)
+	}
+	return kinds, o, append(os.Environ(), o.Env...), nil
 }

@@ -62,20 +62,13 @@ var stackFlags = []string{"--system-ghc", "--no-install-ghc", "--no-terminal", "
 // kills the running tool and its children.
 func (b *Builder) Build(ctx context.Context, d deploy.TargetDesc, o backends.BuildOptions) (deploy.Target, error) {
 	start := time.Now()
-	kinds, err := cabal.Validate("stack", d, o)
+	kinds, o, env, err := cabal.Prepare("stack", d, o)
 	if err != nil {
 		return deploy.Target{}, err
 	}
 	fail := func(step string, err error) (deploy.Target, error) {
 		return deploy.Target{}, fmt.Errorf("stack build of %s: %s: %w", d.Package, step, err)
 	}
-	if o.Dir, err = filepath.Abs(o.Dir); err != nil {
-		return fail("package directory", err)
-	}
-	if o.WorkDir, err = filepath.Abs(o.WorkDir); err != nil {
-		return fail("work directory", err)
-	}
-	env := append(os.Environ(), o.Env...)
 	run := func(args ...string) ([]byte, error) {
 		return cabal.Run(ctx, o.Dir, env, o.Log, b.stack, append(append([]string(nil), stackFlags...), args...)...)
 	}
