@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -116,8 +117,25 @@ func startEtcd(t testing.TB) (string, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Cleanup(stop)
-	return strings.TrimPrefix(client, "http://"), nil
+	ep := strings.TrimPrefix(client, "http://")
+	etcdPIDs.Store(ep, cmd.Process.Pid)
+	t.Cleanup(func() {
+		etcdPIDs.Delete(ep)
+		stop()
+	})
+	return ep, nil
+}
+
+// etcdPIDs are the processes of the etcd servers StartEtcd runs, by endpoint.
+var etcdPIDs sync.Map
+
+// EtcdPID is the process id of the etcd StartEtcd started at endpoint (0
+// if none), for tests that stop or freeze the server.
+func EtcdPID(endpoint string) int {
+	if pid, ok := etcdPIDs.Load(endpoint); ok {
+		return pid.(int)
+	}
+	return 0
 }
 
 // healthy reports whether the etcd at base answers /health with

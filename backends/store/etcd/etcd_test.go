@@ -267,7 +267,8 @@ func TestEtcdGoesAway(t *testing.T) {
 	_, err = s.Load(context.Background())
 	require.NoError(t, err)
 	// Stop the server by freezing it: SIGSTOP keeps the port open but silent.
-	pid := etcdPID(t, ep)
+	pid := testsuite.EtcdPID(ep)
+	require.NotZero(t, pid)
 	require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
 	defer syscall.Kill(pid, syscall.SIGCONT)
 	start := time.Now()
@@ -275,24 +276,6 @@ func TestEtcdGoesAway(t *testing.T) {
 	require.ErrorContains(t, err, "no answer within 2s")
 	require.ErrorContains(t, err, ep)
 	require.Less(t, time.Since(start), 3*time.Second)
-}
-
-// etcdPID finds the etcd process serving ep (a child of this test).
-func etcdPID(t *testing.T, ep string) int {
-	entries, err := os.ReadDir("/proc")
-	require.NoError(t, err)
-	for _, e := range entries {
-		var pid int
-		if _, err := fmt.Sscan(e.Name(), &pid); err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && strings.Contains(string(b), "--listen-client-urls=http://"+ep+"\x00") {
-			return pid
-		}
-	}
-	t.Fatalf("no etcd process serves %s", ep)
-	return 0
 }
 
 func TestLock(t *testing.T) {
