@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/distributive-flow/dflow/agent"
@@ -285,26 +286,13 @@ func StartRequest(cfg deploy.Config, r deploy.Release, n deploy.Node) (agent.Sta
 	}
 	env := map[string]string{}
 	for _, kv := range cfg.App.Env {
-		k, v, _ := splitEnv(kv)
+		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
-	}
-	mode := cfg.App.Mode
-	if mode == deploy.ModeRestart {
-		mode = deploy.ModeHTTP
 	}
 	return agent.StartRequest{
 		ID: r.InstanceID(), Version: r.Version, Digest: r.Digest, Exec: exe.Path, Args: cfg.App.Args, Env: env,
-		Mode: mode, HealthPath: cfg.App.Health, ReadyProbes: cfg.App.ReadyProbes, ReadyTimeout: cfg.App.ReadyTimeout.D(),
+		Mode: cfg.App.ProxyMode(), HealthPath: cfg.App.Health, ReadyProbes: cfg.App.ReadyProbes, ReadyTimeout: cfg.App.ReadyTimeout.D(),
 	}, nil
-}
-
-func splitEnv(kv string) (string, string, bool) {
-	for i := 0; i < len(kv); i++ {
-		if kv[i] == '=' {
-			return kv[:i], kv[i+1:], true
-		}
-	}
-	return kv, "", false
 }
 
 // StartOnNode starts release r beside whatever runs on node n and waits for
@@ -346,11 +334,7 @@ func (a *Activities) SwitchOnNode(ctx context.Context, cfg deploy.Config, n depl
 		return agent.SwitchResult{}, err
 	}
 	defer b.Close()
-	mode := cfg.App.Mode
-	if mode == deploy.ModeRestart {
-		mode = deploy.ModeHTTP
-	}
-	res, err := agent.NewClient(n.AgentURL, b.Signer).Switch(ctx, agent.SwitchRequest{ID: id, AppPort: cfg.App.Port, Mode: mode})
+	res, err := agent.NewClient(n.AgentURL, b.Signer).Switch(ctx, agent.SwitchRequest{ID: id, AppPort: cfg.App.Port, Mode: cfg.App.ProxyMode()})
 	if err != nil {
 		return res, permanent(fmt.Errorf("switch node %d to %s: %w", n.Index, id, err))
 	}

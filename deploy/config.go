@@ -99,6 +99,16 @@ type App struct {
 	StopGrace    Duration `json:"stop_grace" yaml:"stop_grace"`
 }
 
+// ProxyMode is how the agent's public port and probes work: tcp for tcp,
+// http otherwise (restart stops the old version before it starts the new
+// one, but proxies and probes as http does).
+func (a App) ProxyMode() string {
+	if a.Mode == ModeTCP {
+		return ModeTCP
+	}
+	return ModeHTTP
+}
+
 // Rollout configures how a deploy moves through the nodes.
 type Rollout struct {
 	// Parallel is how many nodes switch to the new version at once.
