@@ -87,14 +87,14 @@ func plotProxy(dir string, runs []proxyRun, conc int) error {
 	hs := []string{"trivial", "1ms"}
 	p := newPlot(fmt.Sprintf("Proxy overhead: throughput (closed loop, %d connections)", conc), "handler", "requests/s")
 	var vals [][]float64
-	for _, path := range []string{"direct", "proxy"} {
+	for _, path := range proxyPaths {
 		var v []float64
 		for _, h := range hs {
 			v = append(v, get(h, path, fmt.Sprintf("max%d", conc)).PerSec)
 		}
 		vals = append(vals, v)
 	}
-	if err := bars(p, []string{"trivial handler", "1 ms handler"}, []string{"direct", "through agent/proxy"}, vals); err != nil {
+	if err := bars(p, []string{"trivial handler", "1 ms handler"}, []string{"direct", "through agent/proxy (http)", "tcp relay (reference)"}, vals); err != nil {
 		return err
 	}
 	p.Y.Min = 0
@@ -106,7 +106,7 @@ func plotProxy(dir string, runs []proxyRun, conc int) error {
 	var labels []string
 	vals = [][]float64{nil, nil}
 	for _, h := range hs {
-		for _, path := range []string{"direct", "proxy"} {
+		for _, path := range proxyPaths {
 			st := get(h, path, "rate")
 			labels = append(labels, h+"\n"+path)
 			vals[0] = append(vals[0], st.P50ms)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
@@ -49,7 +50,16 @@ func runProxy(e *env) ([]Figure, any, error) {
 			stopUp()
 			return fs, runs, err
 		}
-		urls := map[string]string{"direct": "http://" + up + "/", "proxy": "http://" + px + "/"}
+		// The same proxy in tcp mode: a relay that does not read HTTP at
+		// all, so the cost of one more hop on this machine, whatever the
+		// proxy does.
+		rl, stopRl, err := spawnRole("proxy", up, "DFLOW_BENCH_MODE=tcp")
+		if err != nil {
+			stopPx()
+			stopUp()
+			return fs, runs, err
+		}
+		urls := map[string]string{"direct": "http://" + up + "/", "proxy": "http://" + px + "/", "relay": "http://" + rl + "/"}
 		res := map[string]latencyStats{}
 		// Each figure is the median of -proxy-reps runs, direct and proxied
 		// alternating, so that a burst of other work on the machine does
@@ -66,19 +76,20 @@ func runProxy(e *env) ([]Figure, any, error) {
 		for _, c := range cfgs {
 			reps := map[string][]latencyStats{}
 			for i := 0; i < e.opt.proxyReps; i++ {
-				for _, path := range []string{"direct", "proxy"} {
+				for _, path := range proxyPaths {
 					// A short warm-up: connections, goroutines, heap.
 					attack([]string{urls[path]}, loadOptions{Rate: 200, Workers: 4, Duration: 200 * time.Millisecond}, nil)
 					reps[path] = append(reps[path], stats(attack([]string{urls[path]}, c.o, nil)))
 				}
 			}
-			for _, path := range []string{"direct", "proxy"} {
+			for _, path := range proxyPaths {
 				st := medianRun(reps[path], c.load == "rate")
 				runs = append(runs, proxyRun{Handler: h.name, Path: path, Load: c.load, Stats: st})
 				res[c.load+"/"+path] = st
 				fmt.Printf("  %-7s %-6s %-5s %6.0f req/s  p50 %.3f ms  p99 %.3f ms  failed %d of %d\n", h.name, path, c.load, st.PerSec, st.P50ms, st.P99ms, st.Failed, st.Requests)
 			}
 		}
+		stopRl()
 		stopPx()
 		stopUp()
 
@@ -93,12 +104,16 @@ func runProxy(e *env) ([]Figure, any, error) {
 			} else {
 				fs = append(fs, fig("proxy/direct throughput, trivial handler", 0, ratio, "x", conc))
 			}
+			mr := res[fmt.Sprintf("max%d/relay", c)]
+			fs = append(fs, fig("tcp relay/direct throughput, "+h.name+" handler", 0, mr.PerSec/md.PerSec, "x", conc+"; the floor of any hop"))
 		}
-		rd, rp := res["rate/direct"], res["rate/proxy"]
+		rd, rp, rr := res["rate/direct"], res["rate/proxy"], res["rate/relay"]
 		at := fmt.Sprintf("at %d req/s: direct %.3f / proxy %.3f ms", e.opt.proxyRate, rd.P50ms, rp.P50ms)
 		fs = append(fs, fig("added p50 latency, "+h.name+" handler", 0, rp.P50ms-rd.P50ms, "ms", at))
 		at = fmt.Sprintf("at %d req/s: direct %.3f / proxy %.3f ms", e.opt.proxyRate, rd.P99ms, rp.P99ms)
 		fs = append(fs, atMost("added p99 latency, "+h.name+" handler", 0, rp.P99ms-rd.P99ms, "ms", 1, at))
+		at = fmt.Sprintf("at %d req/s: direct %.3f / relay %.3f ms; p99 %.3f / %.3f ms", e.opt.proxyRate, rd.P50ms, rr.P50ms, rd.P99ms, rr.P99ms)
+		fs = append(fs, fig("tcp relay added p50 latency, "+h.name+" handler", 0, rr.P50ms-rd.P50ms, "ms", at))
 		failed := 0
 		for _, r := range runs {
 			if r.Handler == h.name {
@@ -114,6 +129,10 @@ func runProxy(e *env) ([]Figure, any, error) {
 	}
 	return fs, runs, nil
 }
+
+// proxyPaths: straight to the upstream, through the proxy in http mode (as
+// the agent runs apps by default), and through it in tcp mode.
+var proxyPaths = []string{"direct", "proxy", "relay"}
 
 // proxyConcs are the closed-loop concurrencies: 4 and -proxy-conc.
 func proxyConcs(c int) []int {
@@ -142,13 +161,13 @@ const roleEnv = "DFLOW_BENCH_ROLE"
 
 // spawnRole starts this binary again as role (with arg) and returns the
 // address it listens on and a function that stops it.
-func spawnRole(role, arg string) (string, func(), error) {
+func spawnRole(role, arg string, env ...string) (string, func(), error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", nil, err
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), roleEnv+"="+role, "DFLOW_BENCH_ARG="+arg)
+	cmd.Env = append(append(os.Environ(), roleEnv+"="+role, "DFLOW_BENCH_ARG="+arg), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -168,8 +187,8 @@ func spawnRole(role, arg string) (string, func(), error) {
 
 // serveRoleIfAsked serves a role and exits when roleEnv is set: "upstream"
 // (POST / reads the body, sleeps DFLOW_BENCH_ARG, answers "ok") or "proxy"
-// (agent/proxy in http mode, as the agent runs it, switched to the upstream
-// at DFLOW_BENCH_ARG). It prints the address it listens on, then serves
+// (agent/proxy in http mode, as the agent runs it, or in DFLOW_BENCH_MODE,
+// switched to the upstream at DFLOW_BENCH_ARG). It prints the address it listens on, then serves
 // until SIGTERM.
 func serveRoleIfAsked() {
 	role := os.Getenv(roleEnv)
@@ -201,7 +220,18 @@ func serveRoleIfAsked() {
 		go func() { _ = srv.Serve(ln) }()
 		fmt.Println(ln.Addr())
 	case "proxy":
-		px := proxy.New(proxy.Options{Listen: "127.0.0.1:0", Log: func(string, ...any) {}})
+		// DFLOW_BENCH_CPUPROFILE=FILE profiles the proxy process (go tool pprof FILE).
+		if f := os.Getenv("DFLOW_BENCH_CPUPROFILE"); f != "" {
+			out, err := os.Create(f)
+			if err == nil {
+				err = pprof.StartCPUProfile(out)
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "bench proxy:", err)
+				os.Exit(1)
+			}
+		}
+		px := proxy.New(proxy.Options{Listen: "127.0.0.1:0", Mode: proxy.Mode(os.Getenv("DFLOW_BENCH_MODE")), Log: func(string, ...any) {}})
 		if err := px.Start(context.Background()); err != nil {
 			fmt.Fprintln(os.Stderr, "bench proxy:", err)
 			os.Exit(1)
@@ -213,5 +243,6 @@ func serveRoleIfAsked() {
 		os.Exit(2)
 	}
 	<-term
+	pprof.StopCPUProfile() // if one was started
 	os.Exit(0)
 }

@@ -10,4 +10,8 @@
 // Switch has returned, the previous upstream receives no new request. So when
 // Drain returns nil, nothing is using the old version and it may be stopped.
 // The acquire loop that keeps this true without a lock is in acquire.
+//
+// In http mode, plain requests go to the app over the proxy's own pool of
+// keep-alive connections, read in the handler's goroutine (forward.go);
+// upgrades (WebSocket) and CONNECT go through httputil.ReverseProxy.
 package proxy

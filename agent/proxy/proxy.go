@@ -206,7 +206,13 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer u.release()
-	u.rp.ServeHTTP(w, r)
+	if r.Method == http.MethodConnect || r.Header.Get("Upgrade") != "" {
+		u.rp.ServeHTTP(w, r)
+		return
+	}
+	if err := u.fw.serve(w, r); err != nil {
+		u.badGateway(w, r, err)
+	}
 }
 
 func (p *Proxy) acceptTCP(ln net.Listener) {
@@ -282,18 +288,21 @@ func (p *Proxy) relay(c net.Conn) {
 type Upstream struct {
 	addr      string
 	inflight  atomic.Int64
-	transport *http.Transport        // http mode
-	rp        *httputil.ReverseProxy // http mode
+	fw        *forwarder             // http mode: plain requests
+	transport *http.Transport        // http mode: upgrades
+	rp        *httputil.ReverseProxy // http mode: upgrades
+	logf      func(string, ...any)
 
 	mu   sync.Mutex
 	wake chan struct{} // closed (and replaced) when inflight reaches 0
 }
 
 func newUpstream(addr string, mode Mode, logf func(string, ...any)) *Upstream {
-	u := &Upstream{addr: addr, wake: make(chan struct{})}
+	u := &Upstream{addr: addr, wake: make(chan struct{}), logf: logf}
 	if mode != ModeHTTP {
 		return u
 	}
+	u.fw = &forwarder{addr: addr}
 	u.transport = &http.Transport{
 		Proxy: nil, // never through an HTTP_PROXY from the agent's environment
 		DialContext: (&net.Dialer{
@@ -320,15 +329,18 @@ func newUpstream(addr string, mode Mode, logf func(string, ...any)) *Upstream {
 		BufferPool: copyBuffers,
 		// FlushInterval 0: the response is flushed at once for streams
 		// (text/event-stream, or no Content-Length), buffered otherwise.
-		ErrorLog: log.New(logWriter(logf), "proxy: ", 0),
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if r.Context().Err() == nil {
-				logf("proxy: %s %s to upstream %s: %v", r.Method, r.URL.Path, addr, err)
-			}
-			http.Error(w, "bad gateway: the app did not answer", http.StatusBadGateway)
-		},
+		ErrorLog:     log.New(logWriter(logf), "proxy: ", 0),
+		ErrorHandler: u.badGateway,
 	}
 	return u
+}
+
+// badGateway answers 502 for a request the app did not answer.
+func (u *Upstream) badGateway(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() == nil {
+		u.logf("proxy: %s %s to upstream %s: %v", r.Method, r.URL.Path, u.addr, err)
+	}
+	http.Error(w, "bad gateway: the app did not answer", http.StatusBadGateway)
 }
 
 // Addr is the upstream's host:port.
@@ -372,6 +384,9 @@ func (u *Upstream) Drain(ctx context.Context) error {
 func (u *Upstream) closeIdle() {
 	if u.transport != nil {
 		u.transport.CloseIdleConnections()
+	}
+	if u.fw != nil {
+		u.fw.closeIdle()
 	}
 }
 

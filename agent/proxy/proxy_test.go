@@ -395,3 +395,171 @@ func TestStartStop(t *testing.T) {
 	require.Error(t, err)
 	require.False(t, errors.Is(err, context.Canceled))
 }
+
+// TestHTTPForwarding checks what the app sees of a request and what the
+// client sees of the answer, through the proxy's own keep-alive pool.
+func TestHTTPForwarding(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		switch r.URL.Path {
+		case "/trailer":
+			w.Header().Set("Trailer", "X-Sum")
+			fmt.Fprint(w, "body")
+			w.Header().Set("X-Sum", "42")
+			return
+		case "/stream":
+			w.(http.Flusher).Flush() // no Content-Length: chunked
+		}
+		w.Header().Set("Connection", "X-Private")
+		w.Header().Set("X-Private", "hop")
+		w.Header().Set("X-App", "yes")
+		fmt.Fprintf(w, "%s %s host=%s xff=%s xfh=%s te=%q conn=%q hop=%q len=%d body=%s",
+			r.Method, r.URL.RequestURI(), r.Host, r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Host"),
+			r.TransferEncoding, r.Header.Get("Connection"), r.Header.Get("X-Hop"), r.ContentLength, body)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	p := startProxy(t, proxy.ModeHTTP)
+	p.Switch(srv.Listener.Addr().String())
+	base := "http://" + p.Addr()
+	c := noRetryClient()
+
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		body   io.Reader
+		header map[string]string
+		want   string // in the body
+		check  func(t *testing.T, resp *http.Response, body string)
+	}{
+		{name: "post with length", method: "POST", path: "/a?b=c", body: strings.NewReader("hi"),
+			want: "POST /a?b=c host=example.test xff=127.0.0.1 xfh=example.test te=[] conn=\"\" hop=\"\" len=2 body=hi"},
+		{name: "chunked post", method: "POST", path: "/c", body: onlyReader{strings.NewReader("chunks")},
+			want: "te=[\"chunked\"]"},
+		{name: "hop-by-hop headers stay behind", method: "GET", path: "/h",
+			header: map[string]string{"Connection": "X-Hop", "X-Hop": "1", "X-Forwarded-For": "6.6.6.6"},
+			want:   "xff=127.0.0.1 xfh=example.test te=[] conn=\"\" hop=\"\"",
+			check: func(t *testing.T, resp *http.Response, _ string) {
+				require.Equal(t, "yes", resp.Header.Get("X-App"))
+				require.Empty(t, resp.Header.Get("X-Private"), "a header the app's Connection named")
+			}},
+		{name: "head", method: "HEAD", path: "/", check: func(t *testing.T, resp *http.Response, body string) {
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			require.Empty(t, body)
+		}},
+		{name: "trailer", method: "GET", path: "/trailer", want: "body", check: func(t *testing.T, resp *http.Response, _ string) {
+			require.Equal(t, "42", resp.Trailer.Get("X-Sum"))
+		}},
+		{name: "chunked answer", method: "GET", path: "/stream", want: "GET /stream", check: func(t *testing.T, resp *http.Response, _ string) {
+			require.Equal(t, []string{"chunked"}, resp.TransferEncoding)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, base+tc.path, tc.body)
+			require.NoError(t, err)
+			req.Host = "example.test"
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := c.Do(req)
+			require.NoError(t, err)
+			b, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			require.NoError(t, resp.Body.Close())
+			require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+			require.Contains(t, string(b), tc.want)
+			if tc.check != nil {
+				tc.check(t, resp, string(b))
+			}
+		})
+	}
+	require.EqualValues(t, 1, conns.Load(), "one keep-alive connection to the app carried every request")
+}
+
+// TestHTTPAppClosesIdleConnections: an app that closes keep-alive
+// connections after a short idle time must not make a POST (which is never
+// retried) fail.
+func TestHTTPAppClosesIdleConnections(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, "ok")
+	}))
+	srv.Config.IdleTimeout = 20 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	p := startProxy(t, proxy.ModeHTTP)
+	p.Switch(srv.Listener.Addr().String())
+	c := noRetryClient()
+	for i := 0; i < 5; i++ {
+		code, body, err := post(c, "http://"+p.Addr()+"/", "x")
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, code, body)
+		time.Sleep(60 * time.Millisecond) // the app has closed the proxy's connection by now
+	}
+}
+
+// TestHTTPClientGoesAway: a client that gives up on a request the app
+// never answers does not leave it in flight, so the drain can end.
+func TestHTTPClientGoesAway(t *testing.T) {
+	release := make(chan struct{})
+	stuck := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer stuck.Close()
+	defer close(release)
+	p := startProxy(t, proxy.ModeHTTP)
+	p.Switch(stuck.Listener.Addr().String())
+	c := noRetryClient()
+	c.Timeout = 100 * time.Millisecond
+	_, _, err := post(c, "http://"+p.Addr()+"/", "x")
+	require.Error(t, err)
+	prev := p.Switch("")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	require.NoError(t, prev.Drain(ctx))
+}
+
+// TestHTTPUpgrade: a connection upgrade (WebSocket and the like) is relayed
+// both ways and counts in flight until it ends.
+func TestHTTPUpgrade(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "want an upgrade", http.StatusBadRequest)
+			return
+		}
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		_ = brw.Flush()
+		line, _ := brw.ReadString('\n')
+		_, _ = brw.WriteString("echo " + line)
+		_ = brw.Flush()
+	}))
+	defer srv.Close()
+	p := startProxy(t, proxy.ModeHTTP)
+	p.Switch(srv.Listener.Addr().String())
+	conn, err := net.Dial("tcp", p.Addr())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	require.NoError(t, err)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	require.EqualValues(t, 1, p.Current().InFlight())
+	_, err = fmt.Fprint(conn, "hello\n")
+	require.NoError(t, err)
+	line, err := br.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "echo hello\n", line)
+}
