@@ -234,13 +234,22 @@ func (a *Activities) CopyToNode(ctx context.Context, cfg deploy.Config, n deploy
 	}
 	defer b.Close()
 	c := agent.NewClient(n.AgentURL, b.Signer)
+	// The node unpacks what it holds now, so that the start, inside the
+	// rollout's cutover, only execs it, and a bundle it cannot unpack
+	// fails the copy, before any node switches.
+	prepare := func(res CopyResult) (CopyResult, error) {
+		if err := c.PrepareRelease(ctx, t.Digest); err != nil {
+			return CopyResult{}, permanent(fmt.Errorf("copy to node %d: unpack %s: %w", n.Index, t.Digest[:12], err))
+		}
+		return res, nil
+	}
 	if !force {
 		has, err := c.HasArtifact(ctx, t.Digest)
 		if err != nil {
 			return CopyResult{}, fmt.Errorf("copy to node %d: %w", n.Index, err)
 		}
 		if has {
-			return CopyResult{Skipped: true}, nil
+			return prepare(CopyResult{Skipped: true})
 		}
 	}
 	f, size, err := b.Artifacts.Open(t.Digest)
@@ -258,7 +267,7 @@ func (a *Activities) CopyToNode(ctx context.Context, cfg deploy.Config, n deploy
 	if err != nil {
 		return CopyResult{}, fmt.Errorf("copy %s to node %d: %w", t.Digest[:12], n.Index, err)
 	}
-	return CopyResult{Sent: size}, nil
+	return prepare(CopyResult{Sent: size})
 }
 
 // NodeProcesses lists the versions on node n.

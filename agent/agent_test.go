@@ -202,6 +202,17 @@ func TestArtifacts(t *testing.T) {
 	small := hex.EncodeToString(sum[:])
 	require.ErrorIs(t, n.c.PutArtifact(ctx, small, strings.NewReader("hellO"), 5, false), artifact.ErrDigestMismatch)
 	require.NoError(t, n.c.PutArtifact(ctx, small, strings.NewReader("hello"), 5, false))
+	// Prepared (unpacked) releases: a blob that is no bundle is a 422, a
+	// missing one a 404, a bundle unpacks (again: nothing to do).
+	err = n.c.PrepareRelease(ctx, small)
+	require.ErrorAs(t, err, &ae)
+	require.Equal(t, http.StatusUnprocessableEntity, ae.Status, err.Error())
+	err = n.c.PrepareRelease(ctx, other)
+	require.ErrorAs(t, err, &ae)
+	require.Equal(t, http.StatusNotFound, ae.Status, err.Error())
+	require.NoError(t, n.c.PrepareRelease(ctx, digest))
+	require.FileExists(t, filepath.Join(n.dir, "releases", digest, "bin", "app"))
+	require.NoError(t, n.c.PrepareRelease(ctx, digest))
 	require.NoError(t, n.c.RemoveArtifact(ctx, small))
 	has, err = n.c.HasArtifact(ctx, small)
 	require.NoError(t, err)

@@ -125,6 +125,13 @@ func (c *Client) RemoveArtifact(ctx context.Context, digest string) error {
 	return c.do(ctx, shortTimeout, http.MethodDelete, "/v1/artifacts/"+url.PathEscape(digest), nil, nil)
 }
 
+// PrepareRelease unpacks the bundle digest on the node (it must hold it),
+// so that starting it later only execs it. A bundle that cannot be
+// unpacked safely is a 422.
+func (c *Client) PrepareRelease(ctx context.Context, digest string) error {
+	return c.do(ctx, 0, http.MethodPost, "/v1/releases/"+url.PathEscape(digest), nil, nil)
+}
+
 // StartProcess starts r and waits until it is ready (or was already). When
 // the new process does not pass its readiness gate, the error is a
 // *GateError (errors.As) and the serving version was not touched.

@@ -24,6 +24,7 @@ func (a *Agent) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/artifacts", a.listArtifacts)
 	mux.HandleFunc("PUT /v1/artifacts/{digest}", a.putArtifact)
 	mux.HandleFunc("DELETE /v1/artifacts/{digest}", a.removeArtifact)
+	mux.HandleFunc("POST /v1/releases/{digest}", a.prepareRelease)
 	mux.HandleFunc("POST /v1/processes", a.handleStart)
 	mux.HandleFunc("GET /v1/processes", a.handleList)
 	mux.HandleFunc("POST /v1/processes/{id}/stop", a.handleStop)
@@ -139,6 +140,21 @@ func (a *Agent) putArtifact(w http.ResponseWriter, r *http.Request) {
 	}
 	a.o.Log.Printf("agent: stored artifact %s (%d bytes)", d, n)
 	writeJSON(w, http.StatusOK, putResult{Digest: d, Size: n, Stored: true})
+}
+
+// prepareRelease unpacks the bundle digest (the artifact must be here) so
+// that a start only has to exec it; idempotent.
+func (a *Agent) prepareRelease(w http.ResponseWriter, r *http.Request) {
+	d, err := digestParam(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if _, herr := a.release(d); herr != nil {
+		writeError(w, herr)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"prepared": d})
 }
 
 func (a *Agent) removeArtifact(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -30,6 +31,15 @@ func (a actSpan) inside() time.Duration { return a.Closed.Sub(a.Started) }
 type wfHistory struct {
 	Start, End time.Time
 	Acts       []actSpan
+	result     *commonpb.Payloads // the workflow's result, when it completed
+}
+
+// decodeResult decodes the workflow's result into v.
+func (h wfHistory) decodeResult(v any) error {
+	if h.result == nil || len(h.result.GetPayloads()) == 0 {
+		return errors.New("the workflow has no result")
+	}
+	return converter.GetDefaultDataConverter().FromPayload(h.result.GetPayloads()[0], v)
 }
 
 // history reads the activities of workflow ("ID/run ID") from the control plane.
@@ -54,7 +64,9 @@ func history(c client.Client, workflow string) wfHistory {
 		switch ev.GetEventType() {
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
 			h.Start = at
-		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+			h.End, h.result = at, ev.GetWorkflowExecutionCompletedEventAttributes().GetResult()
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
 			enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
 			h.End = at
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:

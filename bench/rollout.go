@@ -173,11 +173,6 @@ func analyse(h wfHistory) rolloutRun {
 	r := rolloutRun{Workflow: h.End.Sub(h.Start).Seconds()}
 	var copyFrom, copyTo, stepFrom, stepTo time.Time
 	var starts, gates, switches, drains []float64
-	type nodeSteps struct {
-		from, to time.Time
-		inside   time.Duration
-		n        int
-	}
 	nodes := map[int]*nodeSteps{}
 	first := func(t *time.Time, v time.Time) {
 		if t.IsZero() || v.Before(*t) {
@@ -226,6 +221,18 @@ func analyse(h wfHistory) rolloutRun {
 			}
 		}
 	}
+	if v2 := nodeTurns(h, startActs(h.Acts)); v2 != nil {
+		// Since workflows' node-steps-2 change the list and the switch are
+		// local activities (no events of their own) and the old version's
+		// stop runs beside the next nodes: a node's turn runs from
+		// BeganAt (its slot opened) to SwitchedAt, over 3 steps (list,
+		// start+gate, switch); everything in it but StartOnNode's own
+		// time is counted as the control plane's, the local activities'
+		// agent calls included.
+		switches = v2.switches
+		stepFrom = v2.from
+		nodes = v2.nodes
+	}
 	r.Copy = copyTo.Sub(copyFrom).Seconds()
 	r.Switch = stepTo.Sub(stepFrom).Seconds()
 	r.Rollout = stepTo.Sub(copyFrom).Seconds()
@@ -241,6 +248,64 @@ func analyse(h wfHistory) rolloutRun {
 		r.OverheadMeanMs = sum / float64(len(nodes))
 	}
 	return r
+}
+
+// nodeSteps is one node's turn in a rollout: from, to, the time spent
+// inside its activities, and how many steps.
+type nodeSteps struct {
+	from, to time.Time
+	inside   time.Duration
+	n        int
+}
+
+// turns are the node turns of a rollout whose workflow reports them.
+type turns struct {
+	nodes    map[int]*nodeSteps
+	switches []float64 // StartOnNode's end to the switch, per node
+	from     time.Time
+}
+
+// startActs is the StartOnNode activity of each node (the last, if several).
+func startActs(acts []actSpan) map[int]actSpan {
+	m := map[int]actSpan{}
+	for _, a := range acts {
+		if a.Type == "StartOnNode" {
+			m[a.Node] = a
+		}
+	}
+	return m
+}
+
+// nodeTurns reads the nodes' turns from the deploy's result (BeganAt,
+// SwitchedAt); nil for workflows that do not report them.
+func nodeTurns(h wfHistory, starts map[int]actSpan) *turns {
+	var res struct {
+		Nodes []struct {
+			Index      int       `json:"index"`
+			BeganAt    time.Time `json:"began_at"`
+			SwitchedAt time.Time `json:"switched_at"`
+			Skipped    bool      `json:"skipped"`
+		} `json:"nodes"`
+	}
+	if h.decodeResult(&res) != nil {
+		return nil
+	}
+	t := &turns{nodes: map[int]*nodeSteps{}}
+	for _, n := range res.Nodes {
+		st, ok := starts[n.Index]
+		if n.BeganAt.IsZero() || n.SwitchedAt.IsZero() || n.Skipped || !ok {
+			continue
+		}
+		t.nodes[n.Index] = &nodeSteps{from: n.BeganAt, to: n.SwitchedAt, inside: st.inside(), n: 3}
+		t.switches = append(t.switches, n.SwitchedAt.Sub(st.Closed).Seconds())
+		if t.from.IsZero() || n.BeganAt.Before(t.from) {
+			t.from = n.BeganAt
+		}
+	}
+	if len(t.nodes) == 0 {
+		return nil
+	}
+	return t
 }
 
 func median(xs []float64) float64 {

@@ -55,7 +55,9 @@ type NodeOutcome struct {
 	Sent     int64  `json:"sent"`               // bytes copied to the node
 	// Skipped: the node served this release's version already.
 	Skipped bool `json:"skipped,omitempty"`
-	// SwitchedAt is when the node's public port switched (workflow time).
+	// BeganAt is when the node's turn came (workflow time), SwitchedAt
+	// when its public port switched.
+	BeganAt    time.Time `json:"began_at,omitzero"`
 	SwitchedAt time.Time `json:"switched_at,omitzero"`
 }
 
@@ -328,7 +330,18 @@ func copyAll(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.Rel
 // switchAll switches the nodes in batches of deploy.parallel, honouring
 // pause/abort, the timed schedule and the auto-rollout health check.
 // outcomes (one per node of the cluster, by position) are filled in.
-func switchAll(ctx workflow.Context, t *tracker, ctl *control, cfg deploy.Config, req DeployRequest, rel deploy.Release, nodes []deploy.Node, outcomes []NodeOutcome, baseline []deploy.Verdict) (*deploy.HealthCheck, error) {
+func switchAll(ctx workflow.Context, t *tracker, ctl *control, cfg deploy.Config, req DeployRequest, rel deploy.Release, nodes []deploy.Node, outcomes []NodeOutcome, baseline []deploy.Verdict) (check *deploy.HealthCheck, err error) {
+	var bg *background
+	if nodeStepsV2(ctx) {
+		// The old versions drain and stop beside the rollout; it ends when
+		// they have (their errors come after the rollout's own).
+		bg = newBackground(ctx)
+		defer func() {
+			if berr := bg.wait(ctx); berr != nil && err == nil {
+				err = berr
+			}
+		}()
+	}
 	pos := map[int]int{}
 	for i, o := range outcomes {
 		pos[o.Index] = i
@@ -337,7 +350,6 @@ func switchAll(ctx workflow.Context, t *tracker, ctl *control, cfg deploy.Config
 	offsets := deploy.RollingOffsets(len(batches), req.RollingTimed)
 	start := workflow.Now(ctx)
 	t.step(ctx, "switch", len(nodes))
-	var check *deploy.HealthCheck
 	for i, batch := range batches {
 		if wait := start.Add(offsets[i]).Sub(workflow.Now(ctx)); wait > 0 {
 			t.event(ctx, -1, "batch %d of %d at %s (in %s)", i+1, len(batches), start.Add(offsets[i]).UTC().Format(time.TimeOnly), wait.Round(time.Second))
@@ -357,7 +369,7 @@ func switchAll(ctx workflow.Context, t *tracker, ctl *control, cfg deploy.Config
 		}
 		err := forEach(ctx, len(batch), len(batch), func(ctx workflow.Context, j int) error {
 			n := batch[j]
-			o, err := switchNode(ctx, t, cfg, rel, n)
+			o, err := switchNode(ctx, t, cfg, rel, n, bg)
 			o.Sent, o.Address = outcomes[pos[n.Index]].Sent, n.Address
 			outcomes[pos[n.Index]] = o
 			if err != nil {
@@ -417,14 +429,23 @@ func compensate(ctx workflow.Context, t *tracker, cfg deploy.Config, previous *d
 	}
 	t.event(dctx, -1, "auto-rollout: %d nodes go back to version %s (release %d)", len(switched), deploy.ShortVersion(previous.Version), comp.ID)
 	outs := make([]NodeOutcome, len(switched))
+	var bg *background
+	if nodeStepsV2(dctx) {
+		bg = newBackground(dctx)
+	}
 	err = forEach(dctx, len(switched), cfg.Nodes.Parallel, func(ctx workflow.Context, i int) error {
 		var err error
-		outs[i], err = switchNode(ctx, t, cfg, comp, byIndex[switched[i].Index])
+		outs[i], err = switchNode(ctx, t, cfg, comp, byIndex[switched[i].Index], bg)
 		if err == nil {
 			t.done(ctx)
 		}
 		return err
 	})
+	if bg != nil {
+		if berr := bg.wait(dctx); berr != nil && err == nil {
+			err = berr
+		}
+	}
 	if ferr := finishRelease(dctx, cfg, comp, outs, err, previous.ID); ferr != nil {
 		return &comp, ferr
 	}
@@ -444,12 +465,21 @@ func rollout(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.Rel
 
 // switchNode moves node n to release rel: start beside the old version,
 // gate, switch, drain and stop the old (in restart mode: stop the old first).
-func switchNode(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.Release, n deploy.Node) (NodeOutcome, error) {
-	o := NodeOutcome{Index: n.Index}
+// With bg (changeNodeSteps), the quick agent calls are local activities and
+// the drain and stop of the old version run in bg, so that the node's slot
+// is free as soon as it has switched.
+func switchNode(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.Release, n deploy.Node, bg *background) (NodeOutcome, error) {
+	o := NodeOutcome{Index: n.Index, BeganAt: workflow.Now(ctx)}
 	nctx := nodeStepOptions(ctx, cfg)
+	quick := func(activity any, args ...any) workflow.Future {
+		if bg != nil {
+			return workflow.ExecuteLocalActivity(localOptions(ctx), activity, args...)
+		}
+		return workflow.ExecuteActivity(nctx, activity, args...)
+	}
 	id := rel.InstanceID()
 	var list agent.ProcessList
-	if err := workflow.ExecuteActivity(nctx, acts.NodeProcesses, cfg, n).Get(ctx, &list); err != nil {
+	if err := quick(acts.NodeProcesses, cfg, n).Get(ctx, &list); err != nil {
 		return o, failed(fmt.Sprintf("node %d", n.Index), err)
 	}
 	o.Previous, o.Serving = list.Serving, list.Serving
@@ -469,17 +499,17 @@ func switchNode(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.
 			others = append(others, p.ID)
 		}
 	}
-	stopOthers := func() error {
+	stopOthers := func(ctx workflow.Context) error {
 		for _, old := range others {
 			t.event(ctx, n.Index, "node %d: draining and stopping %s", n.Index, old)
-			if err := workflow.ExecuteActivity(nctx, acts.StopOnNode, cfg, n, old, false).Get(ctx, nil); err != nil {
+			if err := workflow.ExecuteActivity(nodeStepOptions(ctx, cfg), acts.StopOnNode, cfg, n, old, false).Get(ctx, nil); err != nil {
 				return failed(fmt.Sprintf("node %d", n.Index), err)
 			}
 		}
 		return nil
 	}
 	if cfg.App.Mode == deploy.ModeRestart {
-		if err := stopOthers(); err != nil {
+		if err := stopOthers(ctx); err != nil {
 			return o, err
 		}
 		o.Serving = ""
@@ -489,12 +519,14 @@ func switchNode(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.
 		return o, failed("deploy stopped", err)
 	}
 	t.event(ctx, n.Index, "node %d: %s is ready; switching", n.Index, id)
-	if err := workflow.ExecuteActivity(nctx, acts.SwitchOnNode, cfg, n, id).Get(ctx, nil); err != nil {
+	if err := quick(acts.SwitchOnNode, cfg, n, id).Get(ctx, nil); err != nil {
 		return o, failed(fmt.Sprintf("node %d", n.Index), err)
 	}
 	o.Serving, o.Version, o.SwitchedAt = id, rel.Version, workflow.Now(ctx)
 	if cfg.App.Mode != deploy.ModeRestart {
-		if err := stopOthers(); err != nil {
+		if bg != nil {
+			bg.run(ctx, stopOthers)
+		} else if err := stopOthers(ctx); err != nil {
 			return o, err
 		}
 	}
@@ -523,30 +555,105 @@ func annotate(err error, more string) error {
 }
 
 // forEach runs f(0..n-1) with at most parallel running at once and returns
-// the first error (after the running ones finish).
+// the first error (after the running ones finish); after an error nothing
+// new starts. A new one starts as soon as one ends (histories from before
+// changeNodeSteps ran them in lockstep groups of parallel).
 func forEach(ctx workflow.Context, n, parallel int, f func(ctx workflow.Context, i int) error) error {
 	if parallel < 1 {
 		parallel = 1
 	}
 	var first error
-	for start := 0; start < n; start += parallel {
-		end := min(start+parallel, n)
-		wg := workflow.NewWaitGroup(ctx)
-		for i := start; i < end; i++ {
-			wg.Add(1)
-			workflow.Go(ctx, func(ctx workflow.Context) {
-				defer wg.Done()
-				if err := f(ctx, i); err != nil && first == nil {
-					first = err
-				}
-			})
+	if !nodeStepsV2(ctx) {
+		for start := 0; start < n; start += parallel {
+			end := min(start+parallel, n)
+			wg := workflow.NewWaitGroup(ctx)
+			for i := start; i < end; i++ {
+				wg.Add(1)
+				workflow.Go(ctx, func(ctx workflow.Context) {
+					defer wg.Done()
+					if err := f(ctx, i); err != nil && first == nil {
+						first = err
+					}
+				})
+			}
+			wg.Wait(ctx)
+			if first != nil {
+				return first
+			}
 		}
-		wg.Wait(ctx)
-		if first != nil {
-			return first
-		}
+		return nil
 	}
-	return nil
+	running := 0
+	wg := workflow.NewWaitGroup(ctx)
+	for i := 0; i < n; i++ {
+		if err := workflow.Await(ctx, func() bool { return running < parallel || first != nil }); err != nil {
+			if first == nil {
+				first = err
+			}
+		}
+		if first != nil {
+			break
+		}
+		running++
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			defer func() { running-- }()
+			if err := f(ctx, i); err != nil && first == nil {
+				first = err
+			}
+		})
+	}
+	wg.Wait(ctx)
+	return first
+}
+
+// changeNodeSteps is the workflow change that made a node's steps cheaper
+// for the control plane: the quick agent calls (list, switch) run as local
+// activities, the drain and stop of the old version no longer hold up the
+// next node, and forEach starts work as soon as a slot frees. Histories
+// recorded before it replay the old way.
+const changeNodeSteps = "node-steps-2"
+
+func nodeStepsV2(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, changeNodeSteps, workflow.DefaultVersion, 1) == 1
+}
+
+// background runs work (the old versions' drains and stops) beside the
+// rollout; wait collects its first error.
+type background struct {
+	wg  workflow.WaitGroup
+	err error
+}
+
+func newBackground(ctx workflow.Context) *background {
+	return &background{wg: workflow.NewWaitGroup(ctx)}
+}
+
+func (b *background) run(ctx workflow.Context, f func(ctx workflow.Context) error) {
+	b.wg.Add(1)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer b.wg.Done()
+		if err := f(ctx); err != nil && b.err == nil {
+			b.err = err
+		}
+	})
+}
+
+func (b *background) wait(ctx workflow.Context) error {
+	b.wg.Wait(ctx)
+	return b.err
+}
+
+// localOptions are for the quick, idempotent agent calls run as local
+// activities (listing a node's versions, switching its port): retried
+// like the other node steps.
+func localOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 2 * time.Minute,
+		RetryPolicy:            stepRetry(activities.ErrBadInput),
+	})
 }
 
 // buildOptions: a build may take long (a cold GHC build of a big project)

@@ -91,12 +91,18 @@ func stepOptions(ctx workflow.Context, startToClose time.Duration, nonRetryable 
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: startToClose,
 		HeartbeatTimeout:    5 * activities.HeartbeatEvery,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        15 * time.Second,
-			MaximumAttempts:        5,
-			NonRetryableErrorTypes: nonRetryable,
-		},
+		RetryPolicy:         stepRetry(nonRetryable...),
 	})
+}
+
+// stepRetry is how node steps are retried: with backoff, five times at
+// most, except for the error types named.
+func stepRetry(nonRetryable ...string) *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        15 * time.Second,
+		MaximumAttempts:        5,
+		NonRetryableErrorTypes: nonRetryable,
+	}
 }

@@ -12,10 +12,16 @@ import (
 // TestReplay replays recorded histories (workflows/testdata, written by
 // `go test ./worker -run 'OnARealServer' -record`): a change to a
 // workflow that breaks determinism for running workflows fails here.
+// Histories recorded before a versioned change (workflow.GetVersion) are
+// kept in a folder named for it, and must replay too.
 func TestReplay(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.json")
 	require.NoError(t, err)
 	require.NotEmpty(t, files, "no recorded histories")
+	older, err := filepath.Glob("testdata/*/*.json")
+	require.NoError(t, err)
+	require.NotEmpty(t, older, "no histories from before node-steps-2")
+	files = append(files, older...)
 	r := worker.NewWorkflowReplayer()
 	r.RegisterWorkflow(workflows.Provision)
 	r.RegisterWorkflow(workflows.Deploy)
@@ -29,7 +35,8 @@ func TestReplay(t *testing.T) {
 	r.RegisterWorkflow(workflows.GC)
 	r.RegisterWorkflow(workflows.Scheduled)
 	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
+		name, _ := filepath.Rel("testdata", f)
+		t.Run(name, func(t *testing.T) {
 			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))
 		})
 	}
