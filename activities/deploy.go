@@ -301,6 +301,7 @@ func StartRequest(cfg deploy.Config, r deploy.Release, n deploy.Node) (agent.Sta
 	return agent.StartRequest{
 		ID: r.InstanceID(), Version: r.Version, Digest: r.Digest, Exec: exe.Path, Args: cfg.App.Args, Env: env,
 		Mode: cfg.App.ProxyMode(), HealthPath: cfg.App.Health, ReadyProbes: cfg.App.ReadyProbes, ReadyTimeout: cfg.App.ReadyTimeout.D(),
+		PublicPort: cfg.App.Port,
 	}, nil
 }
 

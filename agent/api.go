@@ -47,6 +47,9 @@ type StartRequest struct {
 	// /app in the image) instead of as a process of the unpacked bundle.
 	// The agent reaches the engine at $DOCKER_HOST or /var/run/docker.sock.
 	Image string `json:"image,omitempty"`
+	// PublicPort is the node's public port (app.port), which the process
+	// must not be given as its PORT: the proxy binds it at the first switch.
+	PublicPort int `json:"public_port,omitempty"`
 }
 
 // ProcessInfo describes one app process the agent runs or ran.

@@ -142,7 +142,7 @@ func (a *Agent) startContainer(ctx context.Context, r StartRequest, logPath stri
 	if err != nil {
 		return nil, nil, errStatus(http.StatusInternalServerError, "start process %s: open log: %w", r.ID, err)
 	}
-	port, err := a.freePort()
+	port, err := a.freePort(r.PublicPort)
 	if err != nil {
 		logf.Close()
 		return nil, nil, errStatus(http.StatusInternalServerError, "start process %s: %w", r.ID, err)

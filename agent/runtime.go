@@ -295,7 +295,7 @@ func (a *Agent) startExecutable(r StartRequest, logPath string) (*process.Proc, 
 	if fi, err := os.Stat(exe); err != nil || !fi.Mode().IsRegular() {
 		return nil, 0, nil, errStatus(http.StatusUnprocessableEntity, "start process %s: bundle %s has no executable %s", r.ID, r.Digest, r.Exec)
 	}
-	port, err := a.freePort()
+	port, err := a.freePort(r.PublicPort)
 	if err != nil {
 		return nil, 0, nil, errStatus(http.StatusInternalServerError, "start process %s: %w", r.ID, err)
 	}
@@ -342,15 +342,16 @@ func (a *Agent) watch(inst *instance) {
 	a.pruneLocked()
 }
 
-// freePort finds a free port no instance of ours was given.
-func (a *Agent) freePort() (int, error) {
+// freePort finds a free port no instance of ours was given, and that is not
+// the node's public port (the proxy's now, or public, the one it will bind).
+func (a *Agent) freePort(public int) (int, error) {
 	for range 10 {
 		port, err := process.FreePort()
 		if err != nil {
 			return 0, err
 		}
 		a.rt.mu.Lock()
-		taken := false
+		taken := port == public || a.rt.prxListen != "" && strings.HasSuffix(a.rt.prxListen, ":"+strconv.Itoa(port))
 		for _, in := range a.rt.procs {
 			taken = taken || in.info.Port == port && in.proc != nil && !isFinal(in.info.State)
 		}

@@ -134,8 +134,8 @@ func (c *control) register(ctx workflow.Context) error {
 }
 
 // Deploy builds (for Kind deploy) or picks the release to ship, records it,
-// copies the bundle to every node, and then, in batches of deploy.parallel
-// nodes, starts the new version beside the old one, waits for its readiness
+// copies the bundle to every node, and then, on deploy.parallel nodes at a
+// time, starts the new version beside the old one, waits for its readiness
 // gate, switches the node's public port to it and drains and stops the old
 // one. A node whose new version fails the gate keeps serving the old one and
 // the rollout stops there with the node, the probe and the new version's
@@ -327,8 +327,11 @@ func copyAll(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.Rel
 	return out, err
 }
 
-// switchAll switches the nodes in batches of deploy.parallel, honouring
-// pause/abort, the timed schedule and the auto-rollout health check.
+// switchAll switches the nodes, deploy.parallel at a time, honouring
+// pause/abort, the timed schedule and the auto-rollout health check. A
+// plain rollout keeps deploy.parallel node turns going (the next starts as
+// soon as one ends); a timed one or one with auto-rollout goes batch by
+// batch, as histories from before changeNodeSteps do.
 // outcomes (one per node of the cluster, by position) are filled in.
 func switchAll(ctx workflow.Context, t *tracker, ctl *control, cfg deploy.Config, req DeployRequest, rel deploy.Release, nodes []deploy.Node, outcomes []NodeOutcome, baseline []deploy.Verdict) (check *deploy.HealthCheck, err error) {
 	var bg *background
@@ -346,10 +349,38 @@ func switchAll(ctx workflow.Context, t *tracker, ctl *control, cfg deploy.Config
 	for i, o := range outcomes {
 		pos[o.Index] = i
 	}
+	one := func(ctx workflow.Context, n deploy.Node) error {
+		o, err := switchNode(ctx, t, cfg, rel, n, bg)
+		o.Sent, o.Address = outcomes[pos[n.Index]].Sent, n.Address
+		outcomes[pos[n.Index]] = o
+		if err != nil {
+			return err
+		}
+		t.done(ctx)
+		return nil
+	}
+	t.step(ctx, "switch", len(nodes))
+	if bg != nil && req.RollingTimed == 0 && !req.AutoRollout {
+		begun, announced := 0, false
+		return nil, forEach(ctx, len(nodes), cfg.Deploy.Parallel, func(ctx workflow.Context, i int) error {
+			if ctl.paused && !announced {
+				announced = true
+				t.event(ctx, -1, "paused after %d of %d nodes (those in their turn finish it): `dflow deploy resume` goes on", begun, len(nodes))
+			}
+			if err := workflow.Await(ctx, func() bool { return !ctl.paused || ctl.aborted }); err != nil {
+				return err
+			}
+			announced = false
+			if ctl.aborted {
+				return temporal.NewNonRetryableApplicationError(fmt.Sprintf("aborted after %d of %d nodes", begun, len(nodes)), ErrAborted, nil)
+			}
+			begun++
+			return one(ctx, nodes[i])
+		})
+	}
 	batches := deploy.Batches(nodes, cfg.Deploy.Parallel)
 	offsets := deploy.RollingOffsets(len(batches), req.RollingTimed)
 	start := workflow.Now(ctx)
-	t.step(ctx, "switch", len(nodes))
 	for i, batch := range batches {
 		if wait := start.Add(offsets[i]).Sub(workflow.Now(ctx)); wait > 0 {
 			t.event(ctx, -1, "batch %d of %d at %s (in %s)", i+1, len(batches), start.Add(offsets[i]).UTC().Format(time.TimeOnly), wait.Round(time.Second))
@@ -368,15 +399,7 @@ func switchAll(ctx workflow.Context, t *tracker, ctl *control, cfg deploy.Config
 			return check, temporal.NewNonRetryableApplicationError(fmt.Sprintf("aborted before batch %d of %d", i+1, len(batches)), ErrAborted, nil)
 		}
 		err := forEach(ctx, len(batch), len(batch), func(ctx workflow.Context, j int) error {
-			n := batch[j]
-			o, err := switchNode(ctx, t, cfg, rel, n, bg)
-			o.Sent, o.Address = outcomes[pos[n.Index]].Sent, n.Address
-			outcomes[pos[n.Index]] = o
-			if err != nil {
-				return err
-			}
-			t.done(ctx)
-			return nil
+			return one(ctx, batch[j])
 		})
 		if err != nil {
 			return check, err

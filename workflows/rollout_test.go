@@ -106,3 +106,24 @@ func TestPauseResumeAbort(t *testing.T) {
 	require.ErrorContains(t, env.GetWorkflowError(), "aborted before batch 2 of 3")
 	require.Equal(t, []string{"v2", "v1", "v1"}, f.serving(t))
 }
+
+// TestPauseAbortWindow: a plain rollout (no timed schedule, no
+// auto-rollout) honours pause and abort before each node's turn.
+func TestPauseAbortWindow(t *testing.T) {
+	f := newFleet(t, 3)
+	_, err := f.deploy(t, deploy.ReleaseDeploy, "v1", f.cfg)
+	require.NoError(t, err)
+	f.builder.version = "v2"
+
+	env := f.env(t)
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflowNoRejection(workflows.UpdatePause, "p1", t, "tester")
+	}, 0)
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflowNoRejection(workflows.UpdateAbort, "a1", t, "tester")
+	}, time.Hour)
+	env.ExecuteWorkflow(workflows.Deploy, workflows.DeployRequest{Config: f.cfg, Kind: deploy.ReleaseDeploy})
+	require.True(t, env.IsWorkflowCompleted())
+	require.ErrorContains(t, env.GetWorkflowError(), "aborted after 0 of 3 nodes")
+	require.Equal(t, all("v1", 3), f.serving(t))
+}

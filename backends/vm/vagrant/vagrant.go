@@ -231,6 +231,11 @@ func (b *Backend) create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, e
 		}
 	}
 	if _, err := b.vagrant(ctx, dir, "up", "--provider="+b.o.Provider); err != nil {
+		// The agent may have exited so soon that vagrant itself saw the
+		// machine stop: say so, with the agent's own last words.
+		if st, serr := b.state(ctx, dir); serr == nil && (st == "stopped" || st == "poweroff") {
+			return deploy.Node{}, fmt.Errorf("the machine is %s, its agent is not running; %s\n(%w)", st, b.agentLog(dir), err)
+		}
 		return deploy.Node{}, err
 	}
 	return n, b.waitReady(ctx, dir, n)
