@@ -2,6 +2,7 @@ package etcd_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -271,6 +272,9 @@ func TestEtcdGoesAway(t *testing.T) {
 	require.NotZero(t, pid)
 	require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
 	defer syscall.Kill(pid, syscall.SIGCONT)
+	// kill returns before the process has stopped: a request sent at once
+	// could still be answered. Wait until the kernel shows it stopped.
+	require.Eventually(t, func() bool { return processState(pid) == "T" }, 5*time.Second, time.Millisecond, "etcd (pid %d) did not stop", pid)
 	start := time.Now()
 	_, err = s.Load(context.Background())
 	require.ErrorContains(t, err, "no answer within 2s")
@@ -390,4 +394,18 @@ func TestLatency(t *testing.T) {
 	}
 	t.Logf("local etcd, %d ops, 10-node state: Load p50 %s p99 %s; Save p50 %s p99 %s",
 		n, q(loads, .5), q(loads, .99), q(saves, .5), q(saves, .99))
+}
+
+// processState is the state letter of /proc/PID/stat ("R", "S", "T", ...).
+func processState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	// The state follows the command name, which is in parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return ""
+	}
+	return string(b[i+2])
 }
