@@ -9,7 +9,9 @@
 //
 // The agent runs the app (DESIGN.md §6). It keeps bundles in a
 // content-addressed store at <dir>/artifacts (sha256 checked on arrival),
-// unpacks each once into <dir>/releases/<digest>/, starts versions with a
+// unpacks each once into <dir>/releases/<digest>/ (when the control plane
+// asks, right after the copy, or else at the first start), gives the
+// decoder's memory back to the OS once idle, starts versions with a
 // free PORT and their output in <dir>/logs/<id>.log (package agent/process),
 // gates them on readiness probes, and owns the node's public port (package
 // agent/proxy), which it switches from one version to the next and drains
@@ -19,6 +21,7 @@
 //	GET    /v1/artifacts                 []ArtifactInfo
 //	PUT    /v1/artifacts/{digest}        body: the bundle; ?force=1 re-stores
 //	DELETE /v1/artifacts/{digest}        409 while a process runs from it
+//	POST   /v1/releases/{digest}         unpack it (idempotent); 404 if not held, 422 if unsafe
 //	POST   /v1/processes                 StartRequest -> ProcessInfo, or 422 GateError
 //	GET    /v1/processes                 ProcessList
 //	POST   /v1/processes/{id}/stop       StopRequest -> ProcessInfo
