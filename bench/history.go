@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -36,10 +35,15 @@ type wfHistory struct {
 
 // decodeResult decodes the workflow's result into v.
 func (h wfHistory) decodeResult(v any) error {
-	if h.result == nil || len(h.result.GetPayloads()) == 0 {
-		return errors.New("the workflow has no result")
+	return decodeFirst(h.result, v, "the workflow")
+}
+
+// decodeFirst decodes the first payload of ps (what of: for the error) into v.
+func decodeFirst(ps *commonpb.Payloads, v any, of string) error {
+	if ps == nil || len(ps.GetPayloads()) == 0 {
+		return fmt.Errorf("%s: no result", of)
 	}
-	return converter.GetDefaultDataConverter().FromPayload(h.result.GetPayloads()[0], v)
+	return converter.GetDefaultDataConverter().FromPayload(ps.GetPayloads()[0], v)
 }
 
 // history reads the activities of workflow ("ID/run ID") from the control plane.
@@ -113,10 +117,7 @@ func history(c client.Client, workflow string) wfHistory {
 
 // decodeResult decodes an activity's result into v.
 func (a actSpan) decodeResult(v any) error {
-	if a.result == nil || len(a.result.GetPayloads()) == 0 {
-		return fmt.Errorf("activity %s: no result", a.Type)
-	}
-	return converter.GetDefaultDataConverter().FromPayload(a.result.GetPayloads()[0], v)
+	return decodeFirst(a.result, v, "activity "+a.Type)
 }
 
 // window is a time interval.
