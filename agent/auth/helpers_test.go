@@ -22,7 +22,11 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-var sentinels = []error{auth.ErrUnsigned, auth.ErrUnknownKey, auth.ErrBadSignature, auth.ErrExpired, auth.ErrReplayed}
+var sentinels = []error{auth.ErrUnsigned, auth.ErrUnknownKey, auth.ErrBadSignature, auth.ErrExpired, auth.ErrWrongNode, auth.ErrReplayed}
+
+// testNode is the node the tests' verifiers guard and their requests are
+// signed for.
+const testNode = "node-a-1f2e"
 
 // requireSentinel asserts err wraps want and no other sentinel.
 func requireSentinel(t testing.TB, want, err error) {

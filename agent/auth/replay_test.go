@@ -34,7 +34,7 @@ func signedAt(t *testing.T, s ssh.Signer, at time.Time) *http.Request {
 	t.Helper()
 	req, err := http.NewRequest("GET", "http://node-a:7000/v1/status", nil)
 	require.NoError(t, err)
-	require.NoError(t, Sign(req, s, EmptySHA256, at))
+	require.NoError(t, Sign(req, s, "node-a", EmptySHA256, at))
 	return req
 }
 
@@ -54,7 +54,7 @@ func TestReplayCacheBounds(t *testing.T) {
 	require.NoError(t, err)
 	t0 := time.Unix(1_700_000_000, 0)
 	clock := &fakeClock{t: t0}
-	v := NewVerifier([]ssh.PublicKey{s.PublicKey()}, VerifierOptions{Window: time.Minute, Now: clock.Now, MaxNonces: 3})
+	v := NewVerifier([]ssh.PublicKey{s.PublicKey()}, VerifierOptions{Node: "node-a", Window: time.Minute, Now: clock.Now, MaxNonces: 3})
 	check := func(req *http.Request, want error) {
 		t.Helper()
 		err := v.Verify(req, EmptySHA256)
@@ -111,7 +111,7 @@ func TestReplayCacheMemoryStaysBounded(t *testing.T) {
 	require.NoError(t, err)
 	t0 := time.Unix(1_700_000_000, 0)
 	clock := &fakeClock{t: t0}
-	v := NewVerifier([]ssh.PublicKey{s.PublicKey()}, VerifierOptions{Window: time.Minute, Now: clock.Now, MaxNonces: 50})
+	v := NewVerifier([]ssh.PublicKey{s.PublicKey()}, VerifierOptions{Node: "node-a", Window: time.Minute, Now: clock.Now, MaxNonces: 50})
 	for i := range 1000 {
 		clock.Set(t0.Add(time.Duration(i) * 100 * time.Millisecond))
 		req := signedAt(t, s, clock.Now())

@@ -19,10 +19,32 @@ import (
 )
 
 // Scheme is the authorization scheme and the first line of the signed string.
-const Scheme = "DFLOW1"
+// DFLOW2 added the target node's identity (HeaderNode) to DFLOW1's.
+const Scheme = "DFLOW2"
 
 // HeaderContentSHA256 carries the hex sha256 of the request body.
 const HeaderContentSHA256 = "X-Dflow-Content-Sha256"
+
+// HeaderNode carries the ID of the node (agent incarnation) the request is
+// for; the signature covers it.
+const HeaderNode = "X-Dflow-Node"
+
+// maxNodeIDLen bounds a node ID.
+const maxNodeIDLen = 256
+
+// ValidNodeID tells whether id can name a node in a signed request: 1 to
+// 256 visible ASCII characters (no spaces, no controls).
+func ValidNodeID(id string) bool {
+	if id == "" || len(id) > maxNodeIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
 
 // EmptySHA256 is the hex sha256 of an empty body.
 const EmptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -31,13 +53,17 @@ const EmptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b785
 // signature is about 2.8 KB of base64.
 const maxAuthorizationLen = 8 << 10
 
-// Sign adds the authentication headers to req, signed by s, at time now.
-// bodySHA256 is the hex sha256 of the body (use EmptySHA256 for none). The
-// host signed is req.Host, or req.URL.Host when that is empty; the request
-// URI is req.URL.RequestURI(), which is what net/http sends.
-func Sign(req *http.Request, s ssh.Signer, bodySHA256 string, now time.Time) error {
+// Sign adds the authentication headers to req, signed by s for the node
+// with ID node, at time now. bodySHA256 is the hex sha256 of the body (use
+// EmptySHA256 for none). The host signed is req.Host, or req.URL.Host when
+// that is empty; the request URI is req.URL.RequestURI(), which is what
+// net/http sends.
+func Sign(req *http.Request, s ssh.Signer, node, bodySHA256 string, now time.Time) error {
 	if s == nil {
 		return errors.New("sign request: no signer")
+	}
+	if !ValidNodeID(node) {
+		return fmt.Errorf("sign request: node id %q: want 1 to %d visible ASCII characters", truncate(node, 80), maxNodeIDLen)
 	}
 	bodySHA256 = strings.ToLower(bodySHA256)
 	if !isHex(bodySHA256, sha256.Size*2) {
@@ -49,7 +75,7 @@ func Sign(req *http.Request, s ssh.Signer, bodySHA256 string, now time.Time) err
 	}
 	nonce := hex.EncodeToString(n[:])
 	ts := strconv.FormatInt(now.UnixNano(), 10)
-	data := signedString(requestMethod(req), clientHost(req), req.URL.RequestURI(), ts, nonce, bodySHA256)
+	data := signedString(requestMethod(req), clientHost(req), node, req.URL.RequestURI(), ts, nonce, bodySHA256)
 	sig, err := signData(s, data)
 	if err != nil {
 		return fmt.Errorf("sign request: %w", err)
@@ -57,6 +83,7 @@ func Sign(req *http.Request, s ssh.Signer, bodySHA256 string, now time.Time) err
 	req.Header.Set("Authorization", Scheme+" key="+ssh.FingerprintSHA256(s.PublicKey())+
 		",ts="+ts+",nonce="+nonce+",sig="+base64.StdEncoding.EncodeToString(ssh.Marshal(sig)))
 	req.Header.Set(HeaderContentSHA256, bodySHA256)
+	req.Header.Set(HeaderNode, node)
 	return nil
 }
 
@@ -85,9 +112,9 @@ func signData(s ssh.Signer, data []byte) (*ssh.Signature, error) {
 }
 
 // signedString is what the signature covers.
-func signedString(method, host, uri, ts, nonce, bodySHA256 string) []byte {
+func signedString(method, host, node, uri, ts, nonce, bodySHA256 string) []byte {
 	var b bytes.Buffer
-	for _, part := range []string{Scheme, method, host, uri, ts, nonce} {
+	for _, part := range []string{Scheme, method, host, node, uri, ts, nonce} {
 		b.WriteString(part)
 		b.WriteByte('\n')
 	}
@@ -142,7 +169,7 @@ type authorization struct {
 	sig   *ssh.Signature
 }
 
-// parseAuthorization parses a DFLOW1 Authorization header value. Its errors
+// parseAuthorization parses a DFLOW2 Authorization header value. Its errors
 // never quote the value.
 func parseAuthorization(v string) (*authorization, error) {
 	if len(v) > maxAuthorizationLen {
@@ -150,6 +177,9 @@ func parseAuthorization(v string) (*authorization, error) {
 	}
 	rest, ok := strings.CutPrefix(v, Scheme+" ")
 	if !ok {
+		if strings.HasPrefix(v, "DFLOW1 ") {
+			return nil, fmt.Errorf("authorization scheme DFLOW1 is no longer accepted: this agent wants %s, which binds a request to one node; upgrade the client (dflow) to the agent's version", Scheme)
+		}
 		return nil, fmt.Errorf("authorization header is not of scheme %s", Scheme)
 	}
 	fields := strings.Split(rest, ",")
@@ -220,8 +250,9 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// Transport is an http.RoundTripper that signs every request with Signer.
-// If the request already has the header HeaderContentSHA256 set, that value
+// Transport is an http.RoundTripper that signs every request with Signer,
+// for the node Node (the agent's --node-id): another node refuses it. If
+// the request already has the header HeaderContentSHA256 set, that value
 // is signed and the body is not read (for large streamed uploads whose hash
 // the caller knows); otherwise the body is read (via GetBody when possible,
 // or buffered in memory) and hashed. The caller's request is not modified.
@@ -232,6 +263,7 @@ func truncate(s string, n int) string {
 // redirect are signed afresh.
 type Transport struct {
 	Signer ssh.Signer
+	Node   string            // the ID of the node every request is for
 	Base   http.RoundTripper // default http.DefaultTransport
 	Now    func() time.Time  // default time.Now
 }
@@ -246,6 +278,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.Signer == nil {
 		closeBody()
 		return nil, errors.New("auth transport: no signer")
+	}
+	if !ValidNodeID(t.Node) {
+		closeBody()
+		return nil, fmt.Errorf("auth transport: %s %s: node id %q: want the ID of the node the request is for (1 to %d visible ASCII characters)", req.Method, req.URL.Redacted(), truncate(t.Node, 80), maxNodeIDLen)
 	}
 	out := req.Clone(req.Context())
 	sum := out.Header.Get(HeaderContentSHA256)
@@ -286,7 +322,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.Now != nil {
 		now = t.Now
 	}
-	if err := Sign(out, t.Signer, sum, now()); err != nil {
+	if err := Sign(out, t.Signer, t.Node, sum, now()); err != nil {
 		if out.Body != req.Body && out.Body != nil {
 			_ = out.Body.Close()
 		}

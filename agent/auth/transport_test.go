@@ -101,6 +101,17 @@ func TestTransport(t *testing.T) {
 			req.Header.Set(auth.HeaderContentSHA256, sha(big))
 			return req
 		}},
+		{name: "POST of 3 MiB, which may not stream", wantCode: http.StatusRequestEntityTooLarge, want: auth.ErrBodyTooLarge, req: func(t *testing.T, base string) *http.Request {
+			req, err := http.NewRequest("POST", base+"/v1/processes", bytes.NewReader(big))
+			require.NoError(t, err)
+			return req
+		}},
+		{name: "chunked POST of 3 MiB, which may not stream", wantCode: http.StatusRequestEntityTooLarge, want: auth.ErrBodyTooLarge, req: func(t *testing.T, base string) *http.Request {
+			req, err := http.NewRequest("POST", base+"/v1/processes", stream(big))
+			require.NoError(t, err)
+			req.Header.Set(auth.HeaderContentSHA256, sha(big))
+			return req
+		}},
 		{name: "small body with mismatching pre-set hash", wantCode: http.StatusUnauthorized, want: auth.ErrBadSignature, req: func(t *testing.T, base string) *http.Request {
 			req, err := http.NewRequest("POST", base+"/v1/start", stream([]byte("small")))
 			require.NoError(t, err)
@@ -110,8 +121,11 @@ func TestTransport(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startServer(t, auth.NewVerifier([]ssh.PublicKey{alice.PublicKey()}, auth.VerifierOptions{}))
-			c := &http.Client{Transport: &auth.Transport{Signer: alice}}
+			srv := startServer(t, auth.NewVerifier([]ssh.PublicKey{alice.PublicKey()}, auth.VerifierOptions{
+				Node:   testNode,
+				Stream: func(r *http.Request) bool { return r.Method == http.MethodPut },
+			}))
+			c := &http.Client{Transport: &auth.Transport{Signer: alice, Node: testNode}}
 			req := tc.req(t, srv.URL)
 			code, got, msg := send(t, c, req)
 			require.Equal(t, tc.wantCode, code, "%s %s", msg, got.ReadErr)
@@ -127,7 +141,7 @@ func TestTransport(t *testing.T) {
 				// The handler read the whole body and saw the error at the end.
 				require.True(t, strings.HasPrefix(got.ReadErr, "BAD SIGNATURE: "), got.ReadErr)
 				require.Equal(t, len(other), got.BodyLen)
-			case http.StatusUnauthorized:
+			case http.StatusUnauthorized, http.StatusRequestEntityTooLarge:
 				require.Contains(t, msg, tc.want.Error())
 				requireSentinel(t, tc.want, srv.lastRefusal(t))
 				require.Zero(t, srv.handlerCalls())
@@ -138,24 +152,36 @@ func TestTransport(t *testing.T) {
 
 func TestTransportErrors(t *testing.T) {
 	alice := newEd25519(t)
-	srv := startServer(t, auth.NewVerifier([]ssh.PublicKey{alice.PublicKey()}, auth.VerifierOptions{}))
+	srv := startServer(t, auth.NewVerifier([]ssh.PublicKey{alice.PublicKey()}, auth.VerifierOptions{Node: testNode}))
 
 	req, err := http.NewRequest("GET", srv.URL, nil)
 	require.NoError(t, err)
 	_, err = (&http.Client{Transport: &auth.Transport{}}).Do(req)
 	require.ErrorContains(t, err, "no signer")
 
+	req, err = http.NewRequest("GET", srv.URL, nil)
+	require.NoError(t, err)
+	_, err = (&http.Client{Transport: &auth.Transport{Signer: alice}}).Do(req)
+	require.ErrorContains(t, err, "node id")
+
+	// Signed for another node: refused with both names.
+	req, err = http.NewRequest("GET", srv.URL, nil)
+	require.NoError(t, err)
+	code, _, msg := send(t, &http.Client{Transport: &auth.Transport{Signer: alice, Node: "node-b"}}, req)
+	require.Equal(t, http.StatusUnauthorized, code)
+	require.Contains(t, msg, `signed for node "node-b", this is node "`+testNode+`"`)
+
 	req, err = http.NewRequest("POST", srv.URL, strings.NewReader("x"))
 	require.NoError(t, err)
 	req.Header.Set(auth.HeaderContentSHA256, "not-a-hash")
-	_, err = (&http.Client{Transport: &auth.Transport{Signer: alice}}).Do(req)
+	_, err = (&http.Client{Transport: &auth.Transport{Signer: alice, Node: testNode}}).Do(req)
 	require.ErrorContains(t, err, "not 64 hex digits")
 
 	// A transport whose clock is off is refused as expired.
-	skewed := &auth.Transport{Signer: alice, Now: func() time.Time { return time.Now().Add(-time.Hour) }}
+	skewed := &auth.Transport{Signer: alice, Node: testNode, Now: func() time.Time { return time.Now().Add(-time.Hour) }}
 	req, err = http.NewRequest("GET", srv.URL, nil)
 	require.NoError(t, err)
-	code, _, msg := send(t, &http.Client{Transport: skewed}, req)
+	code, _, msg = send(t, &http.Client{Transport: skewed}, req)
 	require.Equal(t, http.StatusUnauthorized, code)
 	require.Contains(t, msg, auth.ErrExpired.Error())
 }
@@ -180,8 +206,8 @@ func TestKeyTypes(t *testing.T) {
 			// The key goes through an authorized_keys file, as on a node.
 			keys, err := auth.ParseAuthorizedKeys("authorized_keys", ssh.MarshalAuthorizedKey(s.PublicKey()))
 			require.NoError(t, err)
-			srv := startServer(t, auth.NewVerifier(keys, auth.VerifierOptions{}))
-			c := &http.Client{Transport: &auth.Transport{Signer: s}}
+			srv := startServer(t, auth.NewVerifier(keys, auth.VerifierOptions{Node: testNode}))
+			c := &http.Client{Transport: &auth.Transport{Signer: s, Node: testNode}}
 			req, err := http.NewRequest("POST", srv.URL+"/v1/start", strings.NewReader("x"))
 			require.NoError(t, err)
 			code, got, msg := send(t, c, req)
@@ -191,20 +217,20 @@ func TestKeyTypes(t *testing.T) {
 	}
 
 	t.Run("rsa with SHA-1 is refused", func(t *testing.T) {
-		v := auth.NewVerifier([]ssh.PublicKey{rsa2048.PublicKey()}, auth.VerifierOptions{})
+		v := auth.NewVerifier([]ssh.PublicKey{rsa2048.PublicKey()}, auth.VerifierOptions{Node: testNode})
 		req, err := http.NewRequest("GET", "http://node-a:7000/v1/status", nil)
 		require.NoError(t, err)
-		require.NoError(t, auth.Sign(req, rsa2048, auth.EmptySHA256, time.Now()))
+		require.NoError(t, auth.Sign(req, rsa2048, testNode, auth.EmptySHA256, time.Now()))
 		require.NoError(t, v.Verify(req, auth.EmptySHA256))
 
 		// Re-sign the same string with ssh-rsa (SHA-1).
 		authz := req.Header.Get("Authorization")
-		data := "DFLOW1\nGET\nnode-a:7000\n/v1/status\n" + field(t, authz, "ts") + "\n" + field(t, authz, "nonce") + "\n" + auth.EmptySHA256
+		data := "DFLOW2\nGET\nnode-a:7000\n" + testNode + "\n/v1/status\n" + field(t, authz, "ts") + "\n" + field(t, authz, "nonce") + "\n" + auth.EmptySHA256
 		sig, err := rsaAlgo.SignWithAlgorithm(rand.Reader, []byte(data), ssh.KeyAlgoRSA)
 		require.NoError(t, err)
 		require.NoError(t, rsa2048.PublicKey().Verify([]byte(data), sig), "the test must build the signed string right")
 		setField(t, req, "sig", base64.StdEncoding.EncodeToString(ssh.Marshal(sig)))
-		requireSentinel(t, auth.ErrBadSignature, auth.NewVerifier([]ssh.PublicKey{rsa2048.PublicKey()}, auth.VerifierOptions{}).Verify(req, auth.EmptySHA256))
+		requireSentinel(t, auth.ErrBadSignature, auth.NewVerifier([]ssh.PublicKey{rsa2048.PublicKey()}, auth.VerifierOptions{Node: testNode}).Verify(req, auth.EmptySHA256))
 	})
 }
 
@@ -214,14 +240,15 @@ func TestSignedStringIsDocumented(t *testing.T) {
 	req, err := http.NewRequest("PATCH", "http://Node-A.example:7000/v1/x%2Fy?b=2&a=1", nil)
 	require.NoError(t, err)
 	at := time.Unix(1700000000, 123)
-	require.NoError(t, auth.Sign(req, s, auth.EmptySHA256, at))
+	require.NoError(t, auth.Sign(req, s, testNode, auth.EmptySHA256, at))
 	authz := req.Header.Get("Authorization")
-	require.Regexp(t, `^DFLOW1 key=SHA256:[A-Za-z0-9+/]{43},ts=1700000000000000123,nonce=[0-9a-f]{32},sig=[A-Za-z0-9+/]+=*$`, authz)
+	require.Regexp(t, `^DFLOW2 key=SHA256:[A-Za-z0-9+/]{43},ts=1700000000000000123,nonce=[0-9a-f]{32},sig=[A-Za-z0-9+/]+=*$`, authz)
 	require.Equal(t, auth.EmptySHA256, req.Header.Get(auth.HeaderContentSHA256))
+	require.Equal(t, testNode, req.Header.Get(auth.HeaderNode))
 	blob, err := base64.StdEncoding.DecodeString(field(t, authz, "sig"))
 	require.NoError(t, err)
 	var sig ssh.Signature
 	require.NoError(t, ssh.Unmarshal(blob, &sig))
-	data := "DFLOW1\nPATCH\nnode-a.example:7000\n/v1/x%2Fy?b=2&a=1\n1700000000000000123\n" + field(t, authz, "nonce") + "\n" + auth.EmptySHA256
+	data := "DFLOW2\nPATCH\nnode-a.example:7000\n" + testNode + "\n/v1/x%2Fy?b=2&a=1\n1700000000000000123\n" + field(t, authz, "nonce") + "\n" + auth.EmptySHA256
 	require.NoError(t, s.PublicKey().Verify([]byte(data), &sig))
 }

@@ -37,7 +37,14 @@ var (
 	ErrExpired = errors.New("expired request")
 	// ErrReplayed: the nonce was accepted before, within the window.
 	ErrReplayed = errors.New("replayed request")
+	// ErrWrongNode: the request is validly signed, but for another node (or
+	// another incarnation of this one).
+	ErrWrongNode = errors.New("request for another node")
 )
+
+// ErrBodyTooLarge is Middleware's refusal (413) of a body larger than
+// MaxBody on a request that may not stream; Verify never returns it.
+var ErrBodyTooLarge = errors.New("request body too large")
 
 // Defaults for VerifierOptions.
 const (
@@ -61,10 +68,21 @@ type VerifierOptions struct {
 	NotBefore time.Time
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// MaxBody: bodies up to this size are buffered and checked by
-	// Middleware before the handler runs; larger ones are checked as the
-	// handler reads them. Default 1 MiB.
+	// Node is the ID of the node this verifier guards (the agent's
+	// --node-id). A request signed for any other node is refused as
+	// ErrWrongNode; with Node "" every request is.
+	Node string
+	// MaxBody: Middleware reads bodies up to this size whole and checks
+	// them before the handler runs; a larger body is refused with 413
+	// (ErrBodyTooLarge) unless Stream allows the request to stream.
+	// Default 1 MiB.
 	MaxBody int64
+	// Stream tells which requests may carry a body larger than MaxBody
+	// (nil: none). Middleware hands such a body to the handler as a stream
+	// that is checked at its end: see Middleware for what that asks of the
+	// handler. Only handlers that write the body aside and commit it after
+	// io.EOF (an artifact upload) may stream.
+	Stream func(*http.Request) bool
 	// MaxNonces caps the replay cache; default 100,000. See the package
 	// documentation for what happens when it is full.
 	MaxNonces int
@@ -117,8 +135,8 @@ func (v *Verifier) SetKeys(keys []ssh.PublicKey) {
 
 // Verify checks req's headers against bodySHA256 (hex) and returns nil or an
 // error that wraps exactly one of ErrUnsigned, ErrUnknownKey,
-// ErrBadSignature, ErrExpired, ErrReplayed. A nil answer consumes the
-// request's nonce: the same request verifies only once.
+// ErrBadSignature, ErrExpired, ErrWrongNode, ErrReplayed. A nil answer
+// consumes the request's nonce: the same request verifies only once.
 func (v *Verifier) Verify(req *http.Request, bodySHA256 string) error {
 	a, _, claimed, err := v.checkHeaders(req)
 	if err != nil {
@@ -146,6 +164,11 @@ func (v *Verifier) checkHeaders(req *http.Request) (*authorization, string, stri
 		return nil, "", "", fmt.Errorf("want one %s header of 64 lowercase hex digits: %w", HeaderContentSHA256, ErrUnsigned)
 	}
 	claimed := sums[0]
+	nodes := req.Header.Values(HeaderNode)
+	if len(nodes) != 1 || !ValidNodeID(nodes[0]) {
+		return nil, "", "", fmt.Errorf("want one %s header naming the node the request is for (a %s request; an older client signs without it): %w", HeaderNode, Scheme, ErrUnsigned)
+	}
+	node := nodes[0]
 	a, err := parseAuthorization(authz[0])
 	if err != nil {
 		return nil, "", "", fmt.Errorf("%v: %w", err, ErrUnsigned)
@@ -171,9 +194,16 @@ func (v *Verifier) checkHeaders(req *http.Request) (*authorization, string, stri
 		return nil, "", "", fmt.Errorf("signature by %s uses SHA-1 (ssh-rsa); sign with rsa-sha2-256 or rsa-sha2-512: %w", a.key, ErrBadSignature)
 	}
 	method, host := requestMethod(req), serverHost(req)
-	data := signedString(method, host, serverURI(req), a.ts, a.nonce, claimed)
+	data := signedString(method, host, node, serverURI(req), a.ts, a.nonce, claimed)
 	if err := key.Verify(data, a.sig); err != nil {
-		return nil, "", "", fmt.Errorf("signature by %s does not match %q %q for host %q: %w", a.key, method, req.URL.Path, host, ErrBadSignature)
+		return nil, "", "", fmt.Errorf("signature by %s does not match %q %q for host %q, node %q: %w", a.key, method, req.URL.Path, host, node, ErrBadSignature)
+	}
+	// Checked after the signature: only a key holder learns this node's ID.
+	switch {
+	case v.o.Node == "":
+		return nil, "", "", fmt.Errorf("signed for node %q, and this verifier has no node id: %w", node, ErrWrongNode)
+	case node != v.o.Node:
+		return nil, "", "", fmt.Errorf("signed for node %q, this is node %q: %w", node, v.o.Node, ErrWrongNode)
 	}
 	return a, a.key, claimed, nil
 }
@@ -254,17 +284,23 @@ func KeyFingerprint(ctx context.Context) string {
 }
 
 // Middleware authenticates every request before next. On failure it answers
-// 401 with a JSON body {"error": "..."} and logs one line via logf (method,
-// path, remote address, reason); it never logs headers or signatures. logf
-// nil means log.Printf.
+// with a JSON body {"error": "..."} and logs one line via logf (method, path,
+// remote address, reason); it never logs headers or signatures. logf nil
+// means log.Printf. The statuses: 401 for a request that is not validly
+// signed for this node now (every sentinel error of Verify), 413 for a body
+// larger than MaxBody on a request that may not stream (ErrBodyTooLarge;
+// by its Content-Length, before anything is read, when it has one), 400 for
+// a body that could not be read (cut short).
 //
-// On success next sees the verified body. Bodies up to MaxBody are read and
-// checked before next runs. Larger ones (and bodies of unknown length that
-// turn out larger) are passed on as a reader that returns an error wrapping
-// ErrBadSignature at the end if the hash does not match: a handler of large
-// bodies must read to EOF, must treat that error as fatal, and must not
-// commit anything before it has seen io.EOF. The verified key's fingerprint
-// is in the request's context (KeyFingerprint).
+// The headers are checked before any body is read. On success next sees
+// exactly the signed body, and the verified key's fingerprint is in the
+// request's context (KeyFingerprint). A body of at most MaxBody bytes is
+// read whole and checked before next runs (and r.ContentLength is its
+// length). A larger body is accepted only for a request Stream allows, and
+// is passed on as a reader that returns an error wrapping ErrBadSignature
+// at the end if the hash does not match: such a handler must read to EOF,
+// must treat any read error as fatal, and must not commit anything (rename
+// a file into place, apply a change) before it has seen io.EOF.
 func (v *Verifier) Middleware(next http.Handler, logf func(format string, args ...any)) http.Handler {
 	if logf == nil {
 		logf = log.Printf
@@ -272,11 +308,19 @@ func (v *Verifier) Middleware(next http.Handler, logf func(format string, args .
 	refuse := func(w http.ResponseWriter, r *http.Request, code int, err error) {
 		logf("auth: refused %q %q from %s: %v", r.Method, r.URL.Path, r.RemoteAddr, err)
 		w.Header().Set("Content-Type", "application/json")
-		if code == http.StatusUnauthorized {
+		switch code {
+		case http.StatusUnauthorized:
 			w.Header().Set("WWW-Authenticate", Scheme)
+		case http.StatusRequestEntityTooLarge, http.StatusBadRequest:
+			// The rest of the body is not read: the connection cannot be
+			// reused.
+			w.Header().Set("Connection", "close")
 		}
 		w.WriteHeader(code)
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+	}
+	tooLarge := func(r *http.Request, what string) error {
+		return fmt.Errorf("%s %s: body %s, more than the %d bytes this request may carry: %w", r.Method, r.URL.Path, what, v.o.MaxBody, ErrBodyTooLarge)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, fp, claimed, err := v.checkHeaders(r)
@@ -284,9 +328,14 @@ func (v *Verifier) Middleware(next http.Handler, logf func(format string, args .
 			refuse(w, r, http.StatusUnauthorized, err)
 			return
 		}
+		streams := v.o.Stream != nil && v.o.Stream(r)
 		body := r.Body
 		if body == nil {
 			body = http.NoBody
+		}
+		if !streams && r.ContentLength > v.o.MaxBody {
+			refuse(w, r, http.StatusRequestEntityTooLarge, tooLarge(r, fmt.Sprintf("of %d bytes", r.ContentLength)))
+			return
 		}
 		var prefix []byte
 		if body != http.NoBody && r.ContentLength <= v.o.MaxBody {
@@ -296,7 +345,12 @@ func (v *Verifier) Middleware(next http.Handler, logf func(format string, args .
 				return
 			}
 		}
-		if body == http.NoBody || int64(len(prefix)) <= v.o.MaxBody && r.ContentLength <= v.o.MaxBody {
+		whole := body == http.NoBody || r.ContentLength <= v.o.MaxBody && int64(len(prefix)) <= v.o.MaxBody
+		if !whole && !streams {
+			refuse(w, r, http.StatusRequestEntityTooLarge, tooLarge(r, "of unknown length"))
+			return
+		}
+		if whole {
 			sum := sha256.Sum256(prefix)
 			if hex.EncodeToString(sum[:]) != claimed {
 				refuse(w, r, http.StatusUnauthorized, fmt.Errorf("body sha256 does not match the signed %s: %w", HeaderContentSHA256, ErrBadSignature))
@@ -308,6 +362,7 @@ func (v *Verifier) Middleware(next http.Handler, logf func(format string, args .
 			}
 			if body != http.NoBody {
 				r.Body = readCloser{bytes.NewReader(prefix), body}
+				r.ContentLength = int64(len(prefix))
 			}
 		} else {
 			if err := v.remember(a); err != nil {

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// field returns the value of name in a DFLOW1 Authorization header.
+// field returns the value of name in a DFLOW2 Authorization header.
 func field(t testing.TB, authz, name string) string {
 	t.Helper()
 	m := regexp.MustCompile(`[ ,]` + name + `=([^,]*)`).FindStringSubmatch(authz)
@@ -44,7 +44,7 @@ func TestMiddlewareAndVerify(t *testing.T) {
 			if body == "" {
 				req.Body = http.NoBody
 			}
-			require.NoError(t, auth.Sign(req, s, sha([]byte(body)), at))
+			require.NoError(t, auth.Sign(req, s, testNode, sha([]byte(body)), at))
 			if mutate != nil {
 				mutate(t, req)
 			}
@@ -63,9 +63,19 @@ func TestMiddlewareAndVerify(t *testing.T) {
 		}
 	}
 
+	signedFor := func(s ssh.Signer, node, method, target, body string, at time.Time) build {
+		return func(t *testing.T, base string) (*http.Request, string) {
+			req, err := http.NewRequest(method, base+target, strings.NewReader(body))
+			require.NoError(t, err)
+			require.NoError(t, auth.Sign(req, s, node, sha([]byte(body)), at))
+			return req, body
+		}
+	}
+
 	cases := []struct {
 		name      string
 		opts      auth.VerifierOptions
+		noNode    bool // keep opts.Node ""
 		build     build
 		want      error // nil: accepted
 		sendTwice bool  // the second send must be refused with want
@@ -83,7 +93,7 @@ func TestMiddlewareAndVerify(t *testing.T) {
 			r.Header.Set("Authorization", "Bearer abc")
 		})},
 		{name: "garbled: scheme in lower case", want: auth.ErrUnsigned, build: signed(alice, "GET", "/", "", now, func(t *testing.T, r *http.Request) {
-			r.Header.Set("Authorization", "dflow1"+strings.TrimPrefix(r.Header.Get("Authorization"), "DFLOW1"))
+			r.Header.Set("Authorization", "dflow2"+strings.TrimPrefix(r.Header.Get("Authorization"), "DFLOW2"))
 		})},
 		{name: "garbled: missing nonce", want: auth.ErrUnsigned, build: signed(alice, "GET", "/", "", now, func(t *testing.T, r *http.Request) {
 			a := r.Header.Get("Authorization")
@@ -91,7 +101,7 @@ func TestMiddlewareAndVerify(t *testing.T) {
 		})},
 		{name: "garbled: fields reordered", want: auth.ErrUnsigned, build: signed(alice, "GET", "/", "", now, func(t *testing.T, r *http.Request) {
 			a := r.Header.Get("Authorization")
-			r.Header.Set("Authorization", "DFLOW1 ts="+field(t, a, "ts")+",key="+field(t, a, "key")+",nonce="+field(t, a, "nonce")+",sig="+field(t, a, "sig"))
+			r.Header.Set("Authorization", "DFLOW2 ts="+field(t, a, "ts")+",key="+field(t, a, "key")+",nonce="+field(t, a, "nonce")+",sig="+field(t, a, "sig"))
 		})},
 		{name: "garbled: sig not base64", want: auth.ErrUnsigned, build: signed(alice, "GET", "/", "", now, func(t *testing.T, r *http.Request) {
 			setField(t, r, "sig", "!!!!")
@@ -117,6 +127,27 @@ func TestMiddlewareAndVerify(t *testing.T) {
 		{name: "two Authorization headers", want: auth.ErrUnsigned, build: signed(alice, "GET", "/", "", now, func(t *testing.T, r *http.Request) {
 			r.Header.Add("Authorization", r.Header.Get("Authorization"))
 		})},
+		{name: "old scheme DFLOW1", want: auth.ErrUnsigned, build: signed(alice, "GET", "/", "", now, func(t *testing.T, r *http.Request) {
+			r.Header.Set("Authorization", "DFLOW1"+strings.TrimPrefix(r.Header.Get("Authorization"), "DFLOW2"))
+			r.Header.Del(auth.HeaderNode)
+		})},
+		{name: "no node header", want: auth.ErrUnsigned, build: signed(alice, "GET", "/", "", now, func(t *testing.T, r *http.Request) {
+			r.Header.Del(auth.HeaderNode)
+		})},
+		{name: "two node headers", want: auth.ErrUnsigned, build: signed(alice, "GET", "/", "", now, func(t *testing.T, r *http.Request) {
+			r.Header.Add(auth.HeaderNode, testNode)
+		})},
+		{name: "node header with a space", want: auth.ErrUnsigned, build: signed(alice, "GET", "/", "", now, func(t *testing.T, r *http.Request) {
+			r.Header.Set(auth.HeaderNode, "node a")
+		})},
+		{name: "signed for another node", want: auth.ErrWrongNode, build: signedFor(alice, "node-b-9c0d", "POST", "/v1/processes", `{"id":"x"}`, now)},
+		{name: "signed for another incarnation of this node", want: auth.ErrWrongNode, build: signedFor(alice, "node-a-0000", "GET", "/v1/processes", "", now)},
+		{name: "this verifier has no node id", opts: auth.VerifierOptions{Node: ""}, noNode: true, want: auth.ErrWrongNode, build: signed(alice, "GET", "/", "", now, nil)},
+		{name: "tampered node header", want: auth.ErrBadSignature, build: func(t *testing.T, base string) (*http.Request, string) {
+			req, body := signedFor(alice, "node-b-9c0d", "GET", "/v1/processes", "", now)(t, base)
+			req.Header.Set(auth.HeaderNode, testNode)
+			return req, body
+		}},
 		{name: "unknown key", want: auth.ErrUnknownKey, build: signed(mallory, "GET", "/v1/status", "", now, nil)},
 		{name: "wrong signature: another key claims to be alice", want: auth.ErrBadSignature, build: signed(mallory, "GET", "/", "", now, func(t *testing.T, r *http.Request) {
 			setField(t, r, "key", ssh.FingerprintSHA256(alice.PublicKey()))
@@ -124,7 +155,7 @@ func TestMiddlewareAndVerify(t *testing.T) {
 		{name: "wrong signature: taken from another request", want: auth.ErrBadSignature, build: signed(alice, "GET", "/v1/status", "", now, func(t *testing.T, r *http.Request) {
 			other, err := http.NewRequest("GET", "http://"+r.URL.Host+"/v1/status", nil)
 			require.NoError(t, err)
-			require.NoError(t, auth.Sign(other, alice, auth.EmptySHA256, now))
+			require.NoError(t, auth.Sign(other, alice, testNode, auth.EmptySHA256, now))
 			setField(t, r, "sig", field(t, other.Header.Get("Authorization"), "sig"))
 		})},
 		{name: "wrong signature: other nonce", want: auth.ErrBadSignature, build: signed(alice, "GET", "/", "", now, func(t *testing.T, r *http.Request) {
@@ -154,7 +185,7 @@ func TestMiddlewareAndVerify(t *testing.T) {
 			req, err := http.NewRequest("GET", base+"/v1/status", nil)
 			require.NoError(t, err)
 			req.Host = "node-b.example:7000"
-			require.NoError(t, auth.Sign(req, alice, auth.EmptySHA256, now))
+			require.NoError(t, auth.Sign(req, alice, testNode, auth.EmptySHA256, now))
 			req.Host = ""
 			return req, ""
 		}},
@@ -163,7 +194,7 @@ func TestMiddlewareAndVerify(t *testing.T) {
 			require.NoError(t, err)
 			u, _ := url.Parse(base)
 			req.Host = u.Hostname() + ":1"
-			require.NoError(t, auth.Sign(req, alice, auth.EmptySHA256, now))
+			require.NoError(t, auth.Sign(req, alice, testNode, auth.EmptySHA256, now))
 			req.Host = ""
 			return req, ""
 		}},
@@ -187,7 +218,7 @@ func TestMiddlewareAndVerify(t *testing.T) {
 		require.NoError(t, err)
 		u, _ := url.Parse(base)
 		req.Host = "LOCALHOST:" + u.Port()
-		require.NoError(t, auth.Sign(req, alice, auth.EmptySHA256, now))
+		require.NoError(t, auth.Sign(req, alice, testNode, auth.EmptySHA256, now))
 		req.Host = "localhost:" + u.Port()
 		return req, ""
 	}
@@ -196,6 +227,9 @@ func TestMiddlewareAndVerify(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := tc.opts
 			opts.Now = func() time.Time { return now }
+			if !tc.noNode {
+				opts.Node = testNode
+			}
 			keys := []ssh.PublicKey{alice.PublicKey()}
 
 			// Through the middleware of a real server.
@@ -252,10 +286,10 @@ func (nopCloser) Close() error { return nil }
 
 func TestMiddlewareLogsOneLineWithoutSecrets(t *testing.T) {
 	alice, mallory := newEd25519(t), newEd25519(t)
-	srv := startServer(t, auth.NewVerifier([]ssh.PublicKey{alice.PublicKey()}, auth.VerifierOptions{}))
+	srv := startServer(t, auth.NewVerifier([]ssh.PublicKey{alice.PublicKey()}, auth.VerifierOptions{Node: testNode}))
 	req, err := http.NewRequest("PUT", srv.URL+"/v1/secret%0Apath?token=x", strings.NewReader("body"))
 	require.NoError(t, err)
-	require.NoError(t, auth.Sign(req, mallory, sha([]byte("body")), time.Now()))
+	require.NoError(t, auth.Sign(req, mallory, testNode, sha([]byte("body")), time.Now()))
 	authz := req.Header.Get("Authorization")
 	code, _, msg := send(t, nil, req)
 	require.Equal(t, http.StatusUnauthorized, code)
@@ -276,10 +310,10 @@ func TestMiddlewareLogsOneLineWithoutSecrets(t *testing.T) {
 
 func TestSetKeys(t *testing.T) {
 	alice, bob := newEd25519(t), newEd25519(t)
-	v := auth.NewVerifier([]ssh.PublicKey{alice.PublicKey()}, auth.VerifierOptions{})
+	v := auth.NewVerifier([]ssh.PublicKey{alice.PublicKey()}, auth.VerifierOptions{Node: testNode})
 	srv := startServer(t, v)
 	get := func(s ssh.Signer) (int, string) {
-		c := &http.Client{Transport: &auth.Transport{Signer: s}}
+		c := &http.Client{Transport: &auth.Transport{Signer: s, Node: testNode}}
 		req, err := http.NewRequest("GET", srv.URL+"/v1/status", nil)
 		require.NoError(t, err)
 		code, _, msg := send(t, c, req)
@@ -301,10 +335,10 @@ func TestSetKeys(t *testing.T) {
 // The same signed request sent concurrently is accepted exactly once.
 func TestConcurrentReplay(t *testing.T) {
 	alice := newEd25519(t)
-	srv := startServer(t, auth.NewVerifier([]ssh.PublicKey{alice.PublicKey()}, auth.VerifierOptions{}))
+	srv := startServer(t, auth.NewVerifier([]ssh.PublicKey{alice.PublicKey()}, auth.VerifierOptions{Node: testNode}))
 	orig, err := http.NewRequest("POST", srv.URL+"/v1/start", nil)
 	require.NoError(t, err)
-	require.NoError(t, auth.Sign(orig, alice, auth.EmptySHA256, time.Now()))
+	require.NoError(t, auth.Sign(orig, alice, testNode, auth.EmptySHA256, time.Now()))
 
 	const n = 32
 	codes := make([]int, n)
@@ -333,4 +367,19 @@ func TestConcurrentReplay(t *testing.T) {
 	require.Equal(t, 1, ok)
 	require.Equal(t, n-1, refused)
 	requireSentinel(t, auth.ErrReplayed, srv.lastRefusal(t))
+}
+
+// A client of the scheme before (DFLOW1, no node) learns why it is refused.
+func TestOldSchemeIsRefusedClearly(t *testing.T) {
+	alice := newEd25519(t)
+	srv := startServer(t, auth.NewVerifier([]ssh.PublicKey{alice.PublicKey()}, auth.VerifierOptions{Node: testNode}))
+	req, err := http.NewRequest("GET", srv.URL+"/v1/status", nil)
+	require.NoError(t, err)
+	require.NoError(t, auth.Sign(req, alice, testNode, auth.EmptySHA256, time.Now()))
+	req.Header.Set("Authorization", "DFLOW1"+strings.TrimPrefix(req.Header.Get("Authorization"), "DFLOW2"))
+	req.Header.Del(auth.HeaderNode)
+	code, _, msg := send(t, nil, req)
+	require.Equal(t, http.StatusUnauthorized, code)
+	require.Contains(t, msg, "DFLOW1 is no longer accepted")
+	require.Contains(t, msg, "upgrade the client")
 }
