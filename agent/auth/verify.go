@@ -164,15 +164,15 @@ func (v *Verifier) checkHeaders(req *http.Request) (*authorization, string, stri
 		return nil, "", "", fmt.Errorf("want one %s header of 64 lowercase hex digits: %w", HeaderContentSHA256, ErrUnsigned)
 	}
 	claimed := sums[0]
-	nodes := req.Header.Values(HeaderNode)
-	if len(nodes) != 1 || !ValidNodeID(nodes[0]) {
-		return nil, "", "", fmt.Errorf("want one %s header naming the node the request is for (a %s request; an older client signs without it): %w", HeaderNode, Scheme, ErrUnsigned)
-	}
-	node := nodes[0]
 	a, err := parseAuthorization(authz[0])
 	if err != nil {
 		return nil, "", "", fmt.Errorf("%v: %w", err, ErrUnsigned)
 	}
+	nodes := req.Header.Values(HeaderNode)
+	if len(nodes) != 1 || !ValidNodeID(nodes[0]) {
+		return nil, "", "", fmt.Errorf("%s request without one %s header naming the node it is for: %w", Scheme, HeaderNode, ErrUnsigned)
+	}
+	node := nodes[0]
 	key, ok := (*v.keys.Load())[a.key]
 	if !ok {
 		return nil, "", "", fmt.Errorf("key %s is not authorized: %w", a.key, ErrUnknownKey)
