@@ -37,6 +37,10 @@ type Config struct {
 	Deploy   Rollout  `json:"deploy" yaml:"deploy"`
 	Verify   Verify   `json:"verify" yaml:"verify"`
 	Temporal Temporal `json:"temporal" yaml:"temporal"`
+	// Revision is the config revision in the Store that holds this
+	// configuration whole (with app.env's values, which never travel in
+	// workflow payloads: see App.Env); 0 before it is saved.
+	Revision int64 `json:"revision,omitempty" yaml:"-"`
 
 	sources map[string]string // dotted key -> "dflow.yaml:LINE" or "--flag"
 }
@@ -54,6 +58,11 @@ type Backends struct {
 type Nodes struct {
 	AgentPort int `json:"agent_port" yaml:"agent_port"`
 	Parallel  int `json:"parallel" yaml:"parallel"`
+	// Max bounds the node count `set` accepts (default 64).
+	Max int `json:"max" yaml:"max"`
+	// MaxArtifact bounds the size of a bundle dflow copies to nodes
+	// (default 4 GiB); agents have their own cap (dflow-agent --max-artifact).
+	MaxArtifact Size `json:"max_artifact" yaml:"max_artifact"`
 	// Hosts is the ssh backend's inventory: [user@]host[:port] per node, the
 	// node's index is its position. Inventory names a file of the same
 	// entries instead, one per line (relative to the project root).
@@ -87,12 +96,23 @@ var Modes = []string{ModeHTTP, ModeTCP, ModeRestart}
 
 // App configures how a version runs on a node and how the agent switches to it.
 type App struct {
-	Port         int      `json:"port" yaml:"port"`             // public port the agent owns on every node
-	Mode         string   `json:"mode" yaml:"mode"`             // http, tcp or restart
-	Health       string   `json:"health" yaml:"health"`         // HTTP path probed for readiness
-	Executable   string   `json:"executable" yaml:"executable"` // which executable runs; "" = the first
-	Args         []string `json:"args" yaml:"args"`
-	Env          []string `json:"env" yaml:"env"` // KEY=VALUE
+	Port       int      `json:"port" yaml:"port"`             // public port the agent owns on every node
+	Mode       string   `json:"mode" yaml:"mode"`             // http, tcp or restart
+	Health     string   `json:"health" yaml:"health"`         // HTTP path probed for readiness
+	Executable string   `json:"executable" yaml:"executable"` // which executable runs; "" = the first
+	Args       []string `json:"args" yaml:"args"`
+	// Env is KEY=VALUE. Its values never travel as JSON (not in workflow
+	// payloads, not in the Store's release records): the Store keeps them
+	// once, in the config revision (ConfigRevision.Env), and the worker
+	// reads them from there when it starts a version.
+	Env []string `json:"-" yaml:"env"`
+	// Secrets name variables whose values are read where the app starts
+	// (the worker) from SecretsFile, else from the worker's environment:
+	// their values enter no workflow payload, Store record or log.
+	Secrets []string `json:"secrets,omitempty" yaml:"secrets"`
+	// SecretsFile holds KEY=VALUE lines for Secrets (mode 0600; default
+	// .dflow/secrets.env).
+	SecretsFile  string   `json:"secrets_file,omitempty" yaml:"secrets_file"`
 	ReadyProbes  int      `json:"ready_probes" yaml:"ready_probes"`
 	ReadyTimeout Duration `json:"ready_timeout" yaml:"ready_timeout"`
 	DrainTimeout Duration `json:"drain_timeout" yaml:"drain_timeout"`
@@ -167,11 +187,11 @@ var schema = map[string]string{
 	"name": "string", "package": "string", "target": "list", "image": "string", "keys": "string",
 	"backends": "map", "backends.vm": "string", "backends.container": "string", "backends.builder": "string",
 	"backends.package_reader": "string", "backends.store": "string",
-	"nodes": "map", "nodes.agent_port": "int", "nodes.parallel": "int",
+	"nodes": "map", "nodes.agent_port": "int", "nodes.parallel": "int", "nodes.max": "int", "nodes.max_artifact": "size",
 	"nodes.hosts": "list", "nodes.inventory": "string", "nodes.ssh_key": "string",
 	"nodes.known_hosts": "string", "nodes.host_key_check": "string",
 	"app": "map", "app.port": "int", "app.mode": "string", "app.health": "string", "app.executable": "string",
-	"app.args": "list", "app.env": "list", "app.ready_probes": "int", "app.ready_timeout": "duration",
+	"app.args": "list", "app.env": "list", "app.secrets": "list", "app.secrets_file": "string", "app.ready_probes": "int", "app.ready_timeout": "duration",
 	"app.drain_timeout": "duration", "app.stop_grace": "duration",
 	"deploy": "map", "deploy.parallel": "int",
 	"verify": "map", "verify.program": "string", "verify.probes": "int", "verify.timeout": "duration",
@@ -189,7 +209,7 @@ func Default(dir string) Config {
 		Backends: Backends{
 			VM: "local", Container: "process", Builder: "cabal", PackageReader: "cabal", Store: "embedded",
 		},
-		Nodes: Nodes{AgentPort: 7077, Parallel: 4, HostKeyCheck: HostKeysStrict},
+		Nodes: Nodes{AgentPort: 7077, Parallel: 4, Max: DefaultMaxNodes, MaxArtifact: DefaultMaxArtifact, HostKeyCheck: HostKeysStrict},
 		App: App{
 			Port: 8080, Mode: ModeHTTP, Health: "/health", ReadyProbes: 3,
 			ReadyTimeout: Duration(30 * time.Second), DrainTimeout: Duration(30 * time.Second), StopGrace: Duration(10 * time.Second),
@@ -349,6 +369,15 @@ func (c *Config) walk(file, prefix string, m *yaml.Node) error {
 				return bad("want a list, got %s", describe(v))
 			}
 			*c.listField(key) = items
+		case "size":
+			if v.Kind != yaml.ScalarNode {
+				return bad("want a size such as 4GiB, got %s", describe(v))
+			}
+			n, err := ParseSize(v.Value)
+			if err != nil {
+				return bad("%v", err)
+			}
+			*c.sizeField(key) = n
 		case "duration":
 			if v.Kind != yaml.ScalarNode {
 				return bad("want a duration such as 30s, got %s", describe(v))
@@ -494,6 +523,8 @@ func (c *Config) stringField(key string) *string {
 		return &c.App.Health
 	case "app.executable":
 		return &c.App.Executable
+	case "app.secrets_file":
+		return &c.App.SecretsFile
 	case "verify.program":
 		return &c.Verify.Program
 	case "nodes.inventory":
@@ -514,6 +545,8 @@ func (c *Config) intField(key string) *int {
 		return &c.Nodes.AgentPort
 	case "nodes.parallel":
 		return &c.Nodes.Parallel
+	case "nodes.max":
+		return &c.Nodes.Max
 	case "app.port":
 		return &c.App.Port
 	case "app.ready_probes":
@@ -538,8 +571,18 @@ func (c *Config) listField(key string) *[]string {
 		return &c.App.Args
 	case "app.env":
 		return &c.App.Env
+	case "app.secrets":
+		return &c.App.Secrets
 	case "nodes.hosts":
 		return &c.Nodes.Hosts
+	}
+	return nil
+}
+
+func (c *Config) sizeField(key string) *Size {
+	switch key {
+	case "nodes.max_artifact":
+		return &c.Nodes.MaxArtifact
 	}
 	return nil
 }
@@ -580,6 +623,8 @@ func (c Config) Get(key string) string {
 		return strings.Join(*c.listField(key), ",")
 	case "duration":
 		return c.durationField(key).String()
+	case "size":
+		return c.sizeField(key).String()
 	}
 	return ""
 }
@@ -609,6 +654,12 @@ func (c *Config) Set(key, value, source string) error {
 			return &ConfigError{File: source, Key: key, Msg: err.Error()}
 		}
 		*c.durationField(key) = d
+	case "size":
+		n, err := ParseSize(value)
+		if err != nil {
+			return &ConfigError{File: source, Key: key, Msg: err.Error()}
+		}
+		*c.sizeField(key) = n
 	}
 	if c.sources == nil {
 		c.sources = map[string]string{}
@@ -716,10 +767,37 @@ func (c Config) Validate() error {
 	if !strings.HasPrefix(c.App.Health, "/") {
 		return bad("app.health", "%q is not an absolute URL path (want e.g. /health)", c.App.Health)
 	}
+	if n := c.Nodes.Max; n < 1 || n > MaxNodesLimit {
+		return bad("nodes.max", "%d is out of range (1-%d)", n, MaxNodesLimit)
+	}
+	if c.Nodes.MaxArtifact < 1<<20 {
+		return bad("nodes.max_artifact", "%s is too small (at least 1MiB)", c.Nodes.MaxArtifact)
+	}
+	envKeys := map[string]bool{}
 	for _, e := range c.App.Env {
-		if k, _, ok := strings.Cut(e, "="); !ok || k == "" || strings.ContainsAny(k, " \t") {
-			return bad("app.env", "%q is not KEY=VALUE", e)
+		k, _, ok := strings.Cut(e, "=")
+		if !ok || !envName.MatchString(k) {
+			// Never quote the value: it may be a secret.
+			return bad("app.env", "%q is not KEY=VALUE with KEY a variable name", k)
 		}
+		if reservedEnv(k) {
+			return bad("app.env", "%s is set by the agent (PORT, HOST, DFLOW_*): choose another name", k)
+		}
+		envKeys[k] = true
+	}
+	seenSecret := map[string]bool{}
+	for _, k := range c.App.Secrets {
+		switch {
+		case !envName.MatchString(k):
+			return bad("app.secrets", "%q is not a variable name (letters, digits, _; not starting with a digit)", k)
+		case reservedEnv(k):
+			return bad("app.secrets", "%s is set by the agent (PORT, HOST, DFLOW_*): choose another name", k)
+		case envKeys[k]:
+			return bad("app.secrets", "%s is in app.env too (%s): a secret's value belongs in app.secrets_file, not in dflow.yaml", k, c.Where("app.env"))
+		case seenSecret[k]:
+			return bad("app.secrets", "%s is listed twice", k)
+		}
+		seenSecret[k] = true
 	}
 	if n := c.App.ReadyProbes; n < 1 || n > 100 {
 		return bad("app.ready_probes", "%d is out of range (1-100)", n)
@@ -823,6 +901,20 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// Bounds of nodes.max and nodes.max_artifact.
+const (
+	DefaultMaxNodes    = 64
+	MaxNodesLimit      = 10000
+	DefaultMaxArtifact = Size(4 << 30)
+)
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// reservedEnv tells whether the agent sets variable k for every app.
+func reservedEnv(k string) bool {
+	return k == "PORT" || k == "HOST" || strings.HasPrefix(k, "DFLOW_")
 }
 
 // StateDir is where dflow keeps this project's state: Dir/.dflow.

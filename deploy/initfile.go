@@ -35,6 +35,8 @@ backends:
 nodes:
   agent_port: 7077       # TCP port of the node agent on every node's address
   parallel: 4            # how many nodes set/cycle create or destroy at once (1-64)
+  max: 64                # the most nodes set accepts
+  max_artifact: 4GiB     # the largest bundle copied to the nodes
   # The ssh backend's inventory: existing hosts, the node index is the position.
   hosts: []              # [user@]host[:port], e.g. [deploy@10.0.0.5, deploy@10.0.0.6:2222]
   inventory: ""          # or a file of such entries, one per line (# comments)
@@ -48,7 +50,9 @@ app:
   health: /health        # readiness probe: GET this path on the new version until it answers 2xx
   executable: ""         # which executable runs; "" = the first one in the package file
   args: []               # its arguments
-  env: []                # KEY=VALUE pairs added to its environment (besides PORT, DFLOW_VERSION, DFLOW_INDEX)
+  env: []                # KEY=VALUE pairs added to its environment (besides PORT, HOST, DFLOW_VERSION, DFLOW_INDEX)
+  secrets: []            # names of secret variables: values from secrets_file or the worker's environment, never here
+  secrets_file: ""       # KEY=VALUE lines for secrets, mode 0600; "" = .dflow/secrets.env
   ready_probes: 3        # consecutive good probes before the new version gets traffic
   ready_timeout: 30s     # a version not ready by then is killed; the old one keeps serving
   drain_timeout: 30s     # how long the old version may finish its requests in flight

@@ -52,6 +52,9 @@ type State struct {
 	// Health are verify's verdicts, oldest first (at most MaxVerdicts per
 	// node): what `dflow health` summarizes.
 	Health []Verdict `json:"health,omitempty"`
+	// Configs are the configuration revisions, oldest first: what each
+	// release ran with, app.env's values included (see ConfigRevision).
+	Configs []ConfigRevision `json:"configs,omitempty"`
 }
 
 // MaxBuilds bounds State.Builds.
