@@ -7,7 +7,12 @@
 //
 // A Store keeps blobs by digest in a directory (<dir>/<digest>); writes go to a temp file,
 // are hashed on the way, fsynced and renamed into place, so readers never see a partial
-// blob and a blob whose content does not match its expected digest is never stored.
+// blob and a blob whose content does not match its expected digest (or whose reader fails,
+// even at its very end) is never stored. A Store is bounded: a blob larger than MaxSize
+// (default 4 GiB) is refused with ErrTooLarge, one that would leave less free disk space
+// than a reserve (default the larger of 256 MiB and 1% of the file system) with
+// ErrNoSpace; both are checked before reading when the size is known, and while writing
+// otherwise, and their messages name the size, the free bytes and the directory.
 //
 // Unpack extracts a bundle received from elsewhere and treats it as hostile: it refuses
 // absolute paths, ".." components, symlinks that are absolute or escape the destination

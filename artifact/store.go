@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrDigestMismatch means content does not hash to the digest it was expected to have.
@@ -19,6 +21,34 @@ var ErrDigestMismatch = errors.New("artifact: content does not match its digest"
 
 // ErrNotFound means the store holds no blob with that digest.
 var ErrNotFound = errors.New("artifact: not found")
+
+// ErrTooLarge means a blob is larger than the store's MaxSize.
+var ErrTooLarge = errors.New("artifact: too large")
+
+// ErrNoSpace means storing a blob would leave less free disk space than the
+// store's reserve.
+var ErrNoSpace = errors.New("artifact: not enough free disk space")
+
+// Defaults of StoreOptions.
+const (
+	DefaultMaxSize = 4 << 30   // 4 GiB
+	MinReserve     = 256 << 20 // the least free space a Put leaves, by default
+)
+
+// freeCheckEvery is how many bytes a Put writes between two looks at the
+// free space.
+var freeCheckEvery int64 = 64 << 20
+
+// StoreOptions bound a Store. Zero values take the defaults.
+type StoreOptions struct {
+	// MaxSize is the largest blob the store accepts: default
+	// DefaultMaxSize; negative: no cap.
+	MaxSize int64
+	// Reserve is the free space a Put must leave on the store's file
+	// system: default the larger of MinReserve and 1% of the file system;
+	// negative: none (a Put still never takes more than is free).
+	Reserve int64
+}
 
 // tempPrefix starts the names of a store's temp files; List ignores them.
 const tempPrefix = ".put-"
@@ -42,9 +72,11 @@ func ValidDigest(s string) bool {
 
 // Store keeps blobs by digest in a directory: <dir>/<digest>. Safe for concurrent use by
 // several goroutines and processes (writes go to a temp file in dir, then fsync and rename).
-// Blobs are stored read-only (0444).
+// Blobs are stored read-only (0444). A blob larger than the store's MaxSize, or one that
+// would leave less free disk space than its reserve, is refused (ErrTooLarge, ErrNoSpace).
 type Store struct {
 	dir string
+	o   StoreOptions
 }
 
 // Blob is one stored blob.
@@ -54,8 +86,14 @@ type Blob struct {
 	ModTime time.Time
 }
 
-// OpenStore opens the store in dir, creating dir if needed.
-func OpenStore(dir string) (*Store, error) {
+// OpenStore opens the store in dir, creating dir if needed, with the default bounds.
+func OpenStore(dir string) (*Store, error) { return OpenStoreWith(dir, StoreOptions{}) }
+
+// OpenStoreWith opens the store in dir, creating dir if needed, with the bounds o.
+func OpenStoreWith(dir string, o StoreOptions) (*Store, error) {
+	if o.MaxSize == 0 {
+		o.MaxSize = DefaultMaxSize
+	}
 	if dir == "" {
 		return nil, errors.New("open artifact store: empty directory name")
 	}
@@ -66,7 +104,7 @@ func OpenStore(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open artifact store %s: %w", dir, err)
 	}
-	s := &Store{dir: abs}
+	s := &Store{dir: abs, o: o}
 	s.removeStaleTemps(time.Now().Add(-staleTempAge))
 	return s, nil
 }
@@ -93,12 +131,79 @@ func (s *Store) removeStaleTemps(before time.Time) {
 // Dir is the store's directory (absolute).
 func (s *Store) Dir() string { return s.dir }
 
+// MaxSize is the largest blob the store accepts; negative: no cap.
+func (s *Store) MaxSize() int64 { return s.o.MaxSize }
+
+// disk is the free and total bytes of the store's file system, and the
+// reserve a Put must leave free.
+func (s *Store) disk() (free, total, reserve int64, err error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(s.dir, &st); err != nil {
+		return 0, 0, 0, fmt.Errorf("free space of %s: %w", s.dir, err)
+	}
+	free, total = int64(st.Bavail)*int64(st.Bsize), int64(st.Blocks)*int64(st.Bsize)
+	switch {
+	case s.o.Reserve > 0:
+		reserve = s.o.Reserve
+	case s.o.Reserve == 0:
+		reserve = max(MinReserve, total/100)
+	}
+	return free, total, reserve, nil
+}
+
+// Room checks, without writing anything, that a blob of size bytes may be stored now: it
+// is ErrTooLarge above MaxSize, and ErrNoSpace when writing it would leave less free space
+// than the reserve. size < 0 (not known yet) checks only that more than the reserve is free.
+// The errors name the size, the free bytes and the directory.
+func (s *Store) Room(size int64) error {
+	if s.o.MaxSize >= 0 && size > s.o.MaxSize {
+		return fmt.Errorf("%d bytes is more than the %d bytes a blob may have in %s: %w", size, s.o.MaxSize, s.dir, ErrTooLarge)
+	}
+	free, total, reserve, err := s.disk()
+	if err != nil {
+		return err
+	}
+	if size < 0 {
+		if free <= reserve {
+			return fmt.Errorf("%s has %d bytes free (of %d), not more than the %d kept in reserve: %w", s.dir, free, total, reserve, ErrNoSpace)
+		}
+		return nil
+	}
+	if free-size < reserve {
+		return fmt.Errorf("%d bytes would leave %d of the %d bytes free (of %d) in %s, less than the %d kept in reserve: %w",
+			size, free-size, free, total, s.dir, reserve, ErrNoSpace)
+	}
+	return nil
+}
+
 // Put stores what r yields and returns its digest and size. It hashes while writing; when
 // want is not "" and the content hashes to something else, it returns ErrDigestMismatch
 // (wrapped with both digests) and stores nothing. An existing blob is replaced atomically.
+// It is PutSize of a blob of unknown size.
 func (s *Store) Put(r io.Reader, want string) (digest string, n int64, err error) {
+	return s.PutSize(r, want, -1)
+}
+
+// PutSize is Put of a blob declared to be size bytes long (-1: unknown). Before reading
+// anything it checks Room(size); while writing it stops at MaxSize bytes (ErrTooLarge),
+// and at regular intervals checks that the reserve stays free (ErrNoSpace); content
+// longer or shorter than a declared size is refused. A blob is written to a temp file
+// and becomes visible (Has, List, Open) only once all of it was read, r ended with
+// io.EOF and its digest checked: a read error, even at the very end, stores nothing.
+func (s *Store) PutSize(r io.Reader, want string, size int64) (digest string, n int64, err error) {
 	if want != "" && !ValidDigest(want) {
 		return "", 0, fmt.Errorf("put blob: invalid digest %q", want)
+	}
+	name := want
+	if name == "" {
+		name = "(new)"
+	}
+	if err := s.Room(size); err != nil {
+		return "", 0, fmt.Errorf("put blob %s: %w", name, err)
+	}
+	limit := s.o.MaxSize
+	if size >= 0 && (limit < 0 || size < limit) {
+		limit = size
 	}
 	f, err := os.CreateTemp(s.dir, tempPrefix+"*")
 	if err != nil {
@@ -112,9 +217,23 @@ func (s *Store) Put(r io.Reader, want string) (digest string, n int64, err error
 		}
 	}()
 	h := sha256.New()
-	n, err = io.CopyBuffer(io.MultiWriter(f, h), r, make([]byte, copyBufSize))
-	if err != nil {
-		return "", 0, fmt.Errorf("put blob: copy: %w", err)
+	w := &roomWriter{s: s, w: io.MultiWriter(f, h)}
+	src := r
+	if limit >= 0 {
+		src = io.LimitReader(r, limit+1)
+	}
+	n, err = io.CopyBuffer(w, src, make([]byte, copyBufSize))
+	switch {
+	case errors.Is(err, syscall.ENOSPC) && !errors.Is(err, ErrNoSpace):
+		return "", 0, fmt.Errorf("put blob %s: %s is full after %d bytes: %w: %w", name, s.dir, n, ErrNoSpace, err)
+	case err != nil:
+		return "", 0, fmt.Errorf("put blob %s: copy: %w", name, err)
+	case size >= 0 && n > size:
+		return "", 0, fmt.Errorf("put blob %s: content is more than the %d bytes declared", name, size)
+	case n > s.o.MaxSize && s.o.MaxSize >= 0:
+		return "", 0, fmt.Errorf("put blob %s: more than the %d bytes a blob may have in %s: %w", name, s.o.MaxSize, s.dir, ErrTooLarge)
+	case size >= 0 && n < size:
+		return "", 0, fmt.Errorf("put blob %s: content is %d bytes, %d declared", name, n, size)
 	}
 	digest = hex.EncodeToString(h.Sum(nil))
 	if want != "" && digest != want {
@@ -138,14 +257,39 @@ func (s *Store) Put(r io.Reader, want string) (digest string, n int64, err error
 	return digest, n, nil
 }
 
-// PutFile is Put with the content of the file at path; the file is copied, not moved.
+// roomWriter writes to w and, every freeCheckEvery bytes, checks that the store's
+// reserve is still free.
+type roomWriter struct {
+	s       *Store
+	w       io.Writer
+	n, next int64
+}
+
+func (rw *roomWriter) Write(p []byte) (int, error) {
+	n, err := rw.w.Write(p)
+	rw.n += int64(n)
+	if err == nil && rw.n >= rw.next {
+		rw.next = rw.n + freeCheckEvery
+		free, total, reserve, derr := rw.s.disk()
+		if derr == nil && free < reserve {
+			err = fmt.Errorf("after %d bytes %s has %d bytes free (of %d), less than the %d kept in reserve: %w", rw.n, rw.s.dir, free, total, reserve, ErrNoSpace)
+		}
+	}
+	return n, err
+}
+
+// PutFile is PutSize with the content of the file at path; the file is copied, not moved.
 func (s *Store) PutFile(path, want string) (digest string, n int64, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", 0, fmt.Errorf("put file: %w", err)
 	}
 	defer f.Close()
-	digest, n, err = s.Put(f, want)
+	size := int64(-1)
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		size = fi.Size()
+	}
+	digest, n, err = s.PutSize(f, want, size)
 	if err != nil {
 		return "", 0, fmt.Errorf("put file %s: %w", path, err)
 	}
