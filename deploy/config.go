@@ -161,7 +161,14 @@ type Temporal struct {
 	Address   string `json:"address" yaml:"address"`
 	Namespace string `json:"namespace" yaml:"namespace"`
 	TaskQueue string `json:"task_queue" yaml:"task_queue"`
-	UI        string `json:"ui" yaml:"ui"`
+	// UI is where the embedded control plane serves the Web UI, and only
+	// the UI: its frontend and internal services stay on 127.0.0.1.
+	UI string `json:"ui" yaml:"ui"`
+	// Frontend, when set, also serves the embedded control plane's Temporal
+	// frontend on this HOST:PORT. It has no authentication: whoever reaches
+	// it can start, signal, reset and terminate any workflow. "" (the
+	// default): 127.0.0.1 only.
+	Frontend string `json:"frontend" yaml:"frontend"`
 }
 
 // ConfigError is a bad value in dflow.yaml or a flag, with where it is.
@@ -197,7 +204,7 @@ var schema = map[string]string{
 	"verify": "map", "verify.program": "string", "verify.probes": "int", "verify.timeout": "duration",
 	"verify.threshold": "int",
 	"temporal":         "map", "temporal.address": "string", "temporal.namespace": "string",
-	"temporal.task_queue": "string", "temporal.ui": "string",
+	"temporal.task_queue": "string", "temporal.ui": "string", "temporal.frontend": "string",
 }
 
 // Default returns the defaults for a project rooted at dir.
@@ -517,6 +524,8 @@ func (c *Config) stringField(key string) *string {
 		return &c.Temporal.TaskQueue
 	case "temporal.ui":
 		return &c.Temporal.UI
+	case "temporal.frontend":
+		return &c.Temporal.Frontend
 	case "app.mode":
 		return &c.App.Mode
 	case "app.health":
@@ -824,6 +833,11 @@ func (c Config) Validate() error {
 	}
 	if err := hostPort(c.Temporal.UI); err != nil {
 		return bad("temporal.ui", "%q: %v", c.Temporal.UI, err)
+	}
+	if f := c.Temporal.Frontend; f != "" {
+		if err := hostPort(f); err != nil {
+			return bad("temporal.frontend", "%q: %v", f, err)
+		}
 	}
 	if c.Temporal.Namespace == "" {
 		return bad("temporal.namespace", "must not be empty")

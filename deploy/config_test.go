@@ -75,6 +75,7 @@ func TestParseBad(t *testing.T) {
 		{"empty backend", "backends:\n  store: \"\"\n", "dflow.yaml:2: backends.store: must not be empty"},
 		{"bad temporal address", "temporal:\n  address: localhost\n", `dflow.yaml:2: temporal.address: "localhost": want HOST:PORT`},
 		{"bad ui port", "temporal:\n  ui: 127.0.0.1:http\n", `dflow.yaml:2: temporal.ui: "127.0.0.1:http": port "http" is not a number`},
+		{"frontend without a port", "temporal:\n  frontend: 0.0.0.0\n", `dflow.yaml:2: temporal.frontend: "0.0.0.0": want HOST:PORT`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -71,6 +71,7 @@ temporal:
   address: ""            # Temporal frontend HOST:PORT; "" runs the embedded control plane. --temporal, $TEMPORAL_ADDRESS
   namespace: default     # Temporal namespace
   task_queue: dflow      # task queue the workers serve
-  ui: 127.0.0.1:8233     # where the embedded control plane serves the Web UI (a taken port falls back to a free one)
+  ui: 127.0.0.1:8233     # where the embedded control plane serves the Web UI, and only it (a taken port falls back to a free one); not loopback: anyone who reaches it can terminate and reset workflows
+  frontend: ""           # also serve the embedded frontend on HOST:PORT; no authentication: anyone who reaches it can start, signal, reset, terminate any workflow. "" = 127.0.0.1 only
 `, name, pkg))
 }
