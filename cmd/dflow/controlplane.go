@@ -58,7 +58,8 @@ func (cp *conn) dial(ctx context.Context) error {
 			if ui == "" {
 				ui = "disabled"
 			}
-			fmt.Fprintf(os.Stderr, "dflow: started the control plane for %s (Temporal %s, Web UI %s); `dflow server stop` ends it\n", cp.cfg.Dir, info.Frontend, ui)
+			fmt.Fprintf(os.Stderr, "dflow: started the control plane for %s (Temporal %s, Web UI %s); `dflow server stop` ends it\n", cp.cfg.Dir, frontendString(info), ui)
+			warnExposed(info)
 		}
 		err = cp.dialAddr(ctx, info.Frontend)
 		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
@@ -90,7 +91,11 @@ func ensureServer(ctx context.Context, cfg deploy.Config) (devserver.Info, bool,
 	if err != nil {
 		return devserver.Info{}, false, err
 	}
-	return devserver.StartBackground(ctx, cfg.StateDir(), []string{exe, "server", "run", "--project", cfg.Dir, "--ui", cfg.Temporal.UI})
+	argv := []string{exe, "server", "run", "--project", cfg.Dir, "--ui", cfg.Temporal.UI}
+	if cfg.Temporal.Frontend != "" {
+		argv = append(argv, "--frontend", cfg.Temporal.Frontend)
+	}
+	return devserver.StartBackground(ctx, cfg.StateDir(), argv)
 }
 
 func (cp *conn) Close() { cp.c.Close() }

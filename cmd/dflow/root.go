@@ -66,7 +66,8 @@ var commonFlags = map[string]backendFlag{
 	"package-reader":    {"package-reader", "backends.package_reader", "package reader `NAME` (cabal)"},
 	"store":             {"store", "backends.store", "store: embedded or etcd://HOST:PORT"},
 	"keys":              {"keys", "keys", "authorized_keys `FILE` whose keys may also control the nodes"},
-	"ui":                {"ui", "temporal.ui", "Web UI `HOST:PORT` (default from dflow.yaml, 127.0.0.1:8233; a taken port falls back to a free one; port 0 disables the UI)"},
+	"ui":                {"ui", "temporal.ui", "Web UI `HOST:PORT`, the UI alone (default from dflow.yaml, 127.0.0.1:8233; a taken port falls back to a free one; port 0 disables the UI). Beyond loopback, whoever reaches it can terminate and reset workflows"},
+	"frontend":          {"frontend", "temporal.frontend", "also serve the Temporal frontend on `HOST:PORT` (default from dflow.yaml: none, 127.0.0.1 only). No authentication: whoever reaches it can start, signal, reset and terminate any workflow"},
 }
 
 // addFlags registers the named common flags on cmd.

@@ -24,9 +24,18 @@ func newServerCmd() *cobra.Command {
 		Long: `The embedded control plane of this project: a Temporal server on a SQLite file under
 .dflow/, the Temporal Web UI, and a dflow worker, in one background process. Commands
 that need it start it when it is not running; these subcommands manage it by hand.
-Each project has its own; ports are chosen so several never collide.`,
+Each project has its own; ports are chosen so several never collide.
+
+The Temporal frontend and its internal services listen on 127.0.0.1 only. --ui
+(temporal.ui) moves the Web UI alone: on another address, whoever reaches the UI can
+read every workflow's history and terminate and reset workflows (no authentication),
+and dflow says so. --frontend (temporal.frontend) also serves the frontend on an
+address of your choice: whoever reaches it can start, signal, reset and terminate any
+workflow (no authentication); put it behind a firewall or a VPN only you reach.`,
 		Example: `  dflow server status
   dflow server start --ui 127.0.0.1:9233
+  dflow server start --ui 0.0.0.0:8233          # the Web UI on every interface (warned)
+  dflow server start --frontend 10.0.0.5:7233   # the frontend for workers on other machines
   dflow server stop`,
 	}
 	cmd.AddCommand(newServerRunCmd(), newServerStartCmd(), newServerStatusCmd(), newServerStopCmd())
@@ -35,12 +44,13 @@ Each project has its own; ports are chosen so several never collide.`,
 
 func newServerRunCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:     "run",
-		Short:   "Run the control plane in the foreground (what `server start` runs in the background)",
-		Example: `  dflow server run --ui 127.0.0.1:8233`,
-		Args:    cobra.NoArgs,
+		Use:   "run",
+		Short: "Run the control plane in the foreground (what `server start` runs in the background)",
+		Example: `  dflow server run --ui 127.0.0.1:8233
+  dflow server run --ui 0.0.0.0:8233 --frontend 10.0.0.5:7233`,
+		Args: cobra.NoArgs,
 	}
-	addFlags(cmd, "ui")
+	addFlags(cmd, "ui", "frontend")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		cfg, err := loadConfig(cmd)
 		if err != nil {
@@ -55,7 +65,7 @@ func newServerRunCmd() *cobra.Command {
 			uiPort = -1
 		}
 		srv, err := devserver.New(devserver.Options{
-			Dir: cfg.StateDir(), IP: host, UIPort: uiPort,
+			Dir: cfg.StateDir(), UIHost: host, UIPort: uiPort, ExposeFrontend: cfg.Temporal.Frontend,
 			Namespace: cfg.Temporal.Namespace, Log: os.Stderr,
 		})
 		if err != nil {
@@ -79,12 +89,16 @@ func newServerRunCmd() *cobra.Command {
 			return fmt.Errorf("start the worker: %w", err)
 		}
 		defer w.Stop()
-		info := devserver.Info{PID: os.Getpid(), Frontend: srv.FrontendAddress(), UI: srv.UIURL(), Namespace: cfg.Temporal.Namespace, Started: time.Now().UTC(), Version: version.String()}
+		info := devserver.Info{
+			PID: os.Getpid(), Frontend: srv.FrontendAddress(), ExposedFrontend: srv.ExposedFrontendAddress(), UI: srv.UIURL(),
+			Namespace: cfg.Temporal.Namespace, Started: time.Now().UTC(), Version: version.String(),
+		}
 		if err := devserver.WriteInfo(cfg.StateDir(), info); err != nil {
 			return err
 		}
 		defer devserver.RemoveInfo(cfg.StateDir())
-		fmt.Fprintf(os.Stderr, "dflow control plane for %s: Temporal %s, Web UI %s, worker on task queue %s\n", cfg.Dir, info.Frontend, orNone(info.UI), cfg.Temporal.TaskQueue)
+		fmt.Fprintf(os.Stderr, "dflow control plane for %s: Temporal %s, Web UI %s, worker on task queue %s\n", cfg.Dir, frontendString(info), orNone(info.UI), cfg.Temporal.TaskQueue)
+		warnExposed(info)
 		<-ctx.Done()
 		fmt.Fprintln(os.Stderr, "dflow control plane: stopping")
 		return nil
@@ -99,14 +113,32 @@ func orNone(s string) string {
 	return s
 }
 
+// frontendString is where the frontend listens: 127.0.0.1, and the exposed
+// address when there is one.
+func frontendString(i devserver.Info) string {
+	if i.ExposedFrontend == "" {
+		return i.Frontend
+	}
+	return i.Frontend + " (exposed on " + i.ExposedFrontend + ")"
+}
+
+// warnExposed prints, on stderr, what the control plane serves beyond
+// loopback and what whoever reaches it can do.
+func warnExposed(i devserver.Info) {
+	for _, w := range i.Warnings() {
+		fmt.Fprintf(os.Stderr, "dflow: warning: %s\n", w)
+	}
+}
+
 func newServerStartCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:     "start",
-		Short:   "Start the control plane in the background unless it runs",
-		Example: `  dflow server start`,
-		Args:    cobra.NoArgs,
+		Use:   "start",
+		Short: "Start the control plane in the background unless it runs",
+		Example: `  dflow server start
+  dflow server start --ui 0.0.0.0:8233   # the Web UI on every interface (warned)`,
+		Args: cobra.NoArgs,
 	}
-	addFlags(cmd, "ui")
+	addFlags(cmd, "ui", "frontend")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		cfg, err := loadConfig(cmd)
 		if err != nil {
@@ -125,12 +157,22 @@ func newServerStartCmd() *cobra.Command {
 	return cmd
 }
 
+// printServer reports a running control plane on stdout, and its warnings
+// (what it serves beyond loopback) on stderr.
 func printServer(dir, word string, i devserver.Info) error {
+	warnExposed(i)
 	if asJSON, _ := jsonOutput(); asJSON {
-		return json.NewEncoder(os.Stdout).Encode(map[string]any{"state": word, "pid": i.PID, "frontend": i.Frontend, "ui": i.UI, "started": i.Started, "version": i.Version})
+		out := map[string]any{"state": word, "pid": i.PID, "frontend": i.Frontend, "ui": i.UI, "started": i.Started, "version": i.Version}
+		if i.ExposedFrontend != "" {
+			out["exposed_frontend"] = i.ExposedFrontend
+		}
+		if w := i.Warnings(); len(w) > 0 {
+			out["warnings"] = w
+		}
+		return json.NewEncoder(os.Stdout).Encode(out)
 	}
 	fmt.Printf("control plane %s for %s\n  pid       %d\n  temporal  %s\n  web ui    %s\n  up        %s\n  version   %s\n",
-		word, dir, i.PID, i.Frontend, orNone(i.UI), time.Since(i.Started).Round(time.Second), i.Version)
+		word, dir, i.PID, frontendString(i), orNone(i.UI), time.Since(i.Started).Round(time.Second), i.Version)
 	return nil
 }
 

@@ -10,10 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/distributive-flow/dflow/filelock"
+	"github.com/distributive-flow/dflow/statedir"
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	uioptions "github.com/temporalio/ui-server/v2/server/server_options"
@@ -46,15 +48,34 @@ var SearchAttributes = map[string]enumspb.IndexedValueType{
 // 24h is too short to look back at last week's rollout).
 const Retention = 30 * 24 * time.Hour
 
+// Loopback is the address the frontend and every internal service of the
+// embedded Temporal (history, matching, worker, their membership ports)
+// listen on, always.
+const Loopback = "127.0.0.1"
+
 // Options configure a Server.
 type Options struct {
-	// Dir holds the database (temporal.db) and its lock file; it is created.
+	// Dir holds the database (temporal.db) and its lock file; it is created
+	// mode 0700 (an existing one is tightened to it), and the database,
+	// its WAL files, server.json and server.log are 0600.
 	Dir string
-	// IP the frontend and the UI bind to; default 127.0.0.1.
-	IP string
-	// FrontendPort is tried first for the gRPC frontend; if it is taken, a
-	// free port is used. Default (0) 7233; negative: any free port.
+	// FrontendPort is tried first for the gRPC frontend on 127.0.0.1; if
+	// it is taken, a free port is used. Default (0) 7233; negative: any
+	// free port.
 	FrontendPort int
+	// ExposeFrontend, when set (HOST:PORT), also serves the gRPC frontend
+	// on that address: a TCP forwarder to the frontend on 127.0.0.1 (the
+	// internal services and their membership ports stay on loopback).
+	// Whoever reaches it can start, signal, reset and terminate any
+	// workflow: the embedded frontend has no authentication. Port 0 picks
+	// a free port; a taken address is an error, not a fallback (remote
+	// clients must know where to go). Default "": loopback only.
+	ExposeFrontend string
+	// UIHost is the address the Web UI alone binds to; default 127.0.0.1.
+	// Another address exposes the UI (whoever reaches it can terminate and
+	// reset workflows) but never the frontend: the UI reaches the frontend
+	// on 127.0.0.1.
+	UIHost string
 	// UIPort is tried first for the Web UI; if taken, a free port is used.
 	// Default 8233. Negative disables the UI.
 	UIPort int
@@ -71,6 +92,7 @@ type Server struct {
 	lock     *os.File
 	temporal temporal.Server
 	ui       *uiserver.Server
+	expose   *forwarder
 	frontend string
 	uiURL    string
 	stopOnce sync.Once
@@ -81,8 +103,13 @@ func New(o Options) (*Server, error) {
 	if o.Dir == "" {
 		return nil, errors.New("devserver: Dir is required")
 	}
-	if o.IP == "" {
-		o.IP = "127.0.0.1"
+	if o.UIHost == "" {
+		o.UIHost = Loopback
+	}
+	if o.ExposeFrontend != "" {
+		if _, _, err := net.SplitHostPort(o.ExposeFrontend); err != nil {
+			return nil, fmt.Errorf("devserver: expose the frontend on %q: %w", o.ExposeFrontend, err)
+		}
 	}
 	if o.FrontendPort == 0 {
 		o.FrontendPort = 7233
@@ -106,11 +133,22 @@ func lockPath(dir string) string { return filepath.Join(dir, "temporal.lock") }
 // DBPath is the SQLite file of the control plane in dir.
 func DBPath(dir string) string { return filepath.Join(dir, "temporal.db") }
 
+// stateFiles are the files of dir that must be its owner's only: the
+// database with its rollback journal, WAL and shared-memory files (SQLite
+// makes these with the database's mode), the record and the log.
+func stateFiles(dir string) []string {
+	db := DBPath(dir)
+	return []string{db, db + "-journal", db + "-wal", db + "-shm", infoPath(dir), LogPath(dir)}
+}
+
 // Start takes the database lock, creates the schema and namespace on first
 // use, and starts Temporal and the UI. It returns once the frontend answers.
 func (s *Server) Start(ctx context.Context) error {
-	if err := os.MkdirAll(s.o.Dir, 0o755); err != nil {
-		return fmt.Errorf("devserver: create %s: %w", s.o.Dir, err)
+	if err := statedir.Ensure(s.o.Dir); err != nil {
+		return fmt.Errorf("devserver: %w", err)
+	}
+	if err := statedir.Tighten(stateFiles(s.o.Dir)...); err != nil {
+		return fmt.Errorf("devserver: %w", err)
 	}
 	lock, err := filelock.TryLock(lockPath(s.o.Dir), 0)
 	if errors.Is(err, filelock.ErrHeld) {
@@ -128,8 +166,22 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) start(ctx context.Context) error {
-	frontendPort, err := pickPort(s.o.IP, s.o.FrontendPort)
+func (s *Server) start(ctx context.Context) (err error) {
+	if s.o.ExposeFrontend != "" {
+		// Bound first, so the frontend's own port cannot take it.
+		ln, lerr := net.Listen("tcp", s.o.ExposeFrontend)
+		if lerr != nil {
+			return fmt.Errorf("devserver: expose the frontend on %s: %w", s.o.ExposeFrontend, lerr)
+		}
+		s.expose = &forwarder{ln: ln}
+		defer func() {
+			if err != nil {
+				_ = s.expose.Close()
+				s.expose = nil
+			}
+		}()
+	}
+	frontendPort, err := pickPort(Loopback, s.o.FrontendPort)
 	if err != nil {
 		return err
 	}
@@ -144,7 +196,16 @@ func (s *Server) start(ctx context.Context) error {
 		},
 	}
 	if _, err := os.Stat(dbPath); errors.Is(err, os.ErrNotExist) {
+		// SQLite creates a database 0644, and its -wal and -shm files with
+		// the database's mode: an empty 0600 file is a new database that
+		// keeps all three private.
+		f, err := os.OpenFile(dbPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, statedir.FileMode)
+		if err != nil {
+			return fmt.Errorf("devserver: create %s: %w", dbPath, err)
+		}
+		_ = f.Close()
 		if err := sqlite.SetupSchema(sqlCfg); err != nil {
+			_ = os.Remove(dbPath) // a half-made schema would not be made again
 			return fmt.Errorf("devserver: create schema in %s: %w", dbPath, err)
 		}
 	} else if err := forgetMembers(dbPath); err != nil {
@@ -161,17 +222,17 @@ func (s *Server) start(ctx context.Context) error {
 
 	svc := func(port int) (config.Service, error) {
 		if port == 0 {
-			p, err := freePort(s.o.IP)
+			p, err := freePort(Loopback)
 			if err != nil {
 				return config.Service{}, err
 			}
 			port = p
 		}
-		mp, err := freePort(s.o.IP)
+		mp, err := freePort(Loopback)
 		if err != nil {
 			return config.Service{}, err
 		}
-		return config.Service{RPC: config.RPC{GRPCPort: port, MembershipPort: mp, BindOnIP: s.o.IP}}, nil
+		return config.Service{RPC: config.RPC{GRPCPort: port, MembershipPort: mp, BindOnIP: Loopback}}, nil
 	}
 	services := map[string]config.Service{}
 	for name, port := range map[string]int{"frontend": frontendPort, "history": 0, "matching": 0, "worker": 0} {
@@ -181,10 +242,10 @@ func (s *Server) start(ctx context.Context) error {
 		}
 		services[name] = c
 	}
-	s.frontend = net.JoinHostPort(s.o.IP, strconv.Itoa(frontendPort))
+	s.frontend = net.JoinHostPort(Loopback, strconv.Itoa(frontendPort))
 	cfg := &config.Config{
 		Global: config.Global{
-			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: s.o.IP},
+			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: Loopback},
 		},
 		Persistence: config.Persistence{
 			DefaultStore:     sqliteplugin.PluginName,
@@ -240,17 +301,27 @@ func (s *Server) start(ctx context.Context) error {
 			return err
 		}
 	}
+	if s.expose != nil {
+		s.expose.Start(s.frontend)
+	}
 	return nil
 }
 
 func (s *Server) startUI() error {
-	port, err := pickPort(s.o.IP, s.o.UIPort)
+	host := s.o.UIHost
+	port, err := pickPort(host, s.o.UIPort)
 	if err != nil {
 		return err
 	}
+	bind := host
+	if strings.Contains(host, ":") {
+		bind = "[" + host + "]" // the UI server joins host and port with a bare ":"
+	}
 	cfg := &uiconfig.Config{
-		Host:                s.o.IP,
-		Port:                port,
+		Host: bind,
+		Port: port,
+		// The UI's server side reaches the frontend on loopback, whatever
+		// address the UI itself is served on.
 		TemporalGRPCAddress: s.frontend,
 		EnableUI:            true,
 		DefaultNamespace:    s.o.Namespace,
@@ -260,8 +331,8 @@ func (s *Server) startUI() error {
 	}
 	s.ui = uiserver.NewServer(uioptions.WithConfigProvider(cfg))
 	go func() { _ = s.ui.Start() }()
-	s.uiURL = fmt.Sprintf("http://%s", net.JoinHostPort(s.o.IP, strconv.Itoa(port)))
-	addr := net.JoinHostPort(s.o.IP, strconv.Itoa(port))
+	s.uiURL = fmt.Sprintf("http://%s", net.JoinHostPort(host, strconv.Itoa(port)))
+	addr := net.JoinHostPort(dialHost(host), strconv.Itoa(port))
 	for i := 0; i < 100; i++ {
 		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
 			_ = c.Close()
@@ -272,8 +343,18 @@ func (s *Server) startUI() error {
 	return fmt.Errorf("devserver: web ui did not come up on %s", addr)
 }
 
-// FrontendAddress is the host:port of the gRPC frontend (after Start).
+// FrontendAddress is the host:port of the gRPC frontend on 127.0.0.1
+// (after Start).
 func (s *Server) FrontendAddress() string { return s.frontend }
+
+// ExposedFrontendAddress is the host:port the frontend is also served on
+// (Options.ExposeFrontend, its port chosen), "" when it is not (after Start).
+func (s *Server) ExposedFrontendAddress() string {
+	if s.expose == nil {
+		return ""
+	}
+	return s.expose.Addr()
+}
 
 // UIURL is the Web UI's base URL, "" when disabled (after Start).
 func (s *Server) UIURL() string { return s.uiURL }
@@ -282,6 +363,9 @@ func (s *Server) UIURL() string { return s.uiURL }
 func (s *Server) Stop(ctx context.Context) error {
 	var err error
 	s.stopOnce.Do(func() {
+		if s.expose != nil {
+			_ = s.expose.Close()
+		}
 		if s.ui != nil {
 			s.ui.Stop()
 		}
@@ -319,6 +403,18 @@ func pickPort(ip string, want int) (int, error) {
 		}
 	}
 	return freePort(ip)
+}
+
+// dialHost is where to reach a listener bound to host from this machine: a
+// wildcard address is reached on loopback.
+func dialHost(host string) string {
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if ip.To4() != nil {
+			return Loopback
+		}
+		return "::1"
+	}
+	return host
 }
 
 func freePort(ip string) (int, error) {

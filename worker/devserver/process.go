@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,16 +15,48 @@ import (
 	"time"
 
 	"github.com/distributive-flow/dflow/filelock"
+	"github.com/distributive-flow/dflow/statedir"
 )
 
 // Info is what a running control plane records in <dir>/server.json.
 type Info struct {
-	PID       int       `json:"pid"`
-	Frontend  string    `json:"frontend"` // host:port of the Temporal frontend
-	UI        string    `json:"ui"`       // Web UI base URL, "" when disabled
-	Namespace string    `json:"namespace"`
-	Started   time.Time `json:"started"`
-	Version   string    `json:"version"`
+	PID      int    `json:"pid"`
+	Frontend string `json:"frontend"` // host:port of the Temporal frontend, on 127.0.0.1
+	// ExposedFrontend is where the frontend is also served (temporal.frontend),
+	// "" when it is on loopback only.
+	ExposedFrontend string    `json:"exposed_frontend,omitempty"`
+	UI              string    `json:"ui"` // Web UI base URL, "" when disabled
+	Namespace       string    `json:"namespace"`
+	Started         time.Time `json:"started"`
+	Version         string    `json:"version"`
+}
+
+// Warnings says, one line each, what this control plane serves beyond
+// loopback and what whoever reaches it can do: none when the Web UI and
+// the frontend are on loopback only.
+func (i Info) Warnings() []string {
+	var w []string
+	if i.UI != "" {
+		if u, err := url.Parse(i.UI); err == nil && !IsLoopback(u.Hostname()) {
+			w = append(w, fmt.Sprintf("the Temporal Web UI listens on %s, beyond loopback: whoever reaches it can read every workflow's history and terminate and reset workflows (it has no authentication); set temporal.ui to 127.0.0.1:PORT unless that is meant", u.Host))
+		}
+	}
+	if i.ExposedFrontend != "" {
+		if host, _, err := net.SplitHostPort(i.ExposedFrontend); err != nil || !IsLoopback(host) {
+			w = append(w, fmt.Sprintf("the Temporal frontend is exposed on %s (temporal.frontend): whoever reaches it can start, signal, reset and terminate any workflow (it has no authentication)", i.ExposedFrontend))
+		}
+	}
+	return w
+}
+
+// IsLoopback tells whether host (an IP address or "localhost") can only be
+// reached from this machine.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // WorkflowURL is the Web UI page of one workflow run ("" without a UI).
@@ -113,15 +147,15 @@ func StartBackground(ctx context.Context, dir string, argv []string) (info Info,
 }
 
 func startBackground(ctx context.Context, dir string, argv []string) (info Info, started bool, err error) {
+	if err := statedir.Ensure(dir); err != nil {
+		return Info{}, false, err
+	}
 	if i, ok, err := Status(dir); err != nil || ok {
 		return i, false, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Info{}, false, fmt.Errorf("create %s: %w", dir, err)
-	}
-	logf, err := os.OpenFile(LogPath(dir), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := statedir.Create(LogPath(dir), os.O_APPEND)
 	if err != nil {
-		return Info{}, false, fmt.Errorf("open %s: %w", LogPath(dir), err)
+		return Info{}, false, err
 	}
 	defer logf.Close()
 	cmd := exec.Command(argv[0], argv[1:]...)
