@@ -32,14 +32,31 @@ type Status struct {
 
 // Options configure an Agent.
 type Options struct {
-	Dir      string // the node's directory: lock, pid file, artifacts, releases, logs
-	Listen   string // host:port of the API
-	Index    int
+	Dir    string // the node's directory: lock, pid file, artifacts, releases, logs
+	Listen string // host:port of the API
+	Index  int
+	// NodeID names this incarnation of the node (deploy.Node.ID); required.
+	// The agent accepts only requests signed for it (auth.HeaderNode).
 	NodeID   string
 	KeysFile string // authorized_keys; default <Dir>/authorized_keys
-	Version  string
-	Log      *log.Logger // default: stderr with timestamps
+	// MaxArtifact caps an uploaded artifact, in bytes: default
+	// DefaultMaxArtifact (4 GiB). A larger upload is refused with 413,
+	// before it is read when its Content-Length says so.
+	MaxArtifact int64
+	// ArtifactReserve is the free disk space an upload must leave in the
+	// artifact store (507 otherwise): default the larger of 256 MiB and 1%
+	// of the file system (artifact.StoreOptions.Reserve).
+	ArtifactReserve int64
+	Version         string
+	Log             *log.Logger // default: stderr with timestamps
 }
+
+// DefaultMaxArtifact is the default of Options.MaxArtifact.
+const DefaultMaxArtifact = artifact.DefaultMaxSize
+
+// maxHeaderBytes bounds a request's header (431 beyond): a signed
+// request's headers take a few KB.
+const maxHeaderBytes = 64 << 10
 
 // Agent serves the node API.
 type Agent struct {
@@ -64,6 +81,17 @@ func PIDPath(dir string) string { return filepath.Join(dir, "agent.pid") }
 func New(o Options) (*Agent, error) {
 	if o.Dir == "" || o.Listen == "" {
 		return nil, errors.New("agent: --dir and --listen are required")
+	}
+	switch {
+	case o.NodeID == "":
+		return nil, errors.New("agent: --node-id is required: requests are signed for one node, and the agent acts only on those signed for its own ID")
+	case !auth.ValidNodeID(o.NodeID):
+		return nil, fmt.Errorf("agent: --node-id %q: want 1 to 256 visible ASCII characters, no spaces", o.NodeID)
+	case o.MaxArtifact < 0:
+		return nil, fmt.Errorf("agent: --max-artifact %d: want a positive number of bytes", o.MaxArtifact)
+	}
+	if o.MaxArtifact == 0 {
+		o.MaxArtifact = DefaultMaxArtifact
 	}
 	if o.KeysFile == "" {
 		o.KeysFile = filepath.Join(o.Dir, "authorized_keys")
@@ -101,7 +129,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	if len(keys) == 0 {
 		return fail(fmt.Errorf("agent: %s holds no keys: nobody could control this node", a.o.KeysFile))
 	}
-	store, err := artifact.OpenStore(filepath.Join(a.o.Dir, "artifacts"))
+	store, err := artifact.OpenStoreWith(filepath.Join(a.o.Dir, "artifacts"), artifact.StoreOptions{MaxSize: a.o.MaxArtifact, Reserve: a.o.ArtifactReserve})
 	if err != nil {
 		return fail(fmt.Errorf("agent: %w", err))
 	}
@@ -110,8 +138,23 @@ func (a *Agent) Start(ctx context.Context) error {
 			return fail(fmt.Errorf("agent: %w", err))
 		}
 	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", a.status)
+	a.routes(mux)
 	a.started = time.Now()
-	a.verifier = auth.NewVerifier(keys, auth.VerifierOptions{NotBefore: a.started})
+	a.verifier = auth.NewVerifier(keys, auth.VerifierOptions{
+		// A request signed before this process started is refused: this
+		// process has not seen the nonces its predecessor accepted.
+		NotBefore: a.started,
+		Node:      a.o.NodeID,
+		// Only the artifact upload streams its body (and commits it after
+		// the hash checked); every other body is read whole, up to
+		// auth.DefaultMaxBody, and checked before its handler runs.
+		Stream: func(r *http.Request) bool {
+			_, pattern := mux.Handler(r)
+			return pattern == putArtifactPattern
+		},
+	})
 	ln, err := net.Listen("tcp", a.o.Listen)
 	if err != nil {
 		return fail(fmt.Errorf("agent: listen on %s: %w", a.o.Listen, err))
@@ -121,9 +164,6 @@ func (a *Agent) Start(ctx context.Context) error {
 		_ = ln.Close()
 		return fail(fmt.Errorf("agent: write pid file: %w", err))
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", a.status)
-	a.routes(mux)
 	a.rt.store = store
 	a.rt.procs = make(map[string]*instance)
 	// The apps' context is not ctx: it lives until Stop, not until Start returns.
@@ -131,6 +171,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.srv = &http.Server{
 		Handler:           a.verifier.Middleware(mux, a.o.Log.Printf),
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 	}
 	go func() {
 		defer close(a.done)

@@ -36,23 +36,37 @@ func TestMain(m *testing.M) {
 
 // node is a real agent on 127.0.0.1 with a client allowed to control it.
 type node struct {
-	a   *agent.Agent
-	c   *agent.Client
-	dir string
+	a      *agent.Agent
+	c      *agent.Client
+	dir    string
+	signer ssh.Signer // a key in the node's authorized_keys
+	o      agent.Options
 }
 
-func startAgent(t *testing.T) node {
+func newSigner(t *testing.T) ssh.Signer {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
 	signer, err := ssh.NewSignerFromKey(priv)
 	require.NoError(t, err)
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o600))
-	a, err := agent.New(agent.Options{
-		Dir: dir, Listen: "127.0.0.1:0", Index: 7, NodeID: "test-node", Version: "test",
+	return signer
+}
+
+func startAgent(t *testing.T) node { return startAgentWith(t, newSigner(t), nil) }
+
+// startAgentWith starts an agent that authorizes signer, with options
+// tuned by tune (may be nil), in a new directory unless tune sets Dir.
+func startAgentWith(t *testing.T, signer ssh.Signer, tune func(*agent.Options)) node {
+	t.Helper()
+	o := agent.Options{
+		Dir: t.TempDir(), Listen: "127.0.0.1:0", Index: 7, NodeID: "test-node", Version: "test",
 		Log: log.New(testWriter{t}, "", log.Lmicroseconds),
-	})
+	}
+	if tune != nil {
+		tune(&o)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(o.Dir, "authorized_keys"), ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o600))
+	a, err := agent.New(o)
 	require.NoError(t, err)
 	require.NoError(t, a.Start(context.Background()))
 	t.Cleanup(func() {
@@ -60,7 +74,7 @@ func startAgent(t *testing.T) node {
 		defer cancel()
 		_ = a.Stop(ctx)
 	})
-	return node{a: a, c: agent.NewClient("http://"+a.Addr(), signer), dir: dir}
+	return node{a: a, c: agent.NewClient("http://"+a.Addr(), o.NodeID, signer), dir: o.Dir, signer: signer, o: o}
 }
 
 type testWriter struct{ t *testing.T }
@@ -374,6 +388,7 @@ func TestRolloutUnderLoad(t *testing.T) {
 	envText, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	require.Contains(t, string(envText), fmt.Sprintf("PORT=%d\n", last.Port))
+	require.Contains(t, string(envText), "HOST=127.0.0.1\n")
 	require.Contains(t, string(envText), "DFLOW_VERSION=v6\n")
 	require.Contains(t, string(envText), "DFLOW_INDEX=7\n")
 
@@ -447,6 +462,10 @@ func TestStartErrors(t *testing.T) {
 	r = startReq("x3", "v1", missing, "PORT=1")
 	_, err = n.c.StartProcess(ctx, r)
 	requireStatus(t, err, http.StatusBadRequest)
+	r = startReq("x3", "v1", missing, "HOST=0.0.0.0")
+	_, err = n.c.StartProcess(ctx, r)
+	requireStatus(t, err, http.StatusBadRequest)
+	require.ErrorContains(t, err, "env HOST is set by the agent")
 
 	_, err = n.c.StopProcess(ctx, "nobody", agent.StopRequest{})
 	requireStatus(t, err, http.StatusNotFound)

@@ -32,8 +32,10 @@ type StartRequest struct {
 	// Exec is the slash path of the executable inside the bundle: "bin/hello".
 	Exec string   `json:"exec"`
 	Args []string `json:"args,omitempty"`
-	// Env comes on top of PORT, DFLOW_VERSION and DFLOW_INDEX, which the
-	// agent sets (PORT is a free port) and Env may not override.
+	// Env comes on top of PORT, HOST, DFLOW_VERSION and DFLOW_INDEX, which
+	// the agent sets and Env may not override: PORT is a free port, HOST
+	// the address to bind it on (127.0.0.1 for a process: only the agent's
+	// proxy and probes reach it; 0.0.0.0 inside a container, see docker.go).
 	Env  map[string]string `json:"env,omitempty"`
 	Mode string            `json:"mode,omitempty"` // how to probe: "http" (default) or "tcp"
 	// HealthPath is probed in http mode: GET http://127.0.0.1:PORT<HealthPath>;
@@ -64,6 +66,12 @@ type ProcessInfo struct {
 	StoppedAt time.Time `json:"stopped_at,omitzero"`
 	Log       string    `json:"log"`             // path of its log file on the node
 	Error     string    `json:"error,omitempty"` // why it failed or exited
+	// ListenWarning, set once it passed its gate, says that the process
+	// listens on its port beyond loopback (it ignored HOST): it can then be
+	// reached around the agent's proxy, before its gate and while it
+	// drains. Empty when it listens on loopback only (or when the agent
+	// could not tell: not Linux, or a container).
+	ListenWarning string `json:"listen_warning,omitempty"`
 }
 
 // ProcessList is the answer to GET /v1/processes.
@@ -131,7 +139,9 @@ type APIError struct {
 	Status int
 	Msg    string // the agent's {"error": ...}, or the body
 	// Code is a machine-readable reason the agent may add: "digest_mismatch"
-	// (Unwrap then gives artifact.ErrDigestMismatch), "not_found".
+	// (Unwrap then gives artifact.ErrDigestMismatch), "not_found"
+	// (artifact.ErrNotFound), "too_large" (artifact.ErrTooLarge, a 413),
+	// "no_space" (artifact.ErrNoSpace, a 507).
 	Code string
 
 	gate *GateError // a gate failure's details, for StartProcess
@@ -142,9 +152,12 @@ func (e *APIError) Error() string {
 }
 
 // Permanent tells whether retrying the same request cannot help: a 4xx
-// answer (bad input, unknown digest, conflict) except 408 and 429.
+// answer (bad input, unknown digest, conflict, too large, refused
+// signature) except 408 and 429, and a 507 (the node's disk has no room
+// for it: an operator must make some).
 func (e *APIError) Permanent() bool {
-	return e.Status/100 == 4 && e.Status != http.StatusRequestTimeout && e.Status != http.StatusTooManyRequests
+	return e.Status/100 == 4 && e.Status != http.StatusRequestTimeout && e.Status != http.StatusTooManyRequests ||
+		e.Status == http.StatusInsufficientStorage
 }
 
 // Unwrap maps Code to the sentinel it stands for.
@@ -154,6 +167,10 @@ func (e *APIError) Unwrap() error {
 		return artifact.ErrDigestMismatch
 	case codeNotFound:
 		return artifact.ErrNotFound
+	case codeTooLarge:
+		return artifact.ErrTooLarge
+	case codeNoSpace:
+		return artifact.ErrNoSpace
 	}
 	return nil
 }
@@ -162,6 +179,8 @@ func (e *APIError) Unwrap() error {
 const (
 	codeDigestMismatch = "digest_mismatch"
 	codeNotFound       = "not_found"
+	codeTooLarge       = "too_large"
+	codeNoSpace        = "no_space"
 )
 
 // errorBody is every error answer: {"error": "...", "code": "..."}; a gate

@@ -17,7 +17,9 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// Client calls one node agent, signing every request.
+// Client calls one node agent, signing every request for that node's ID:
+// an agent with another ID (another node, or another incarnation of the
+// same one at the same address) refuses them.
 //
 // Quick calls (status, lists, switch, checksums) are bounded by
 // shortTimeout on top of the caller's ctx. Calls that take as long as the
@@ -38,11 +40,12 @@ const shortTimeout = 10 * time.Second
 // EOF.
 const smallBody = auth.DefaultMaxBody
 
-// NewClient returns a client for the agent at baseURL (http://host:port).
-func NewClient(baseURL string, signer ssh.Signer) *Client {
+// NewClient returns a client for the agent at baseURL (http://host:port)
+// of the node nodeID (deploy.Node.ID, the agent's --node-id).
+func NewClient(baseURL, nodeID string, signer ssh.Signer) *Client {
 	return &Client{
 		base: strings.TrimRight(baseURL, "/"),
-		http: &http.Client{Transport: &auth.Transport{Signer: signer}},
+		http: &http.Client{Transport: &auth.Transport{Signer: signer, Node: nodeID}},
 	}
 }
 
@@ -68,7 +71,11 @@ func (c *Client) HasArtifact(ctx context.Context, digest string) (bool, error) {
 // nothing; force re-sends and makes the agent check it again. size is the
 // body's length, or -1 if unknown; a wrong size fails the request. Content
 // that does not hash to digest gives an error wrapping
-// artifact.ErrDigestMismatch, and the agent keeps nothing.
+// artifact.ErrDigestMismatch, and the agent keeps nothing. An artifact
+// larger than the agent's --max-artifact gives an error wrapping
+// artifact.ErrTooLarge (413), one its disk has no room for
+// artifact.ErrNoSpace (507); both are permanent (*APIError.Permanent):
+// sending it again cannot help.
 func (c *Client) PutArtifact(ctx context.Context, digest string, body io.Reader, size int64, force bool) error {
 	if !force {
 		has, err := c.HasArtifact(ctx, digest)
@@ -106,9 +113,37 @@ func (c *Client) PutArtifact(ctx context.Context, digest string, body io.Reader,
 			req.ContentLength = -1 // chunked
 		}
 		req.Header.Set(auth.HeaderContentSHA256, digest)
+		// The agent may refuse it before reading it (too large, no room):
+		// then it answers at once, and this sends nothing more. Without
+		// it the agent's answer may be lost to a reset connection.
+		req.Header.Set("Expect", "100-continue")
 	}
 	_, err = c.send(req, nil)
+	var ae *APIError
+	if errors.As(err, &ae) {
+		switch ae.Status {
+		case http.StatusRequestEntityTooLarge:
+			return fmt.Errorf("put artifact %s (%s) on node %s: too large for the node, not retried: %w", digest, sizeText(size), c.node(), err)
+		case http.StatusInsufficientStorage:
+			return fmt.Errorf("put artifact %s (%s) on node %s: no room on the node's disk, not retried: %w", digest, sizeText(size), c.node(), err)
+		}
+	}
 	return err
+}
+
+// node is the ID of the node the client signs for.
+func (c *Client) node() string {
+	if t, ok := c.http.Transport.(*auth.Transport); ok {
+		return t.Node
+	}
+	return "?"
+}
+
+func sizeText(size int64) string {
+	if size < 0 {
+		return "size unknown"
+	}
+	return strconv.FormatInt(size, 10) + " bytes"
 }
 
 // Artifacts lists the agent's store.

@@ -31,6 +31,19 @@ import (
 // address there, so no port is published and containers never clash over
 // ports. That needs the agent to reach container addresses: true on Linux
 // for an agent on the host and for one in a container on the same network.
+//
+// Where a container listens: inside its own network namespace, loopback is
+// the container's, not the host's, and the proxy reaches it at its address
+// on the Docker network. So a container gets HOST=0.0.0.0 (not 127.0.0.1,
+// which would make it unreachable to the proxy and fail its gate). Since
+// no port is published (-p), nothing is mapped onto the host's interfaces:
+// the container's port is reachable only on the Docker network's address
+// (from the host and from the other containers on that network, not from
+// other machines unless they route to that network). Publishing the port
+// on 127.0.0.1 of the host would add a second way in, not close one, so the
+// agent does not. The agent does not check where a container listens
+// (ProcessInfo.ListenWarning stays empty): its sockets are in another
+// network namespace, and listening on the container's address is the point.
 
 // appProc is a running version: a *process.Proc or a *dockerApp.
 type appProc interface {
@@ -57,6 +70,10 @@ const (
 // imageAppDir is where an app image holds the bundle's executables
 // (backends/container/docker.AppDir).
 const imageAppDir = "/app"
+
+// containerHost is the HOST a container version listens on: every address
+// of its own network namespace (see above).
+const containerHost = "0.0.0.0"
 
 // dockerEngine is the agent's connection to the Docker engine, made on
 // first use.
@@ -158,7 +175,7 @@ func (a *Agent) startContainer(ctx context.Context, r StartRequest, logPath stri
 	} {
 		labels[k] = v
 	}
-	env := append([]string{"LANG=C.UTF-8"}, a.appEnv(r, port)...)
+	env := append([]string{"LANG=C.UTF-8"}, a.appEnv(r, containerHost, port)...)
 	created, err := cli.ContainerCreate(ctx, &container.Config{
 		Image:      r.Image,
 		Entrypoint: []string{path.Join(imageAppDir, r.Exec)},

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,11 +19,15 @@ import (
 	"github.com/distributive-flow/dflow/artifact"
 )
 
+// putArtifactPattern is the one route whose body streams to its handler
+// (larger than auth.DefaultMaxBody, checked at its end): see Agent.Start.
+const putArtifactPattern = "PUT /v1/artifacts/{digest}"
+
 // routes registers the app and artifact API on mux.
 func (a *Agent) routes(mux *http.ServeMux) {
 	mux.HandleFunc("HEAD /v1/artifacts/{digest}", a.hasArtifact)
 	mux.HandleFunc("GET /v1/artifacts", a.listArtifacts)
-	mux.HandleFunc("PUT /v1/artifacts/{digest}", a.putArtifact)
+	mux.HandleFunc(putArtifactPattern, a.putArtifact)
 	mux.HandleFunc("DELETE /v1/artifacts/{digest}", a.removeArtifact)
 	mux.HandleFunc("POST /v1/releases/{digest}", a.prepareRelease)
 	mux.HandleFunc("POST /v1/processes", a.handleStart)
@@ -52,14 +57,39 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, status, body)
 }
 
-// readJSON decodes the request body into v. Unknown fields are ignored, so
-// that a newer dflow can talk to an older agent during an upgrade.
+// maxJSONBody bounds a JSON request body; the auth middleware has read and
+// checked it whole already (auth.DefaultMaxBody).
+const maxJSONBody = auth.DefaultMaxBody
+
+// readJSON reads the whole request body (at most maxJSONBody bytes: 413
+// beyond) and decodes it into v: exactly one JSON value, with nothing but
+// white space after it (400 otherwise). Reading to the end first means
+// nothing is decoded from a body whose signed hash has not been checked,
+// even if one came as a stream. Unknown fields are ignored, so that a newer
+// dflow can talk to an older agent during an upgrade.
 func readJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBody+1))
+	switch {
+	case errors.Is(err, auth.ErrBadSignature):
+		return errStatus(http.StatusUnauthorized, "read request body: %w", err)
+	case err != nil:
+		return errStatus(http.StatusBadRequest, "read request body: %w", err)
+	case len(body) > maxJSONBody:
+		return errStatus(http.StatusRequestEntityTooLarge, "request body is more than %d bytes", maxJSONBody)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		return errStatus(http.StatusBadRequest, "decode request body: %w", err)
 	}
-	return nil
+	var extra json.RawMessage
+	switch err := dec.Decode(&extra); {
+	case err == io.EOF:
+		return nil
+	case err == nil:
+		return errStatus(http.StatusBadRequest, "decode request body: a second JSON value after the first, at byte %d", dec.InputOffset()-int64(len(extra)))
+	default:
+		return errStatus(http.StatusBadRequest, "decode request body: trailing data after the JSON value: %w", err)
+	}
 }
 
 func digestParam(r *http.Request) (string, error) {
@@ -105,7 +135,11 @@ type putResult struct {
 
 // putArtifact streams the body into the store. The auth layer checks the
 // body's hash at EOF for large bodies (the client signs the digest itself):
-// the store's Put commits only after a clean EOF and its own hash check.
+// the store's Put writes it aside and commits it (makes it listed, HEAD 200,
+// unpackable, startable) only after a clean EOF and its own hash check. An
+// upload beyond --max-artifact is a 413, refused before a byte is read when
+// its Content-Length says so; one the disk has no room for (the store keeps
+// a reserve free) is a 507.
 func (a *Agent) putArtifact(w http.ResponseWriter, r *http.Request) {
 	d, err := digestParam(r)
 	if err != nil {
@@ -117,7 +151,25 @@ func (a *Agent) putArtifact(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, putResult{Digest: d, Stored: false})
 		return
 	}
-	_, n, err := a.rt.store.Put(r.Body, d)
+	// r.ContentLength is -1 for a chunked body: the cap applies as it
+	// arrives.
+	_, n, err := a.rt.store.PutSize(r.Body, d, r.ContentLength)
+	switch {
+	case errors.Is(err, artifact.ErrTooLarge):
+		a.o.Log.Printf("agent: refused artifact %s: %v", d, err)
+		w.Header().Set("Connection", "close") // the rest of the body is not read
+		writeError(w, &httpError{status: http.StatusRequestEntityTooLarge, code: codeTooLarge, err: fmt.Errorf("put artifact %s: nothing stored: %w", d, err)})
+		return
+	case errors.Is(err, artifact.ErrNoSpace):
+		a.o.Log.Printf("agent: refused artifact %s: %v", d, err)
+		w.Header().Set("Connection", "close")
+		writeError(w, &httpError{status: http.StatusInsufficientStorage, code: codeNoSpace, err: fmt.Errorf("put artifact %s: nothing stored: %w", d, err)})
+		return
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		writeError(w, errStatus(http.StatusBadRequest, "put artifact %s: the body was cut short, nothing stored: %w", d, err))
+		return
+	}
 	if errors.Is(err, artifact.ErrDigestMismatch) || errors.Is(err, auth.ErrBadSignature) {
 		a.o.Log.Printf("agent: refused artifact %s: %v", d, err)
 		writeError(w, &httpError{status: http.StatusBadRequest, code: codeDigestMismatch, err: fmt.Errorf("put artifact %s: content does not match the digest, nothing stored: %w", d, err)})

@@ -11,9 +11,10 @@ import (
 )
 
 // AnswersAs checks that the agent at baseURL answers an authenticated status
-// call as the node with ID id (not another incarnation at the same address).
+// call as the node with ID id (not another incarnation at the same address,
+// which refuses a request signed for id).
 func AnswersAs(ctx context.Context, baseURL string, signer ssh.Signer, id string) error {
-	st, err := NewClient(baseURL, signer).Status(ctx)
+	st, err := NewClient(baseURL, id, signer).Status(ctx)
 	if err != nil {
 		return err
 	}

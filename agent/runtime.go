@@ -99,7 +99,12 @@ func (a *Agent) logPath(id string) string        { return filepath.Join(a.o.Dir,
 var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // agentEnv are the variables the agent sets for every app.
-var agentEnv = []string{"PORT", "DFLOW_VERSION", "DFLOW_INDEX"}
+var agentEnv = []string{"PORT", "HOST", "DFLOW_VERSION", "DFLOW_INDEX"}
+
+// appHost is where a process version is told to listen (HOST): loopback,
+// so that only the agent's proxy and probes reach it, never a client
+// around the proxy (DESIGN.md §6).
+const appHost = "127.0.0.1"
 
 func checkStart(r *StartRequest) error {
 	switch {
@@ -275,6 +280,15 @@ func (a *Agent) runStart(ctx context.Context, inst *instance) {
 		return
 	}
 	a.o.Log.Printf("agent: %s (version %s) is ready", r.ID, r.Version)
+	if r.Image == "" {
+		// A container listens on its own network's address by design.
+		if w := listenWarning(port); w != "" {
+			a.o.Log.Printf("agent: %s (version %s) %s", r.ID, r.Version, w)
+			rt.mu.Lock()
+			inst.info.ListenWarning = w
+			rt.mu.Unlock()
+		}
+	}
 	settle(StateReady, nil, nil)
 	rt.wg.Add(1)
 	go func() {
@@ -299,16 +313,17 @@ func (a *Agent) startExecutable(r StartRequest, logPath string) (*process.Proc, 
 	if err != nil {
 		return nil, 0, nil, errStatus(http.StatusInternalServerError, "start process %s: %w", r.ID, err)
 	}
-	proc, err := process.Start(process.Spec{ID: r.ID, Dir: dir, Command: exe, Args: r.Args, Env: a.appEnv(r, port), LogPath: logPath})
+	proc, err := process.Start(process.Spec{ID: r.ID, Dir: dir, Command: exe, Args: r.Args, Env: a.appEnv(r, appHost, port), LogPath: logPath})
 	if err != nil {
 		return nil, 0, &GateError{ID: r.ID, Reason: err.Error(), LogTail: process.Tail(logPath, logTailLines)}, nil
 	}
 	return proc, port, nil, nil
 }
 
-// appEnv is what the agent sets for an app on port, then r.Env.
-func (a *Agent) appEnv(r StartRequest, port int) []string {
-	env := []string{"PORT=" + strconv.Itoa(port), "DFLOW_VERSION=" + r.Version, "DFLOW_INDEX=" + strconv.Itoa(a.o.Index)}
+// appEnv is what the agent sets for an app on host:port, then r.Env (which
+// checkStart keeps from overriding the agent's variables).
+func (a *Agent) appEnv(r StartRequest, host string, port int) []string {
+	env := []string{"PORT=" + strconv.Itoa(port), "HOST=" + host, "DFLOW_VERSION=" + r.Version, "DFLOW_INDEX=" + strconv.Itoa(a.o.Index)}
 	for _, k := range slices.Sorted(maps.Keys(r.Env)) {
 		env = append(env, k+"="+r.Env[k])
 	}

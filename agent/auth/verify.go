@@ -350,6 +350,11 @@ func (v *Verifier) Middleware(next http.Handler, logf func(format string, args .
 			refuse(w, r, http.StatusRequestEntityTooLarge, tooLarge(r, "of unknown length"))
 			return
 		}
+		// next gets a copy of r: the server's own request keeps the body it
+		// read from, so that what it does with the rest after next returns
+		// (discard it, or not when a client that sent Expect: 100-continue
+		// was never told to go on) stays right.
+		r2 := r.WithContext(context.WithValue(r.Context(), fingerprintKey{}, fp))
 		if whole {
 			sum := sha256.Sum256(prefix)
 			if hex.EncodeToString(sum[:]) != claimed {
@@ -361,17 +366,17 @@ func (v *Verifier) Middleware(next http.Handler, logf func(format string, args .
 				return
 			}
 			if body != http.NoBody {
-				r.Body = readCloser{bytes.NewReader(prefix), body}
-				r.ContentLength = int64(len(prefix))
+				r2.Body = readCloser{bytes.NewReader(prefix), body}
+				r2.ContentLength = int64(len(prefix))
 			}
 		} else {
 			if err := v.remember(a); err != nil {
 				refuse(w, r, http.StatusUnauthorized, err)
 				return
 			}
-			r.Body = &checkedBody{r: io.MultiReader(bytes.NewReader(prefix), body), c: body, h: sha256.New(), want: claimed}
+			r2.Body = &checkedBody{r: io.MultiReader(bytes.NewReader(prefix), body), c: body, h: sha256.New(), want: claimed}
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), fingerprintKey{}, fp)))
+		next.ServeHTTP(w, r2)
 	})
 }
 

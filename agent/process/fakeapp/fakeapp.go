@@ -2,7 +2,9 @@
 // process supervisor and the agent: tests re-exec their own binary with Env
 // set, and TestMain calls ServeIfAsked first. No shell scripts, no mocks.
 //
-// The app serves HTTP on $PORT: GET /health answers 200 "ok" (503 when
+// The app serves HTTP on $HOST:$PORT (every address when HOST is unset, or
+// DFLOW_FAKE_LISTEN_HOST instead of HOST when that is set: an app that
+// ignores HOST, for the agent's listen check): GET /health answers 200 "ok" (503 when
 // DFLOW_FAKE_HEALTH=fail); GET /env answers the environment, one KEY=VALUE a
 // line; any other request answers "$DFLOW_VERSION:<request body>". It prints
 // a line to stdout when it listens and when it stops. On SIGTERM it finishes
@@ -16,6 +18,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -81,10 +84,14 @@ func serve() int {
 		}
 		fmt.Fprintf(w, "%s:%s", version, body)
 	})
-	srv := &http.Server{Addr: ":" + os.Getenv("PORT"), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	host := os.Getenv("HOST")
+	if h, ok := os.LookupEnv("DFLOW_FAKE_LISTEN_HOST"); ok {
+		host = h
+	}
+	srv := &http.Server{Addr: net.JoinHostPort(host, os.Getenv("PORT")), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	fmt.Printf("fake app %s listening on port %s\n", version, os.Getenv("PORT"))
+	fmt.Printf("fake app %s listening on port %s (%s)\n", version, os.Getenv("PORT"), srv.Addr)
 	select {
 	case err := <-errc:
 		fmt.Printf("fake app: %v\n", err)
