@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,6 +123,8 @@ type Finish struct {
 	Outcome string `json:"outcome"`
 	Error   string `json:"error,omitempty"`
 	Nodes   []int  `json:"nodes,omitempty"`
+	// Warnings are what the agents noticed about the new instances.
+	Warnings []string `json:"warnings,omitempty"`
 	// Current, when not 0, becomes the release the cluster serves.
 	Current int `json:"current,omitempty"`
 }
@@ -138,7 +141,7 @@ func (a *Activities) FinishRelease(ctx context.Context, cfg deploy.Config, f Fin
 		for i := range s.Releases {
 			if s.Releases[i].ID == f.ID {
 				r := &s.Releases[i]
-				r.Outcome, r.Error, r.Nodes = f.Outcome, f.Error, f.Nodes
+				r.Outcome, r.Error, r.Nodes, r.Warnings = f.Outcome, f.Error, f.Nodes, f.Warnings
 				if r.Finished.IsZero() {
 					r.Finished = now
 				}
@@ -233,7 +236,7 @@ func (a *Activities) CopyToNode(ctx context.Context, cfg deploy.Config, n deploy
 		return CopyResult{}, err
 	}
 	defer b.Close()
-	c := agent.NewClient(n.AgentURL, b.Signer)
+	c := agent.NewClient(n.AgentURL, n.ID, b.Signer)
 	// The node unpacks what it holds now, so that the start, inside the
 	// rollout's cutover, only execs it, and a bundle it cannot unpack
 	// fails the copy, before any node switches.
@@ -261,6 +264,10 @@ func (a *Activities) CopyToNode(ctx context.Context, cfg deploy.Config, n deploy
 		return CopyResult{}, fmt.Errorf("copy to node %d: %w", n.Index, err)
 	}
 	defer f.Close()
+	if m := int64(cfg.Nodes.MaxArtifact); m > 0 && size > m {
+		return CopyResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("copy to node %d: bundle %s is %s, more than nodes.max_artifact (%s, %s); nothing was sent", n.Index, t.Digest[:12], deploy.HumanBytes(size), cfg.Nodes.MaxArtifact, cfg.Where("nodes.max_artifact")), ErrBadInput, nil)
+	}
 	err = heartbeating(ctx, "copying", func(ctx context.Context) error {
 		return c.PutArtifact(ctx, t.Digest, f, size, force)
 	})
@@ -277,15 +284,16 @@ func (a *Activities) NodeProcesses(ctx context.Context, cfg deploy.Config, n dep
 		return agent.ProcessList{}, err
 	}
 	defer b.Close()
-	l, err := agent.NewClient(n.AgentURL, b.Signer).Processes(ctx)
+	l, err := agent.NewClient(n.AgentURL, n.ID, b.Signer).Processes(ctx)
 	if err != nil {
 		return agent.ProcessList{}, fmt.Errorf("list versions on node %d: %w", n.Index, err)
 	}
 	return l, nil
 }
 
-// StartRequest is what the agent is asked to start for release r on node n.
-func StartRequest(cfg deploy.Config, r deploy.Release, n deploy.Node) (agent.StartRequest, error) {
+// StartRequest is what the agent is asked to start for release r on node n,
+// with env as the app's environment (see appEnv).
+func StartRequest(cfg deploy.Config, r deploy.Release, n deploy.Node, env map[string]string) (agent.StartRequest, error) {
 	exe, ok := r.Target.Executable(cfg.App.Executable)
 	if !ok {
 		if cfg.App.Executable != "" {
@@ -293,16 +301,42 @@ func StartRequest(cfg deploy.Config, r deploy.Release, n deploy.Node) (agent.Sta
 		}
 		return agent.StartRequest{}, fmt.Errorf("release %d (%s) has no executable to run: add executable to target: in dflow.yaml", r.ID, deploy.ShortVersion(r.Version))
 	}
-	env := map[string]string{}
-	for _, kv := range cfg.App.Env {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
 	return agent.StartRequest{
 		ID: r.InstanceID(), Version: r.Version, Digest: r.Digest, Exec: exe.Path, Args: cfg.App.Args, Env: env,
 		Mode: cfg.App.ProxyMode(), HealthPath: cfg.App.Health, ReadyProbes: cfg.App.ReadyProbes, ReadyTimeout: cfg.App.ReadyTimeout.D(),
 		PublicPort: cfg.App.Port,
 	}, nil
+}
+
+// appEnv is the app's environment for cfg: app.env's values from the
+// configuration revision in the Store (workflow payloads never carry them),
+// and app.secrets' values read here, on the worker, from the secrets file
+// or the worker's environment. A cfg that was never saved (Revision 0; a
+// direct call, not through a workflow) uses its own App.Env.
+func appEnv(ctx context.Context, st backends.Store, cfg deploy.Config) (map[string]string, error) {
+	vars := cfg.App.Env
+	if cfg.Revision > 0 {
+		s, err := st.Load(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("load configuration revision %d: %w", cfg.Revision, err)
+		}
+		full, err := s.Config(cfg.Revision)
+		if err != nil {
+			return nil, err
+		}
+		vars = full.App.Env
+	}
+	env := make(map[string]string, len(vars)+len(cfg.App.Secrets))
+	for _, kv := range vars {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	secrets, err := cfg.Secrets(os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(env, secrets)
+	return env, nil
 }
 
 // StartOnNode starts release r beside whatever runs on node n and waits for
@@ -315,7 +349,11 @@ func (a *Activities) StartOnNode(ctx context.Context, cfg deploy.Config, n deplo
 		return agent.ProcessInfo{}, err
 	}
 	defer b.Close()
-	req, err := StartRequest(cfg, r, n)
+	env, err := appEnv(ctx, b.Store, cfg)
+	if err != nil {
+		return agent.ProcessInfo{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
+	}
+	req, err := StartRequest(cfg, r, n, env)
 	if err != nil {
 		return agent.ProcessInfo{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
 	}
@@ -324,7 +362,7 @@ func (a *Activities) StartOnNode(ctx context.Context, cfg deploy.Config, n deplo
 		if req.Image, err = StartImage(ctx, cfg, b, r); err != nil {
 			return err
 		}
-		info, err = agent.NewClient(n.AgentURL, b.Signer).StartProcess(ctx, req)
+		info, err = agent.NewClient(n.AgentURL, n.ID, b.Signer).StartProcess(ctx, req)
 		return err
 	})
 	var gate *agent.GateError
@@ -344,7 +382,7 @@ func (a *Activities) SwitchOnNode(ctx context.Context, cfg deploy.Config, n depl
 		return agent.SwitchResult{}, err
 	}
 	defer b.Close()
-	res, err := agent.NewClient(n.AgentURL, b.Signer).Switch(ctx, agent.SwitchRequest{ID: id, AppPort: cfg.App.Port, Mode: cfg.App.ProxyMode()})
+	res, err := agent.NewClient(n.AgentURL, n.ID, b.Signer).Switch(ctx, agent.SwitchRequest{ID: id, AppPort: cfg.App.Port, Mode: cfg.App.ProxyMode()})
 	if err != nil {
 		return res, permanent(fmt.Errorf("switch node %d to %s: %w", n.Index, id, err))
 	}
@@ -362,7 +400,7 @@ func (a *Activities) StopOnNode(ctx context.Context, cfg deploy.Config, n deploy
 	defer b.Close()
 	var info agent.ProcessInfo
 	err = heartbeating(ctx, "stopping "+id, func(ctx context.Context) (err error) {
-		info, err = agent.NewClient(n.AgentURL, b.Signer).StopProcess(ctx, id, agent.StopRequest{
+		info, err = agent.NewClient(n.AgentURL, n.ID, b.Signer).StopProcess(ctx, id, agent.StopRequest{
 			Now: now, DrainTimeout: cfg.App.DrainTimeout.D(), Grace: cfg.App.StopGrace.D(),
 		})
 		return err

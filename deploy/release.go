@@ -43,6 +43,9 @@ type Release struct {
 	Of int `json:"of,omitempty"`
 	// Nodes are the indices that switched to this release.
 	Nodes []int `json:"nodes,omitempty"`
+	// Warnings are what the agents noticed about its instances, e.g. one
+	// that listens beyond loopback.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // InstanceID names the process a release starts on a node: unique per

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -25,6 +26,7 @@ import (
 	sshvm "github.com/distributive-flow/dflow/backends/vm/ssh"
 	"github.com/distributive-flow/dflow/backends/vm/vagrant"
 	"github.com/distributive-flow/dflow/deploy"
+	"github.com/distributive-flow/dflow/statedir"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -86,8 +88,8 @@ var (
 	}
 	stores = map[string]storeMaker{
 		"embedded": func(cfg deploy.Config) (backends.Store, error) {
-			if err := os.MkdirAll(cfg.StateDir(), 0o755); err != nil {
-				return nil, fmt.Errorf("create %s: %w", cfg.StateDir(), err)
+			if err := statedir.Ensure(cfg.StateDir()); err != nil {
+				return nil, err
 			}
 			return embedded.Open(filepath.Join(cfg.StateDir(), "store.db"))
 		},
@@ -185,20 +187,50 @@ func Check(cfg deploy.Config) error {
 		}
 		return fmt.Errorf("%s: unknown %s backend %q (known: %s)", cfg.Where(key), kind, v, strings.Join(names(key), ", "))
 	}
+	if cfg.Image != "" && !plugin.IsPlugin(cfg.Backends.VM) && !slices.Contains(imageBackends, cfg.Backends.VM) {
+		return fmt.Errorf("%s: image %q: the %s vm backend does not use an image (%s do); remove image, or choose one of those with --vm-backend",
+			cfg.Where("image"), cfg.Image, cfg.Backends.VM, strings.Join(imageBackends, " and "))
+	}
 	return nil
 }
+
+// imageBackends are the built-in vm backends that make nodes from an image.
+var imageBackends = []string{dockervm.Name, vagrant.Name}
 
 // Signer loads (creating on first use) the key pair dflow signs node agent
 // requests with: <state dir>/id_ed25519.
 func Signer(cfg deploy.Config) (ssh.Signer, error) {
-	if err := os.MkdirAll(cfg.StateDir(), 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", cfg.StateDir(), err)
+	if err := statedir.Ensure(cfg.StateDir()); err != nil {
+		return nil, err
 	}
 	s, err := auth.LoadOrCreateKey(cfg.StateDir(), "dflow@"+cfg.Name)
 	if err != nil {
 		return nil, fmt.Errorf("dflow key: %w", err)
 	}
 	return s, nil
+}
+
+// OpenStore opens the Store cfg names, alone (the CLI records configuration
+// revisions with it before it starts a workflow).
+func OpenStore(cfg deploy.Config) (backends.Store, error) {
+	if err := Check(cfg); err != nil {
+		return nil, err
+	}
+	return openStore(cfg)
+}
+
+func openStore(cfg deploy.Config) (backends.Store, error) {
+	var st backends.Store
+	var err error
+	if plugin.IsPlugin(cfg.Backends.Store) {
+		st, err = pluginBackend(cfg, "backends.store", (*plugin.Plugin).Store)
+	} else {
+		st, err = stores[storeName(cfg.Backends.Store)](cfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", cfg.Backends.Store, err)
+	}
+	return st, nil
 }
 
 // Opener returns the activities.Opener that builds backends from the table.
@@ -230,14 +262,9 @@ func Open(ctx context.Context, cfg deploy.Config, env Env) (*activities.Backends
 	if err != nil {
 		return nil, fmt.Errorf("vm backend %s: %w", cfg.Backends.VM, err)
 	}
-	var st backends.Store
-	if plugin.IsPlugin(cfg.Backends.Store) {
-		st, err = pluginBackend(cfg, "backends.store", (*plugin.Plugin).Store)
-	} else {
-		st, err = stores[storeName(cfg.Backends.Store)](cfg)
-	}
+	st, err := openStore(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("store %s: %w", cfg.Backends.Store, err)
+		return nil, err
 	}
 	var bld backends.Builder
 	if plugin.IsPlugin(cfg.Backends.Builder) {

@@ -53,6 +53,9 @@ type NodeOutcome struct {
 	Serving  string `json:"serving"`            // instance that serves now
 	Version  string `json:"version,omitempty"`  // the version it serves now
 	Sent     int64  `json:"sent"`               // bytes copied to the node
+	// Warning is what the agent noticed about the new instance, e.g. that
+	// it listens beyond loopback (reachable around the agent's proxy).
+	Warning string `json:"warning,omitempty"`
 	// Skipped: the node served this release's version already.
 	Skipped bool `json:"skipped,omitempty"`
 	// BeganAt is when the node's turn came (workflow time), SwitchedAt
@@ -275,6 +278,9 @@ func finishRelease(ctx workflow.Context, cfg deploy.Config, rel deploy.Release, 
 	for _, o := range outcomes {
 		if o.Version == rel.Version && o.Serving != "" {
 			f.Nodes = append(f.Nodes, o.Index)
+		}
+		if o.Warning != "" {
+			f.Warnings = append(f.Warnings, o.Warning)
 		}
 	}
 	if err != nil {
@@ -538,8 +544,12 @@ func switchNode(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.
 		o.Serving = ""
 	}
 	t.event(ctx, n.Index, "node %d: starting %s", n.Index, id)
-	if err := workflow.ExecuteActivity(nctx, acts.StartOnNode, cfg, n, rel).Get(ctx, nil); err != nil {
+	var started agent.ProcessInfo
+	if err := workflow.ExecuteActivity(nctx, acts.StartOnNode, cfg, n, rel).Get(ctx, &started); err != nil {
 		return o, failed("deploy stopped", err)
+	}
+	if started.ListenWarning != "" {
+		o.Warning = fmt.Sprintf("node %d: %s", n.Index, started.ListenWarning)
 	}
 	t.event(ctx, n.Index, "node %d: %s is ready; switching", n.Index, id)
 	if err := quick(acts.SwitchOnNode, cfg, n, id).Get(ctx, nil); err != nil {

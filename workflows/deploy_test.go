@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -153,7 +154,7 @@ func (f *fleet) env(t *testing.T) *sdktest.TestWorkflowEnvironment {
 func (f *fleet) run(t *testing.T, wf any, arg any, result any) error {
 	t.Helper()
 	env := f.env(t)
-	env.ExecuteWorkflow(wf, arg)
+	env.ExecuteWorkflow(wf, f.saved(t, arg))
 	require.True(t, env.IsWorkflowCompleted())
 	if err := env.GetWorkflowError(); err != nil {
 		return err
@@ -162,6 +163,33 @@ func (f *fleet) run(t *testing.T, wf any, arg any, result any) error {
 		require.NoError(t, env.GetWorkflowResult(result))
 	}
 	return nil
+}
+
+// saved returns arg with its Config recorded as a configuration revision in
+// the fleet's store, as the CLI does before it starts a workflow: app.env's
+// values travel through the store, never in the workflow's input.
+func (f *fleet) saved(t *testing.T, arg any) any {
+	t.Helper()
+	v := reflect.New(reflect.TypeOf(arg)).Elem()
+	v.Set(reflect.ValueOf(arg))
+	if v.Kind() != reflect.Struct {
+		return arg
+	}
+	fld := v.FieldByName("Config")
+	if !fld.IsValid() || fld.Type() != reflect.TypeOf(deploy.Config{}) {
+		return arg
+	}
+	cfg := fld.Interface().(deploy.Config)
+	for {
+		st, err := f.store.Load(context.Background())
+		require.NoError(t, err)
+		cfg.Revision = st.PutConfig(cfg, time.Now())
+		if err := f.store.Save(context.Background(), st); err == nil {
+			break
+		}
+	}
+	fld.Set(reflect.ValueOf(cfg))
+	return v.Interface()
 }
 
 func (f *fleet) deploy(t *testing.T, kind, version string, cfg deploy.Config) (workflows.DeployResult, error) {
@@ -261,7 +289,7 @@ func TestDeployRollbackRestart(t *testing.T) {
 
 	// Every node runs exactly one live process: the old ones were stopped.
 	for _, n := range f.nodes {
-		l, err := agent.NewClient(n.AgentURL, f.signer).Processes(context.Background())
+		l, err := agent.NewClient(n.AgentURL, n.ID, f.signer).Processes(context.Background())
 		require.NoError(t, err)
 		live := 0
 		for _, p := range l.Processes {
@@ -310,7 +338,7 @@ func TestRestartModeStopsTheOldVersionFirst(t *testing.T) {
 	res, err := f.deploy(t, deploy.ReleaseDeploy, "b", f.cfg)
 	require.NoError(t, err)
 	require.Equal(t, all("b", 1), f.serving(t))
-	l, err := agent.NewClient(f.nodes[0].AgentURL, f.signer).Processes(context.Background())
+	l, err := agent.NewClient(f.nodes[0].AgentURL, f.nodes[0].ID, f.signer).Processes(context.Background())
 	require.NoError(t, err)
 	for _, p := range l.Processes {
 		if p.Version == "a" {

@@ -183,7 +183,7 @@ func (f *healFleet) exec(t *testing.T, id string, wf any, arg any, result any) e
 		id = fmt.Sprintf("heal-test-%d", f.runs)
 	}
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: id})
-	env.ExecuteWorkflow(wf, arg)
+	env.ExecuteWorkflow(wf, f.saved(t, arg))
 	require.True(t, env.IsWorkflowCompleted())
 	if err := env.GetWorkflowError(); err != nil {
 		return err
@@ -227,7 +227,7 @@ func (f *healFleet) ids(t *testing.T) map[int]string {
 func (f *healFleet) processes(t *testing.T, i int) agent.ProcessList {
 	n, ok := f.state(t).Node(i)
 	require.True(t, ok)
-	l, err := agent.NewClient(n.AgentURL, f.signer).Processes(context.Background())
+	l, err := agent.NewClient(n.AgentURL, n.ID, f.signer).Processes(context.Background())
 	require.NoError(t, err)
 	return l
 }
@@ -391,7 +391,7 @@ func TestChaosAndRepairWatch(t *testing.T) {
 func (f *healFleet) held(t *testing.T, i int) []string {
 	n, ok := f.state(t).Node(i)
 	require.True(t, ok)
-	arts, err := agent.NewClient(n.AgentURL, f.signer).Artifacts(context.Background())
+	arts, err := agent.NewClient(n.AgentURL, n.ID, f.signer).Artifacts(context.Background())
 	require.NoError(t, err)
 	var out []string
 	for _, a := range arts {

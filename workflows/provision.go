@@ -57,6 +57,12 @@ func Provision(ctx workflow.Context, req ProvisionRequest) (ProvisionResult, err
 		if req.Count < 0 {
 			return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("set: count %d is negative", req.Count), activities.ErrBadInput, nil)
 		}
+		// Checked before anything is saved (the CLI checks first; a request
+		// from elsewhere is checked here). Max is 0 in histories recorded
+		// before nodes.max existed.
+		if m := cfg.Nodes.Max; m > 0 && req.Count > m {
+			return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("set: count %d is more than nodes.max (%d)", req.Count, m), activities.ErrBadInput, nil)
+		}
 		plan := deploy.PlanSet(inv.State.Nodes, inv.Live, req.Count)
 		create, destroy = plan.Create, plan.Destroy
 		if err := workflow.ExecuteActivity(ctx, acts.SetCount, cfg, req.Count).Get(ctx, nil); err != nil {

@@ -101,7 +101,7 @@ func TestPauseResumeAbort(t *testing.T) {
 	env.RegisterDelayedCallback(func() {
 		env.UpdateWorkflowNoRejection(workflows.UpdateAbort, "a1", t, "tester")
 	}, 40*time.Second)
-	env.ExecuteWorkflow(workflows.Deploy, workflows.DeployRequest{Config: f.cfg, Kind: deploy.ReleaseDeploy, RollingTimed: 40 * time.Second})
+	env.ExecuteWorkflow(workflows.Deploy, f.saved(t, workflows.DeployRequest{Config: f.cfg, Kind: deploy.ReleaseDeploy, RollingTimed: 40 * time.Second}))
 	require.True(t, env.IsWorkflowCompleted())
 	require.ErrorContains(t, env.GetWorkflowError(), "aborted before batch 2 of 3")
 	require.Equal(t, []string{"v2", "v1", "v1"}, f.serving(t))
@@ -122,7 +122,7 @@ func TestPauseAbortWindow(t *testing.T) {
 	env.RegisterDelayedCallback(func() {
 		env.UpdateWorkflowNoRejection(workflows.UpdateAbort, "a1", t, "tester")
 	}, time.Hour)
-	env.ExecuteWorkflow(workflows.Deploy, workflows.DeployRequest{Config: f.cfg, Kind: deploy.ReleaseDeploy})
+	env.ExecuteWorkflow(workflows.Deploy, f.saved(t, workflows.DeployRequest{Config: f.cfg, Kind: deploy.ReleaseDeploy}))
 	require.True(t, env.IsWorkflowCompleted())
 	require.ErrorContains(t, env.GetWorkflowError(), "aborted after 0 of 3 nodes")
 	require.Equal(t, all("v1", 3), f.serving(t))

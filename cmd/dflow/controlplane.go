@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/deploy"
+	"github.com/distributive-flow/dflow/worker"
 	"github.com/distributive-flow/dflow/worker/devserver"
 	"github.com/distributive-flow/dflow/workflows"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -30,14 +32,55 @@ type conn struct {
 	info     devserver.Info // the embedded control plane, when embedded
 }
 
-// connect dials the configured Temporal, or makes sure the embedded control
-// plane of this project runs (starting it in the background) and dials it.
-func connect(ctx context.Context, cfg deploy.Config) (*conn, error) {
-	cp := &conn{cfg: cfg, embedded: cfg.Temporal.Address == ""}
+// connect records cfg as a configuration revision in the cluster's Store
+// (setting cfg.Revision: workflows carry that number, never app.env's
+// values), then dials the configured Temporal, or makes sure the embedded
+// control plane of this project runs (starting it in the background) and
+// dials it.
+func connect(ctx context.Context, cfg *deploy.Config) (*conn, error) {
+	if err := recordConfig(ctx, cfg); err != nil {
+		return nil, err
+	}
+	cp := &conn{cfg: *cfg, embedded: cfg.Temporal.Address == ""}
 	if err := cp.dial(ctx); err != nil {
 		return nil, err
 	}
 	return cp, nil
+}
+
+// recordConfig saves cfg whole (app.env included) as a configuration
+// revision in the Store, unless the newest revision is the same, and sets
+// cfg.Revision.
+func recordConfig(ctx context.Context, cfg *deploy.Config) error {
+	st, err := worker.OpenStore(*cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for {
+		s, err := st.Load(ctx)
+		if err != nil {
+			return fmt.Errorf("record the configuration: %w", err)
+		}
+		n := len(s.Configs)
+		last := int64(0)
+		if n > 0 {
+			last = s.Configs[n-1].Rev
+		}
+		rev := s.PutConfig(*cfg, time.Now())
+		if rev == last {
+			cfg.Revision = rev
+			return nil
+		}
+		err = st.Save(ctx, s)
+		if err == nil {
+			cfg.Revision = rev
+			return nil
+		}
+		if !errors.Is(err, backends.ErrConflict) || ctx.Err() != nil {
+			return fmt.Errorf("record the configuration: %w", err)
+		}
+	}
 }
 
 func (cp *conn) dial(ctx context.Context) error {

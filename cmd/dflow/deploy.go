@@ -145,6 +145,7 @@ func rolloutCmd(kind, use, short, long, example string) *cobra.Command {
 			}
 			fmt.Printf("release %d: %s of version %s (digest %s) serves on %d of %d nodes\n",
 				res.Release.ID, res.Release.Kind, deploy.ShortVersion(res.Release.Version), short12(res.Release.Digest), countServing(res), len(res.Nodes))
+			printWarnings(res)
 			return nil
 		},
 	}
@@ -196,7 +197,7 @@ func operation(cmd *cobra.Command, command string, wait bool, wf any, req func(c
 	if err != nil {
 		return false, err
 	}
-	cp, err := connect(cmd.Context(), cfg)
+	cp, err := connect(cmd.Context(), &cfg)
 	if err != nil {
 		return false, err
 	}
@@ -214,6 +215,15 @@ func printJSON(asJSON bool, v any, err error) error {
 		return err
 	}
 	return json.NewEncoder(os.Stdout).Encode(v)
+}
+
+// printWarnings tells what the agents noticed about the new instances.
+func printWarnings(res workflows.DeployResult) {
+	for _, o := range res.Nodes {
+		if o.Warning != "" {
+			fmt.Fprintf(os.Stderr, "warning: %s\n", o.Warning)
+		}
+	}
 }
 
 func countServing(res workflows.DeployResult) int {

@@ -196,7 +196,7 @@ func TestProvisionEndToEnd(t *testing.T) {
 	// Authenticated status answers; unsigned and wrongly signed requests get 401.
 	ctx := context.Background()
 	for _, r := range rows {
-		st, err := agent.NewClient(r.AgentURL, p.signer()).Status(ctx)
+		st, err := agent.NewClient(r.AgentURL, r.ID, p.signer()).Status(ctx)
 		require.NoError(t, err)
 		require.Equal(t, r.Index, st.Index)
 		require.Equal(t, r.Address, st.Address)
@@ -209,7 +209,7 @@ func TestProvisionEndToEnd(t *testing.T) {
 
 		_, other, _ := ed25519.GenerateKey(rand.Reader)
 		stranger, _ := ssh.NewSignerFromKey(other)
-		_, err = agent.NewClient(r.AgentURL, stranger).Status(ctx)
+		_, err = agent.NewClient(r.AgentURL, r.ID, stranger).Status(ctx)
 		require.ErrorContains(t, err, "401", "signed by a key the node does not know")
 	}
 	log, err := os.ReadFile(filepath.Join(p.dir, ".dflow", "nodes", "0", "agent.log"))
@@ -230,14 +230,14 @@ func TestProvisionEndToEnd(t *testing.T) {
 	node0 := rows[0]
 
 	// cycle gives a fresh agent at the same index and address.
-	before, err := agent.NewClient(node0.AgentURL, p.signer()).Status(ctx)
+	before, err := agent.NewClient(node0.AgentURL, node0.ID, p.signer()).Status(ctx)
 	require.NoError(t, err)
 	p.run("cycle", "0")
 	rows = p.list()
 	require.Len(t, rows, 1)
 	require.Equal(t, node0.Address, rows[0].Address)
 	require.NotEqual(t, node0.ID, rows[0].ID)
-	after, err := agent.NewClient(rows[0].AgentURL, p.signer()).Status(ctx)
+	after, err := agent.NewClient(rows[0].AgentURL, rows[0].ID, p.signer()).Status(ctx)
 	require.NoError(t, err)
 	require.NotEqual(t, before.PID, after.PID, "a fresh agent process")
 
@@ -270,6 +270,10 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{name: "no such node", args: []string{"destroy", "7"}, want: "no node at index 7"},
 		{name: "unknown flag", args: []string{"set", "1", "--colour"}, want: "unknown flag: --colour"},
 		{name: "bad output", args: []string{"list", "-o", "xml"}, want: "-o xml: want text or json"},
+		{name: "count beyond nodes.max", args: []string{"set", "100000"}, want: "set 100000: more than nodes.max (64"},
+		{name: "count beyond a lower nodes.max", yaml: "nodes:\n  max: 2\n", args: []string{"set", "3"}, want: "more than nodes.max (2, dflow.yaml:3)"},
+		{name: "image with the local backend", args: []string{"set", "1", "--image", "ubuntu-trusty"}, want: `--image: image "ubuntu-trusty": the local vm backend does not use an image`},
+		{name: "app.env sets HOST", yaml: "app:\n  env: [HOST=0.0.0.0]\n", args: []string{"set", "1"}, want: "HOST is set by the agent"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -122,7 +122,7 @@ func startLoop(cmd *cobra.Command, idOf func(deploy.Config) string, label, stopH
 	if err != nil {
 		return err
 	}
-	cp, err := connect(ctx, cfg)
+	cp, err := connect(ctx, &cfg)
 	if err != nil {
 		return err
 	}
@@ -433,7 +433,7 @@ func createSchedule(cmd *cobra.Command, op, spec string, req func(deploy.Config)
 	if err != nil {
 		return err
 	}
-	cp, err := connect(ctx, cfg)
+	cp, err := connect(ctx, &cfg)
 	if err != nil {
 		return err
 	}
@@ -667,7 +667,7 @@ func scheduleArg(cmd *cobra.Command, verb, arg string) (*conn, string, error) {
 	if !strings.HasPrefix(id, workflows.LockID(cfg)+"-schedule-") {
 		return nil, "", fmt.Errorf("schedules %s: %q is not a schedule of cluster %s (see `dflow schedules`)", verb, arg, cfg.Name)
 	}
-	cp, err := connect(cmd.Context(), cfg)
+	cp, err := connect(cmd.Context(), &cfg)
 	if err != nil {
 		return nil, "", err
 	}

@@ -116,7 +116,9 @@ func provision(cmd *cobra.Command, req workflows.ProvisionRequest, command strin
 	if err != nil {
 		return err
 	}
-	req.Config = cfg
+	if req.Op == workflows.OpSet && req.Count > cfg.Nodes.Max {
+		return &exitError{code: 2, err: fmt.Errorf("set %d: more than nodes.max (%d, %s); raise nodes.max in dflow.yaml if you mean it", req.Count, cfg.Nodes.Max, cfg.Where("nodes.max"))}
+	}
 	if req.Op != workflows.OpSet {
 		inv, err := inventory(ctx, cfg)
 		if err != nil {
@@ -128,11 +130,12 @@ func provision(cmd *cobra.Command, req workflows.ProvisionRequest, command strin
 			return fmt.Errorf("%s: no node at index %d (nodes: %s)", req.Op, req.Index, indices(inv))
 		}
 	}
-	cp, err := connect(ctx, cfg)
+	cp, err := connect(ctx, &cfg)
 	if err != nil {
 		return err
 	}
 	defer cp.Close()
+	req.Config = cfg
 	run, err := cp.startMutating(ctx, command, wait, workflows.Provision, req)
 	if err != nil {
 		return err
@@ -304,7 +307,7 @@ func listNodes(ctx context.Context, cfg deploy.Config) ([]nodeRow, error) {
 			defer wg.Done()
 			sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			defer cancel()
-			s, err := agent.NewClient(n.AgentURL, b.Signer).Status(sctx)
+			s, err := agent.NewClient(n.AgentURL, n.ID, b.Signer).Status(sctx)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -379,5 +382,5 @@ func connectCmd(cmd *cobra.Command) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return connect(cmd.Context(), cfg)
+	return connect(cmd.Context(), &cfg)
 }

@@ -135,7 +135,7 @@ func verifyNow(ctx context.Context, cfg deploy.Config, index int) ([]deploy.Verd
 func verifyWatchID(cfg deploy.Config) string { return "dflow-" + cfg.Name + "-verify" }
 
 func verifyWatch(ctx context.Context, cfg deploy.Config, index int, interval time.Duration) error {
-	cp, err := connect(ctx, cfg)
+	cp, err := connect(ctx, &cfg)
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func verifyWatch(ctx context.Context, cfg deploy.Config, index int, interval tim
 }
 
 func stopVerifyWatch(ctx context.Context, cfg deploy.Config) error {
-	cp, err := connect(ctx, cfg)
+	cp, err := connect(ctx, &cfg)
 	if err != nil {
 		return err
 	}

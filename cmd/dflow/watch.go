@@ -55,6 +55,7 @@ func watchAndDeploy(cmd *cobra.Command, req workflows.DeployRequest) error {
 			return
 		}
 		fmt.Printf("release %d: version %s serves on %d of %d nodes\n", res.Release.ID, deploy.ShortVersion(res.Release.Version), countServing(res), len(res.Nodes))
+		printWarnings(res)
 	}
 	deployOnce("start")
 	timer := time.NewTimer(time.Hour)
