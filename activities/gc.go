@@ -17,7 +17,7 @@ func (a *Activities) NodeArtifacts(ctx context.Context, cfg deploy.Config, n dep
 		return nil, err
 	}
 	defer b.Close()
-	arts, err := agent.NewClient(n.AgentURL, b.Signer).Artifacts(ctx)
+	arts, err := agent.NewClient(n.AgentURL, n.ID, b.Signer).Artifacts(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list the artifacts of node %d: %w", n.Index, err)
 	}
@@ -63,7 +63,7 @@ func (a *Activities) RemoveFromNode(ctx context.Context, cfg deploy.Config, n de
 		return Removed{}, err
 	}
 	defer b.Close()
-	c := agent.NewClient(n.AgentURL, b.Signer)
+	c := agent.NewClient(n.AgentURL, n.ID, b.Signer)
 	res := Removed{Removed: []string{}}
 	for _, d := range digests {
 		err := c.RemoveArtifact(ctx, d)

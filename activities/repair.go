@@ -27,7 +27,7 @@ func (a *Activities) InspectNode(ctx context.Context, cfg deploy.Config, h deplo
 		return h, err
 	}
 	defer b.Close()
-	c := agent.NewClient(h.Node.AgentURL, b.Signer)
+	c := agent.NewClient(h.Node.AgentURL, h.Node.ID, b.Signer)
 	qctx, cancel := context.WithTimeout(ctx, inspectTimeout)
 	l, err := c.Processes(qctx)
 	cancel()

@@ -111,7 +111,7 @@ func runVerify(ctx context.Context, cfg deploy.Config, n deploy.Node, b *Backend
 		return v, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
 	}
 	version := ""
-	if l, err := agent.NewClient(n.AgentURL, b.Signer).Processes(ctx); err == nil {
+	if l, err := agent.NewClient(n.AgentURL, n.ID, b.Signer).Processes(ctx); err == nil {
 		for _, p := range l.Processes {
 			if p.ID == l.Serving {
 				version = p.Version

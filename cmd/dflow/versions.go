@@ -53,7 +53,7 @@ func nodeVersions(ctx context.Context, cfg deploy.Config) ([]versionRow, *activi
 			defer wg.Done()
 			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
-			l, err := agent.NewClient(n.AgentURL, b.Signer).Processes(qctx)
+			l, err := agent.NewClient(n.AgentURL, n.ID, b.Signer).Processes(qctx)
 			if err != nil {
 				r.Error = err.Error()
 				return
@@ -269,7 +269,7 @@ func compareChecksums(ctx context.Context, cfg deploy.Config) ([]checksumRow, er
 			}
 			row.Path, row.Expected = exe.Path, exe.SHA256
 			qctx, cancel := context.WithTimeout(ctx, time.Minute)
-			sum, err := agent.NewClient(byIndex[nv.Index].AgentURL, b.Signer).Checksum(qctx, p.Digest, exe.Path)
+			sum, err := agent.NewClient(byIndex[nv.Index].AgentURL, byIndex[nv.Index].ID, b.Signer).Checksum(qctx, p.Digest, exe.Path)
 			cancel()
 			var api *agent.APIError
 			switch {
