@@ -95,6 +95,9 @@ func (a *Activities) Inventory(ctx context.Context, cfg deploy.Config) (Inventor
 	if err != nil {
 		return Inventory{}, fmt.Errorf("inventory: %w", err)
 	}
+	// The configuration revisions hold app.env's values: they stay in the
+	// Store, out of the workflow's history.
+	st.Configs = nil
 	live, err := b.VM.List(ctx)
 	if err != nil {
 		return Inventory{}, fmt.Errorf("inventory: %w", err)
