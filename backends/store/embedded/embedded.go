@@ -11,6 +11,7 @@ import (
 
 	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/deploy"
+	"github.com/distributive-flow/dflow/statedir"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -28,9 +29,13 @@ type Store struct{ path string }
 
 var _ backends.Store = (*Store)(nil)
 
-// Open returns the store at path, creating the file when missing.
+// Open returns the store at path, creating the file when missing. The file
+// is its owner's only (0600): a store an older dflow made 0644 is tightened.
 func Open(path string) (*Store, error) {
 	s := &Store{path: path}
+	if err := statedir.Tighten(path); err != nil {
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
 	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
 		// It exists and was initialized (bbolt writes its first pages at
 		// once, under the write lock, which Load's shared lock waits for):
@@ -49,7 +54,7 @@ func Open(path string) (*Store, error) {
 }
 
 func (s *Store) db(readOnly bool) (*bolt.DB, error) {
-	db, err := bolt.Open(s.path, 0o644, &bolt.Options{Timeout: LockTimeout, ReadOnly: readOnly})
+	db, err := bolt.Open(s.path, statedir.FileMode, &bolt.Options{Timeout: LockTimeout, ReadOnly: readOnly})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("store %s is locked by another process (waited %s)", s.path, LockTimeout)
 	}

@@ -77,3 +77,27 @@ func TestCorruptFileIsAClearError(t *testing.T) {
 	_, err := embedded.Open(path)
 	require.ErrorContains(t, err, path)
 }
+
+// TestFileMode checks that a new store file is 0600 and that one an older
+// dflow made 0644 is tightened when it is opened, keeping its state.
+func TestFileMode(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "store.db")
+	s := open(t, path)
+	require.NoError(t, testsuite.Increment(ctx, s))
+	requireMode(t, path, 0o600)
+
+	require.NoError(t, os.Chmod(path, 0o644))
+	s = open(t, path)
+	requireMode(t, path, 0o600)
+	st, err := s.Load(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Count, "the state is kept")
+}
+
+func requireMode(t *testing.T, path string, want os.FileMode) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, want, fi.Mode().Perm(), path)
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/filelock"
+	"github.com/distributive-flow/dflow/statedir"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -120,8 +121,12 @@ func (b *Backend) Create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, e
 	default:
 		return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), []byte(s.Keys), 0o600); err != nil {
+	keys := filepath.Join(dir, "authorized_keys")
+	if err := os.WriteFile(keys, []byte(s.Keys), statedir.FileMode); err != nil {
 		return deploy.Node{}, fmt.Errorf("create node %d: write authorized_keys: %w", s.Index, err)
+	}
+	if err := statedir.Tighten(keys); err != nil { // made 0644 by an older dflow
+		return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
 	}
 	exited, err := b.spawn(dir, n)
 	if err != nil {
