@@ -135,7 +135,8 @@ func newServerStartCmd() *cobra.Command {
 		Use:   "start",
 		Short: "Start the control plane in the background unless it runs",
 		Example: `  dflow server start
-  dflow server start --ui 0.0.0.0:8233   # the Web UI on every interface (warned)`,
+  dflow server start --ui 0.0.0.0:8233          # the Web UI on every interface (warned)
+  dflow server start --frontend 10.0.0.5:7233   # also the frontend, for workers elsewhere (no authentication: warned)`,
 		Args: cobra.NoArgs,
 	}
 	addFlags(cmd, "ui", "frontend")
