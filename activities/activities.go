@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/distributive-flow/dflow/artifact"
@@ -40,21 +41,104 @@ func (b *Backends) Close() error {
 // Opener builds the backends cfg names (worker/ has the table of names).
 type Opener func(ctx context.Context, cfg deploy.Config) (*Backends, error)
 
-// Activities are the activities the workflows call. Every method takes the
-// effective configuration, so flags given to one command reach the backends.
+// StoreOpener opens the Store cfg names, alone.
+type StoreOpener func(ctx context.Context, cfg deploy.Config) (backends.Store, error)
+
+// Activities are the activities the workflows call. Every method takes a
+// deploy.ConfigRef, not a configuration: the configuration revision is read
+// from the Store it names (app.env's values never travel in workflow
+// payloads), and the backends it names are built once per revision and kept.
 type Activities struct {
 	Open Opener
+	// OpenStore opens the Store a ConfigRef names; nil: Open's Store.
+	OpenStore StoreOpener
+
+	mu    sync.Mutex
+	built map[deploy.ConfigRef]*built
+	tick  int64
 }
+
+// built is one configuration revision and its backends.
+type built struct {
+	cfg  deploy.Config
+	b    *Backends
+	used int64
+}
+
+// maxBuilt bounds the revisions whose backends are kept; the least recently
+// used go first (closed a minute later: an activity may still use them).
+const maxBuilt = 16
 
 // ErrBadInput marks errors that retrying cannot fix.
 const ErrBadInput = "BadInput"
 
-func (a *Activities) open(ctx context.Context, cfg deploy.Config) (*Backends, error) {
+// resolve returns the configuration ref names (app.env included) and its
+// backends, built on first use.
+func (a *Activities) resolve(ctx context.Context, ref deploy.ConfigRef) (deploy.Config, *Backends, error) {
+	if ref.Revision <= 0 {
+		return deploy.Config{}, nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("cluster %s: the request names no configuration revision (made by an older dflow?): run the command again", ref.Name), ErrBadInput, nil)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.tick++
+	if x, ok := a.built[ref]; ok {
+		x.used = a.tick
+		return x.cfg, x.b, nil
+	}
+	cfg, err := a.loadConfig(ctx, ref)
+	if err != nil {
+		return deploy.Config{}, nil, err
+	}
 	b, err := a.Open(ctx, cfg)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
+		return deploy.Config{}, nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
 	}
-	return b, nil
+	if a.built == nil {
+		a.built = map[deploy.ConfigRef]*built{}
+	}
+	if len(a.built) >= maxBuilt {
+		var oldest deploy.ConfigRef
+		var at int64 = -1
+		for r, x := range a.built {
+			if at < 0 || x.used < at {
+				oldest, at = r, x.used
+			}
+		}
+		old := a.built[oldest].b
+		delete(a.built, oldest)
+		time.AfterFunc(time.Minute, func() { _ = old.Close() })
+	}
+	a.built[ref] = &built{cfg: cfg, b: b, used: a.tick}
+	return cfg, b, nil
+}
+
+// loadConfig reads revision ref.Revision from the Store ref names.
+func (a *Activities) loadConfig(ctx context.Context, ref deploy.ConfigRef) (deploy.Config, error) {
+	sc := ref.StoreConfig()
+	var st backends.Store
+	if a.OpenStore != nil {
+		var err error
+		if st, err = a.OpenStore(ctx, sc); err != nil {
+			return deploy.Config{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("open the store of cluster %s: %v", ref.Name, err), ErrBadInput, nil)
+		}
+	} else {
+		b, err := a.Open(ctx, sc)
+		if err != nil {
+			return deploy.Config{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("open the store of cluster %s: %v", ref.Name, err), ErrBadInput, nil)
+		}
+		st = b.Store
+	}
+	defer st.Close()
+	s, err := st.Load(ctx)
+	if err != nil {
+		return deploy.Config{}, fmt.Errorf("load configuration revision %d of cluster %s: %w", ref.Revision, ref.Name, err)
+	}
+	cfg, err := s.Config(ref.Revision)
+	if err != nil {
+		return deploy.Config{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("cluster %s: %v", ref.Name, err), ErrBadInput, nil)
+	}
+	return cfg, nil
 }
 
 // HeartbeatEvery is how often a running activity tells Temporal it is alive;
@@ -85,12 +169,17 @@ type Inventory struct {
 }
 
 // Inventory loads the store's state and lists the live nodes.
-func (a *Activities) Inventory(ctx context.Context, cfg deploy.Config) (Inventory, error) {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) Inventory(ctx context.Context, ref deploy.ConfigRef) (Inventory, error) {
+	_, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return Inventory{}, err
 	}
-	defer b.Close()
+	return ReadInventory(ctx, b)
+}
+
+// ReadInventory loads b's store's state and lists b's live nodes (the
+// Inventory activity; the CLI's read-only commands).
+func ReadInventory(ctx context.Context, b *Backends) (Inventory, error) {
 	st, err := b.Store.Load(ctx)
 	if err != nil {
 		return Inventory{}, fmt.Errorf("inventory: %w", err)
@@ -106,12 +195,11 @@ func (a *Activities) Inventory(ctx context.Context, cfg deploy.Config) (Inventor
 }
 
 // SetCount records the desired number of nodes.
-func (a *Activities) SetCount(ctx context.Context, cfg deploy.Config, count int) error {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) SetCount(ctx context.Context, ref deploy.ConfigRef, count int) error {
+	_, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
 	return update(ctx, b.Store, func(s *deploy.State) { s.Count = count })
 }
 
@@ -140,12 +228,11 @@ func update(ctx context.Context, s backends.Store, f func(*deploy.State)) error 
 // CreateNode makes the node at index (idempotent: an existing live node is
 // kept) and records it in the store, replacing a stale record of an older
 // incarnation at the same index.
-func (a *Activities) CreateNode(ctx context.Context, cfg deploy.Config, index int) (deploy.Node, error) {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) CreateNode(ctx context.Context, ref deploy.ConfigRef, index int) (deploy.Node, error) {
+	cfg, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return deploy.Node{}, err
 	}
-	defer b.Close()
 	var n deploy.Node
 	err = heartbeating(ctx, "creating node", func(ctx context.Context) (err error) {
 		n, err = b.VM.Create(ctx, deploy.NodeSpec{Index: index, Image: cfg.Image, Keys: b.Keys})
@@ -169,12 +256,11 @@ func (a *Activities) CreateNode(ctx context.Context, cfg deploy.Config, index in
 }
 
 // DestroyNode destroys n and forgets it in the store (idempotent).
-func (a *Activities) DestroyNode(ctx context.Context, cfg deploy.Config, n deploy.Node) error {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) DestroyNode(ctx context.Context, ref deploy.ConfigRef, n deploy.Node) error {
+	_, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
 	if err := heartbeating(ctx, "destroying node", func(ctx context.Context) error { return b.VM.Destroy(ctx, n) }); err != nil {
 		return err
 	}

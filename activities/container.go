@@ -24,15 +24,14 @@ type ContainerImage = dockercontainer.Image
 // rebuilt. Run it in the worker before the rollout, so the first node does
 // not wait for the build; StartOnNode makes the image itself when it is
 // missing.
-func (a *Activities) Containerize(ctx context.Context, cfg deploy.Config, t deploy.Target) (ContainerImage, error) {
-	if cfg.Backends.Container != dockercontainer.Name {
-		return ContainerImage{}, nil
-	}
-	b, err := a.open(ctx, cfg)
+func (a *Activities) Containerize(ctx context.Context, ref deploy.ConfigRef, t deploy.Target) (ContainerImage, error) {
+	cfg, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return ContainerImage{}, err
 	}
-	defer b.Close()
+	if cfg.Backends.Container != dockercontainer.Name {
+		return ContainerImage{}, nil
+	}
 	var img ContainerImage
 	err = heartbeating(ctx, "containerizing "+deploy.ShortVersion(t.Version), func(ctx context.Context) (err error) {
 		img, err = containerize(ctx, cfg, b, t)

@@ -43,12 +43,11 @@ func BuildLog(cfg deploy.Config) string { return filepath.Join(cfg.StateDir(), "
 
 // Build reads the package file, builds and tests the target, stores the
 // bundle in the control plane's artifact store and records the build.
-func (a *Activities) Build(ctx context.Context, cfg deploy.Config, spec BuildSpec) (deploy.Target, error) {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) Build(ctx context.Context, ref deploy.ConfigRef, spec BuildSpec) (deploy.Target, error) {
+	cfg, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return deploy.Target{}, err
 	}
-	defer b.Close()
 	env := spec.Env
 	pkg := cfg.PackagePath()
 	if spec.Commit != "" {
@@ -98,12 +97,11 @@ func (a *Activities) Build(ctx context.Context, cfg deploy.Config, spec BuildSpe
 
 // BeginRelease records r as running and returns it with its ID. It is
 // idempotent per r.Workflow: a retry returns the release recorded first.
-func (a *Activities) BeginRelease(ctx context.Context, cfg deploy.Config, r deploy.Release) (deploy.Release, error) {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) BeginRelease(ctx context.Context, ref deploy.ConfigRef, r deploy.Release) (deploy.Release, error) {
+	_, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return deploy.Release{}, err
 	}
-	defer b.Close()
 	r.Outcome = deploy.OutcomeRunning
 	err = update(ctx, b.Store, func(s *deploy.State) {
 		for _, old := range s.Releases {
@@ -130,12 +128,11 @@ type Finish struct {
 }
 
 // FinishRelease records how a release ended (idempotent).
-func (a *Activities) FinishRelease(ctx context.Context, cfg deploy.Config, f Finish) error {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) FinishRelease(ctx context.Context, ref deploy.ConfigRef, f Finish) error {
+	_, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
 	now := time.Now().UTC()
 	return update(ctx, b.Store, func(s *deploy.State) {
 		for i := range s.Releases {
@@ -163,12 +160,11 @@ type Pick struct {
 // PickTarget finds what a rollback, restart, start or copy ships: for a
 // rollback the release to go back to; otherwise the current release (for
 // copy --latest, the newest build; --version, that version's build).
-func (a *Activities) PickTarget(ctx context.Context, cfg deploy.Config, p Pick) (deploy.Release, error) {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) PickTarget(ctx context.Context, ref deploy.ConfigRef, p Pick) (deploy.Release, error) {
+	_, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return deploy.Release{}, err
 	}
-	defer b.Close()
 	st, err := b.Store.Load(ctx)
 	if err != nil {
 		return deploy.Release{}, fmt.Errorf("load state: %w", err)
@@ -205,12 +201,11 @@ func (a *Activities) PickTarget(ctx context.Context, cfg deploy.Config, p Pick) 
 }
 
 // Nodes returns the nodes the store records, failing when there are none.
-func (a *Activities) Nodes(ctx context.Context, cfg deploy.Config) ([]deploy.Node, error) {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) Nodes(ctx context.Context, ref deploy.ConfigRef) ([]deploy.Node, error) {
+	_, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	defer b.Close()
 	st, err := b.Store.Load(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load state: %w", err)
@@ -230,12 +225,11 @@ type CopyResult struct {
 // CopyToNode makes node n hold the bundle t (sha256-checked on arrival by
 // the agent; a corrupted transfer is refused and this activity retries).
 // A node that has it already is sent nothing unless force.
-func (a *Activities) CopyToNode(ctx context.Context, cfg deploy.Config, n deploy.Node, t deploy.Target, force bool) (CopyResult, error) {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) CopyToNode(ctx context.Context, ref deploy.ConfigRef, n deploy.Node, t deploy.Target, force bool) (CopyResult, error) {
+	cfg, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return CopyResult{}, err
 	}
-	defer b.Close()
 	c := agent.NewClient(n.AgentURL, n.ID, b.Signer)
 	// The node unpacks what it holds now, so that the start, inside the
 	// rollout's cutover, only execs it, and a bundle it cannot unpack
@@ -278,12 +272,11 @@ func (a *Activities) CopyToNode(ctx context.Context, cfg deploy.Config, n deploy
 }
 
 // NodeProcesses lists the versions on node n.
-func (a *Activities) NodeProcesses(ctx context.Context, cfg deploy.Config, n deploy.Node) (agent.ProcessList, error) {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) NodeProcesses(ctx context.Context, ref deploy.ConfigRef, n deploy.Node) (agent.ProcessList, error) {
+	_, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return agent.ProcessList{}, err
 	}
-	defer b.Close()
 	l, err := agent.NewClient(n.AgentURL, n.ID, b.Signer).Processes(ctx)
 	if err != nil {
 		return agent.ProcessList{}, fmt.Errorf("list versions on node %d: %w", n.Index, err)
@@ -308,26 +301,13 @@ func StartRequest(cfg deploy.Config, r deploy.Release, n deploy.Node, env map[st
 	}, nil
 }
 
-// appEnv is the app's environment for cfg: app.env's values from the
-// configuration revision in the Store (workflow payloads never carry them),
-// and app.secrets' values read here, on the worker, from the secrets file
-// or the worker's environment. A cfg that was never saved (Revision 0; a
-// direct call, not through a workflow) uses its own App.Env.
-func appEnv(ctx context.Context, st backends.Store, cfg deploy.Config) (map[string]string, error) {
-	vars := cfg.App.Env
-	if cfg.Revision > 0 {
-		s, err := st.Load(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("load configuration revision %d: %w", cfg.Revision, err)
-		}
-		full, err := s.Config(cfg.Revision)
-		if err != nil {
-			return nil, err
-		}
-		vars = full.App.Env
-	}
-	env := make(map[string]string, len(vars)+len(cfg.App.Secrets))
-	for _, kv := range vars {
+// appEnv is the app's environment for cfg (a configuration revision read
+// from the Store: app.env's values included): app.env, and app.secrets'
+// values read here, on the worker, from the secrets file or the worker's
+// environment.
+func appEnv(cfg deploy.Config) (map[string]string, error) {
+	env := make(map[string]string, len(cfg.App.Env)+len(cfg.App.Secrets))
+	for _, kv := range cfg.App.Env {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
@@ -343,13 +323,12 @@ func appEnv(ctx context.Context, st backends.Store, cfg deploy.Config) (map[stri
 // its readiness gate. A version that fails the gate is killed by the agent
 // (the old one keeps serving) and the error, with the probe and the last
 // lines of the new version's log, is not retried.
-func (a *Activities) StartOnNode(ctx context.Context, cfg deploy.Config, n deploy.Node, r deploy.Release) (agent.ProcessInfo, error) {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) StartOnNode(ctx context.Context, ref deploy.ConfigRef, n deploy.Node, r deploy.Release) (agent.ProcessInfo, error) {
+	cfg, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return agent.ProcessInfo{}, err
 	}
-	defer b.Close()
-	env, err := appEnv(ctx, b.Store, cfg)
+	env, err := appEnv(cfg)
 	if err != nil {
 		return agent.ProcessInfo{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
 	}
@@ -376,12 +355,11 @@ func (a *Activities) StartOnNode(ctx context.Context, cfg deploy.Config, n deplo
 }
 
 // SwitchOnNode points node n's public port at process id.
-func (a *Activities) SwitchOnNode(ctx context.Context, cfg deploy.Config, n deploy.Node, id string) (agent.SwitchResult, error) {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) SwitchOnNode(ctx context.Context, ref deploy.ConfigRef, n deploy.Node, id string) (agent.SwitchResult, error) {
+	cfg, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return agent.SwitchResult{}, err
 	}
-	defer b.Close()
 	res, err := agent.NewClient(n.AgentURL, n.ID, b.Signer).Switch(ctx, agent.SwitchRequest{ID: id, AppPort: cfg.App.Port, Mode: cfg.App.ProxyMode()})
 	if err != nil {
 		return res, permanent(fmt.Errorf("switch node %d to %s: %w", n.Index, id, err))
@@ -392,12 +370,11 @@ func (a *Activities) SwitchOnNode(ctx context.Context, cfg deploy.Config, n depl
 // StopOnNode stops process id on node n: unless now, it first drains the
 // requests in flight (bounded by app.drain_timeout), then SIGTERM, grace,
 // SIGKILL.
-func (a *Activities) StopOnNode(ctx context.Context, cfg deploy.Config, n deploy.Node, id string, now bool) (agent.ProcessInfo, error) {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) StopOnNode(ctx context.Context, ref deploy.ConfigRef, n deploy.Node, id string, now bool) (agent.ProcessInfo, error) {
+	cfg, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return agent.ProcessInfo{}, err
 	}
-	defer b.Close()
 	var info agent.ProcessInfo
 	err = heartbeating(ctx, "stopping "+id, func(ctx context.Context) (err error) {
 		info, err = agent.NewClient(n.AgentURL, n.ID, b.Signer).StopProcess(ctx, id, agent.StopRequest{

@@ -11,12 +11,11 @@ import (
 )
 
 // NodeArtifacts lists the digests node n's agent holds.
-func (a *Activities) NodeArtifacts(ctx context.Context, cfg deploy.Config, n deploy.Node) ([]string, error) {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) NodeArtifacts(ctx context.Context, ref deploy.ConfigRef, n deploy.Node) ([]string, error) {
+	_, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	defer b.Close()
 	arts, err := agent.NewClient(n.AgentURL, n.ID, b.Signer).Artifacts(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list the artifacts of node %d: %w", n.Index, err)
@@ -29,12 +28,11 @@ func (a *Activities) NodeArtifacts(ctx context.Context, cfg deploy.Config, n dep
 }
 
 // StoreArtifacts lists the digests in the control plane's artifact store.
-func (a *Activities) StoreArtifacts(ctx context.Context, cfg deploy.Config) ([]string, error) {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) StoreArtifacts(ctx context.Context, ref deploy.ConfigRef) ([]string, error) {
+	_, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	defer b.Close()
 	blobs, err := b.Artifacts.List()
 	if err != nil {
 		return nil, err
@@ -57,12 +55,11 @@ type Removed struct {
 // RemoveFromNode removes digests (bundle and unpacked release) from node n.
 // A digest a live process runs from is refused by the agent (409) and
 // reported, not failed; removing an absent one is no error.
-func (a *Activities) RemoveFromNode(ctx context.Context, cfg deploy.Config, n deploy.Node, digests []string) (Removed, error) {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) RemoveFromNode(ctx context.Context, ref deploy.ConfigRef, n deploy.Node, digests []string) (Removed, error) {
+	_, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return Removed{}, err
 	}
-	defer b.Close()
 	c := agent.NewClient(n.AgentURL, n.ID, b.Signer)
 	res := Removed{Removed: []string{}}
 	for _, d := range digests {
@@ -84,12 +81,11 @@ func (a *Activities) RemoveFromNode(ctx context.Context, cfg deploy.Config, n de
 }
 
 // RemoveFromStore removes digests from the control plane's artifact store.
-func (a *Activities) RemoveFromStore(ctx context.Context, cfg deploy.Config, digests []string) ([]string, error) {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) RemoveFromStore(ctx context.Context, ref deploy.ConfigRef, digests []string) ([]string, error) {
+	_, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	defer b.Close()
 	out := []string{}
 	for _, d := range digests {
 		if err := b.Artifacts.Remove(d); err != nil {

@@ -23,12 +23,11 @@ const LockTTL = 15 * time.Second
 // AcquireClusterLock takes the store's cluster lock for holder when the
 // store can hold one (etcd); otherwise it returns lease 0 and the Temporal
 // workflow ID stays the only lock.
-func (a *Activities) AcquireClusterLock(ctx context.Context, cfg deploy.Config, holder string) (int64, error) {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) AcquireClusterLock(ctx context.Context, ref deploy.ConfigRef, holder string) (int64, error) {
+	_, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return 0, err
 	}
-	defer b.Close()
 	l, ok := b.Store.(backends.Locker)
 	if !ok {
 		return 0, nil
@@ -47,12 +46,11 @@ func (a *Activities) AcquireClusterLock(ctx context.Context, cfg deploy.Config, 
 // workflow cancels it. If the worker dies, Temporal runs it again
 // elsewhere (after the heartbeat timeout, shorter than LockTTL) on the
 // same lease.
-func (a *Activities) KeepClusterLock(ctx context.Context, cfg deploy.Config, lease int64) error {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) KeepClusterLock(ctx context.Context, ref deploy.ConfigRef, lease int64) error {
+	_, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
 	l, ok := b.Store.(backends.Locker)
 	if !ok || lease == 0 {
 		return nil
@@ -63,12 +61,11 @@ func (a *Activities) KeepClusterLock(ctx context.Context, cfg deploy.Config, lea
 }
 
 // ReleaseClusterLock frees the lock (idempotent).
-func (a *Activities) ReleaseClusterLock(ctx context.Context, cfg deploy.Config, lease int64) error {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) ReleaseClusterLock(ctx context.Context, ref deploy.ConfigRef, lease int64) error {
+	_, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
 	l, ok := b.Store.(backends.Locker)
 	if !ok || lease == 0 {
 		return nil

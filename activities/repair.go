@@ -18,15 +18,14 @@ const inspectTimeout = 5 * time.Second
 // process is alive, and whether the serving executable on the node's disk
 // is the one that was built (the agent's Checksum against the Target's
 // sha256). A node that cannot be reached is an answer, not an error.
-func (a *Activities) InspectNode(ctx context.Context, cfg deploy.Config, h deploy.NodeHealth) (deploy.NodeHealth, error) {
+func (a *Activities) InspectNode(ctx context.Context, ref deploy.ConfigRef, h deploy.NodeHealth) (deploy.NodeHealth, error) {
 	if !h.Live {
 		return h, nil
 	}
-	b, err := a.open(ctx, cfg)
+	cfg, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return h, err
 	}
-	defer b.Close()
 	c := agent.NewClient(h.Node.AgentURL, h.Node.ID, b.Signer)
 	qctx, cancel := context.WithTimeout(ctx, inspectTimeout)
 	l, err := c.Processes(qctx)
@@ -93,12 +92,11 @@ func targetOf(st deploy.State, digest string) (deploy.Target, bool) {
 // chaos-monkey's kills that have none. It returns how many kills it marked
 // recovered. Idempotent: a retry finds its record (by workflow) and marks
 // nothing twice.
-func (a *Activities) RecordRepair(ctx context.Context, cfg deploy.Config, r deploy.RepairRecord, did bool) (int, error) {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) RecordRepair(ctx context.Context, ref deploy.ConfigRef, r deploy.RepairRecord, did bool) (int, error) {
+	_, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return 0, err
 	}
-	defer b.Close()
 	marked := 0
 	err = update(ctx, b.Store, func(s *deploy.State) {
 		marked = 0
@@ -120,12 +118,11 @@ func (a *Activities) RecordRepair(ctx context.Context, cfg deploy.Config, r depl
 
 // RecordChaos keeps a chaos-monkey kill in the Store (idempotent per
 // workflow).
-func (a *Activities) RecordChaos(ctx context.Context, cfg deploy.Config, c deploy.ChaosRecord) error {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) RecordChaos(ctx context.Context, ref deploy.ConfigRef, c deploy.ChaosRecord) error {
+	_, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
 	return update(ctx, b.Store, func(s *deploy.State) {
 		for _, old := range s.Chaos {
 			if c.Workflow != "" && old.Workflow == c.Workflow {

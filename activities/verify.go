@@ -32,13 +32,19 @@ import (
 // succeeded within verify.timeout and the threshold is verify.threshold.
 // A node that cannot be probed is a verdict (health 0), not an error; a
 // verify program that is missing or does not compile is an error.
-func (a *Activities) VerifyNode(ctx context.Context, cfg deploy.Config, n deploy.Node) (deploy.Verdict, error) {
-	b, err := a.open(ctx, cfg)
+func (a *Activities) VerifyNode(ctx context.Context, ref deploy.ConfigRef, n deploy.Node) (deploy.Verdict, error) {
+	cfg, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return deploy.Verdict{}, err
 	}
-	defer b.Close()
+	return Verify(ctx, cfg, b, n)
+}
+
+// Verify asks verify about node n with cfg's backends and records the
+// verdict (the VerifyNode activity; the CLI's `verify` without a workflow).
+func Verify(ctx context.Context, cfg deploy.Config, b *Backends, n deploy.Node) (deploy.Verdict, error) {
 	var v deploy.Verdict
+	var err error
 	if cfg.Verify.Program == "" {
 		v = ProbeNode(ctx, cfg, n)
 	} else {

@@ -89,3 +89,27 @@ func (s State) Config(rev int64) (Config, error) {
 	}
 	return Config{}, fmt.Errorf("configuration revision %d is not in the store (it keeps every release's and the newest %d others)", rev, MaxConfigs)
 }
+
+// ConfigRef is what an activity gets instead of a configuration: which
+// revision, and where the Store that holds it is. The worker reads the
+// revision (app.env's values included) from the Store and builds the
+// backends it names once.
+type ConfigRef struct {
+	Dir      string `json:"dir"`   // the project root (the embedded store and keys are under it)
+	Name     string `json:"name"`  // the cluster
+	Store    string `json:"store"` // backends.store
+	Revision int64  `json:"revision"`
+}
+
+// Ref is the reference to c's revision.
+func (c Config) Ref() ConfigRef {
+	return ConfigRef{Dir: c.Dir, Name: c.Name, Store: c.Backends.Store, Revision: c.Revision}
+}
+
+// StoreConfig is the configuration that opens the Store r names (defaults
+// for everything else).
+func (r ConfigRef) StoreConfig() Config {
+	c := Default(r.Dir)
+	c.Name, c.Backends.Store = r.Name, r.Store
+	return c
+}

@@ -1,7 +1,11 @@
 package worker
 
 import (
+	"context"
+
 	"github.com/distributive-flow/dflow/activities"
+	"github.com/distributive-flow/dflow/backends"
+	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/workflows"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -27,6 +31,6 @@ func Register(r sdkworker.Registry, a *activities.Activities) {
 // New returns a worker for taskQueue serving dflow with backends from env.
 func New(c client.Client, taskQueue string, env Env) sdkworker.Worker {
 	w := sdkworker.New(c, taskQueue, sdkworker.Options{})
-	Register(w, &activities.Activities{Open: Opener(env)})
+	Register(w, &activities.Activities{Open: Opener(env), OpenStore: func(ctx context.Context, cfg deploy.Config) (backends.Store, error) { return OpenStore(cfg) }})
 	return w
 }

@@ -105,11 +105,11 @@ func Chaos(ctx workflow.Context, req ChaosRequest) (ChaosResult, error) {
 		Workflow: info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID}
 	t.event(ctx, victim.Index, "destroying node %d (%s, %s)", victim.Index, victim.Node.ID, victim.Node.Address)
 	nctx := nodeOptions(ctx)
-	if err := workflow.ExecuteActivity(nctx, acts.DestroyNode, cfg, victim.Node).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(nctx, acts.DestroyNode, cfg.Ref(), victim.Node).Get(ctx, nil); err != nil {
 		return res, failed(fmt.Sprintf("destroy node %d", victim.Index), err)
 	}
 	res.Killed, res.Record = true, rec
-	if err := workflow.ExecuteActivity(nctx, acts.RecordChaos, cfg, rec).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(nctx, acts.RecordChaos, cfg.Ref(), rec).Get(ctx, nil); err != nil {
 		return res, failed("record the kill", err)
 	}
 	t.done(ctx)

@@ -161,14 +161,14 @@ func Deploy(ctx workflow.Context, req DeployRequest) (DeployResult, error) {
 
 	// The nodes first: a cluster with none fails before anything is built.
 	var nodes []deploy.Node
-	if err := workflow.ExecuteActivity(nctx, acts.Nodes, cfg).Get(ctx, &nodes); err != nil {
+	if err := workflow.ExecuteActivity(nctx, acts.Nodes, cfg.Ref()).Get(ctx, &nodes); err != nil {
 		return res, failed(req.Kind, err)
 	}
 	// What serves now: what auto-rollout goes back to.
 	var previous *deploy.Release
 	if req.AutoRollout {
 		var cur deploy.Release
-		if err := workflow.ExecuteActivity(nctx, acts.PickTarget, cfg, activities.Pick{Kind: deploy.ReleaseRestart}).Get(ctx, &cur); err == nil {
+		if err := workflow.ExecuteActivity(nctx, acts.PickTarget, cfg.Ref(), activities.Pick{Kind: deploy.ReleaseRestart}).Get(ctx, &cur); err == nil {
 			previous = &cur
 		}
 	}
@@ -184,7 +184,7 @@ func Deploy(ctx workflow.Context, req DeployRequest) (DeployResult, error) {
 		}
 		t.event(ctx, -1, "building %s (log: %s)", what, activities.BuildLog(cfg))
 		var target deploy.Target
-		if err := workflow.ExecuteActivity(buildOptions(ctx), acts.Build, cfg, activities.BuildSpec{Env: req.BuildEnv, Commit: req.CommitHash}).Get(ctx, &target); err != nil {
+		if err := workflow.ExecuteActivity(buildOptions(ctx), acts.Build, cfg.Ref(), activities.BuildSpec{Env: req.BuildEnv, Commit: req.CommitHash}).Get(ctx, &target); err != nil {
 			return res, failed("build", err)
 		}
 		t.done(ctx)
@@ -193,7 +193,7 @@ func Deploy(ctx workflow.Context, req DeployRequest) (DeployResult, error) {
 	case deploy.ReleaseRollback, deploy.ReleaseRestart, deploy.ReleaseStart:
 		t.step(ctx, "pick", 0)
 		var picked deploy.Release
-		if err := workflow.ExecuteActivity(nctx, acts.PickTarget, cfg, activities.Pick{Kind: req.Kind, Version: req.Version}).Get(ctx, &picked); err != nil {
+		if err := workflow.ExecuteActivity(nctx, acts.PickTarget, cfg.Ref(), activities.Pick{Kind: req.Kind, Version: req.Version}).Get(ctx, &picked); err != nil {
 			return res, failed(req.Kind, err)
 		}
 		if req.Kind == deploy.ReleaseRollback {
@@ -265,7 +265,7 @@ func beginRelease(ctx workflow.Context, key, kind string, cfg deploy.Config, rel
 	rel.Kind, rel.Config, rel.Who, rel.Of = kind, cfg, who, of
 	rel.Workflow = info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID + key
 	rel.At = workflow.Now(ctx).UTC()
-	if err := workflow.ExecuteActivity(nodeOptions(ctx), acts.BeginRelease, cfg, rel).Get(ctx, &rel); err != nil {
+	if err := workflow.ExecuteActivity(nodeOptions(ctx), acts.BeginRelease, cfg.Ref(), rel).Get(ctx, &rel); err != nil {
 		return rel, failed("record the release", err)
 	}
 	return rel, nil
@@ -287,7 +287,7 @@ func finishRelease(ctx workflow.Context, cfg deploy.Config, rel deploy.Release, 
 		f.Outcome, f.Error, f.Current = deploy.OutcomeFailed, err.Error(), 0
 	}
 	dctx, _ := workflow.NewDisconnectedContext(nodeOptions(ctx))
-	if ferr := workflow.ExecuteActivity(dctx, acts.FinishRelease, cfg, f).Get(dctx, nil); ferr != nil && err == nil {
+	if ferr := workflow.ExecuteActivity(dctx, acts.FinishRelease, cfg.Ref(), f).Get(dctx, nil); ferr != nil && err == nil {
 		return failed(fmt.Sprintf("record the outcome of release %d", rel.ID), ferr)
 	}
 	if err != nil && ctx.Err() != nil {
@@ -300,7 +300,7 @@ func finishRelease(ctx workflow.Context, cfg deploy.Config, rel deploy.Release, 
 func verifyAll(ctx workflow.Context, cfg deploy.Config, nodes []deploy.Node) ([]deploy.Verdict, error) {
 	out := make([]deploy.Verdict, len(nodes))
 	err := forEach(ctx, len(nodes), cfg.Nodes.Parallel, func(ctx workflow.Context, i int) error {
-		if err := workflow.ExecuteActivity(nodeOptions(ctx), acts.VerifyNode, cfg, nodes[i]).Get(ctx, &out[i]); err != nil {
+		if err := workflow.ExecuteActivity(nodeOptions(ctx), acts.VerifyNode, cfg.Ref(), nodes[i]).Get(ctx, &out[i]); err != nil {
 			return failed(fmt.Sprintf("verify node %d", nodes[i].Index), err)
 		}
 		return nil
@@ -318,7 +318,7 @@ func copyAll(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.Rel
 	err := forEach(ctx, len(nodes), cfg.Nodes.Parallel, func(ctx workflow.Context, i int) error {
 		n := nodes[i]
 		var cr activities.CopyResult
-		if err := workflow.ExecuteActivity(copyOptions(ctx), acts.CopyToNode, cfg, n, rel.Target, false).Get(ctx, &cr); err != nil {
+		if err := workflow.ExecuteActivity(copyOptions(ctx), acts.CopyToNode, cfg.Ref(), n, rel.Target, false).Get(ctx, &cr); err != nil {
 			return failed(fmt.Sprintf("copy to node %d", n.Index), err)
 		}
 		out[i].Sent = cr.Sent
@@ -445,7 +445,7 @@ func compensate(ctx workflow.Context, t *tracker, cfg deploy.Config, previous *d
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	t.step(dctx, "compensate", len(switched))
 	var nodes []deploy.Node
-	if err := workflow.ExecuteActivity(nodeOptions(dctx), acts.Nodes, cfg).Get(dctx, &nodes); err != nil {
+	if err := workflow.ExecuteActivity(nodeOptions(dctx), acts.Nodes, cfg.Ref()).Get(dctx, &nodes); err != nil {
 		return nil, failed("compensate", err)
 	}
 	byIndex := map[int]deploy.Node{}
@@ -508,7 +508,7 @@ func switchNode(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.
 	}
 	id := rel.InstanceID()
 	var list agent.ProcessList
-	if err := quick(acts.NodeProcesses, cfg, n).Get(ctx, &list); err != nil {
+	if err := quick(acts.NodeProcesses, cfg.Ref(), n).Get(ctx, &list); err != nil {
 		return o, failed(fmt.Sprintf("node %d", n.Index), err)
 	}
 	o.Previous, o.Serving = list.Serving, list.Serving
@@ -531,7 +531,7 @@ func switchNode(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.
 	stopOthers := func(ctx workflow.Context) error {
 		for _, old := range others {
 			t.event(ctx, n.Index, "node %d: draining and stopping %s", n.Index, old)
-			if err := workflow.ExecuteActivity(nodeStepOptions(ctx, cfg), acts.StopOnNode, cfg, n, old, false).Get(ctx, nil); err != nil {
+			if err := workflow.ExecuteActivity(nodeStepOptions(ctx, cfg), acts.StopOnNode, cfg.Ref(), n, old, false).Get(ctx, nil); err != nil {
 				return failed(fmt.Sprintf("node %d", n.Index), err)
 			}
 		}
@@ -545,14 +545,14 @@ func switchNode(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.
 	}
 	t.event(ctx, n.Index, "node %d: starting %s", n.Index, id)
 	var started agent.ProcessInfo
-	if err := workflow.ExecuteActivity(nctx, acts.StartOnNode, cfg, n, rel).Get(ctx, &started); err != nil {
+	if err := workflow.ExecuteActivity(nctx, acts.StartOnNode, cfg.Ref(), n, rel).Get(ctx, &started); err != nil {
 		return o, failed("deploy stopped", err)
 	}
 	if started.ListenWarning != "" {
 		o.Warning = fmt.Sprintf("node %d: %s", n.Index, started.ListenWarning)
 	}
 	t.event(ctx, n.Index, "node %d: %s is ready; switching", n.Index, id)
-	if err := quick(acts.SwitchOnNode, cfg, n, id).Get(ctx, nil); err != nil {
+	if err := quick(acts.SwitchOnNode, cfg.Ref(), n, id).Get(ctx, nil); err != nil {
 		return o, failed(fmt.Sprintf("node %d", n.Index), err)
 	}
 	o.Serving, o.Version, o.SwitchedAt = id, rel.Version, workflow.Now(ctx)

@@ -170,25 +170,41 @@ func (f *fleet) run(t *testing.T, wf any, arg any, result any) error {
 // values travel through the store, never in the workflow's input.
 func (f *fleet) saved(t *testing.T, arg any) any {
 	t.Helper()
+	return saveConfigs(t, f.store, arg)
+}
+
+// saveConfigs records every deploy.Config in arg (a request struct, nested
+// ones included) as a configuration revision in store and returns arg with
+// their Revision set.
+func saveConfigs(t *testing.T, store backends.Store, arg any) any {
+	t.Helper()
 	v := reflect.New(reflect.TypeOf(arg)).Elem()
 	v.Set(reflect.ValueOf(arg))
-	if v.Kind() != reflect.Struct {
-		return arg
-	}
-	fld := v.FieldByName("Config")
-	if !fld.IsValid() || fld.Type() != reflect.TypeOf(deploy.Config{}) {
-		return arg
-	}
-	cfg := fld.Interface().(deploy.Config)
-	for {
-		st, err := f.store.Load(context.Background())
-		require.NoError(t, err)
-		cfg.Revision = st.PutConfig(cfg, time.Now())
-		if err := f.store.Save(context.Background(), st); err == nil {
-			break
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		if v.Kind() != reflect.Struct {
+			return
+		}
+		if v.Type() == reflect.TypeOf(deploy.Config{}) {
+			cfg := v.Interface().(deploy.Config)
+			for {
+				st, err := store.Load(context.Background())
+				require.NoError(t, err)
+				cfg.Revision = st.PutConfig(cfg, time.Now())
+				if err := store.Save(context.Background(), st); err == nil {
+					break
+				}
+			}
+			v.Set(reflect.ValueOf(cfg))
+			return
+		}
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				walk(v.Field(i))
+			}
 		}
 	}
-	fld.Set(reflect.ValueOf(cfg))
+	walk(v)
 	return v.Interface()
 }
 

@@ -67,7 +67,7 @@ func GC(ctx workflow.Context, req GCRequest) (GCResult, error) {
 
 	t.step(ctx, "inventory", 0)
 	var inv activities.Inventory
-	if err := workflow.ExecuteActivity(nctx, acts.Inventory, cfg).Get(ctx, &inv); err != nil {
+	if err := workflow.ExecuteActivity(nctx, acts.Inventory, cfg.Ref()).Get(ctx, &inv); err != nil {
 		return res, failed("gc: inventory", err)
 	}
 	nodes := inv.State.Nodes
@@ -75,11 +75,11 @@ func GC(ctx workflow.Context, req GCRequest) (GCResult, error) {
 	running := make([][]string, len(nodes))
 	err = forEach(ctx, len(nodes), cfg.Nodes.Parallel, func(ctx workflow.Context, i int) error {
 		n := nodes[i]
-		if err := workflow.ExecuteActivity(nctx, acts.NodeArtifacts, cfg, n).Get(ctx, &held[i]); err != nil {
+		if err := workflow.ExecuteActivity(nctx, acts.NodeArtifacts, cfg.Ref(), n).Get(ctx, &held[i]); err != nil {
 			return failed(fmt.Sprintf("gc: node %d (gc needs every node; `dflow repair` first)", n.Index), err)
 		}
 		var l agent.ProcessList
-		if err := workflow.ExecuteActivity(nctx, acts.NodeProcesses, cfg, n).Get(ctx, &l); err != nil {
+		if err := workflow.ExecuteActivity(nctx, acts.NodeProcesses, cfg.Ref(), n).Get(ctx, &l); err != nil {
 			return failed(fmt.Sprintf("gc: node %d (gc needs every node; `dflow repair` first)", n.Index), err)
 		}
 		for _, p := range l.Processes {
@@ -96,7 +96,7 @@ func GC(ctx workflow.Context, req GCRequest) (GCResult, error) {
 	for i, n := range nodes {
 		gi.Nodes = append(gi.Nodes, deploy.GCNodeInventory{Index: n.Index, Held: held[i], Running: running[i]})
 	}
-	if err := workflow.ExecuteActivity(nctx, acts.StoreArtifacts, cfg).Get(ctx, &gi.Store); err != nil {
+	if err := workflow.ExecuteActivity(nctx, acts.StoreArtifacts, cfg.Ref()).Get(ctx, &gi.Store); err != nil {
 		return res, failed("gc: list the artifact store", err)
 	}
 	plan, err := deploy.PlanGC(inv.State, gi, policy)
@@ -126,7 +126,7 @@ func GC(ctx workflow.Context, req GCRequest) (GCResult, error) {
 		}
 		if len(ds) > 0 {
 			var r activities.Removed
-			if err := workflow.ExecuteActivity(nctx, acts.RemoveFromNode, cfg, n, ds).Get(ctx, &r); err != nil {
+			if err := workflow.ExecuteActivity(nctx, acts.RemoveFromNode, cfg.Ref(), n, ds).Get(ctx, &r); err != nil {
 				return failed(fmt.Sprintf("gc: node %d", n.Index), err)
 			}
 			res.Nodes[i].Removed, res.Nodes[i].InUse = r.Removed, r.InUse
@@ -149,7 +149,7 @@ func GC(ctx workflow.Context, req GCRequest) (GCResult, error) {
 			ds = append(ds, v.Digest)
 		}
 	}
-	if err := workflow.ExecuteActivity(nctx, acts.RemoveFromStore, cfg, ds).Get(ctx, &res.Store); err != nil {
+	if err := workflow.ExecuteActivity(nctx, acts.RemoveFromStore, cfg.Ref(), ds).Get(ctx, &res.Store); err != nil {
 		return res, failed("gc: the artifact store", err)
 	}
 	t.done(ctx)

@@ -35,7 +35,7 @@ func lockCluster(ctx workflow.Context, cfg deploy.Config) (release func(), err e
 	info := workflow.GetInfo(ctx)
 	holder := info.WorkflowType.Name + " " + info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID
 	var lease int64
-	if err := workflow.ExecuteActivity(nodeOptions(ctx), acts.AcquireClusterLock, cfg, holder).Get(ctx, &lease); err != nil {
+	if err := workflow.ExecuteActivity(nodeOptions(ctx), acts.AcquireClusterLock, cfg.Ref(), holder).Get(ctx, &lease); err != nil {
 		return nil, failed("cluster lock", err)
 	}
 	kctx, cancel := workflow.WithCancel(ctx)
@@ -43,11 +43,11 @@ func lockCluster(ctx workflow.Context, cfg deploy.Config) (release func(), err e
 		StartToCloseTimeout: 30 * 24 * time.Hour,
 		HeartbeatTimeout:    5 * activities.HeartbeatEvery,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 5 * time.Second},
-	}), acts.KeepClusterLock, cfg, lease)
+	}), acts.KeepClusterLock, cfg.Ref(), lease)
 	return func() {
 		cancel()
 		_ = keep.Get(kctx, nil)
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
-		_ = workflow.ExecuteActivity(nodeOptions(dctx), acts.ReleaseClusterLock, cfg, lease).Get(dctx, nil)
+		_ = workflow.ExecuteActivity(nodeOptions(dctx), acts.ReleaseClusterLock, cfg.Ref(), lease).Get(dctx, nil)
 	}, nil
 }

@@ -27,7 +27,7 @@ func Build(ctx workflow.Context, req BuildRequest) (deploy.Target, error) {
 	}
 	t.step(ctx, "build", 1)
 	t.event(ctx, -1, "building %s (log: %s)", req.Config.PackagePath(), activities.BuildLog(req.Config))
-	if err := workflow.ExecuteActivity(buildOptions(ctx), acts.Build, req.Config, activities.BuildSpec{Env: req.BuildEnv, Commit: req.CommitHash}).Get(ctx, &target); err != nil {
+	if err := workflow.ExecuteActivity(buildOptions(ctx), acts.Build, req.Config.Ref(), activities.BuildSpec{Env: req.BuildEnv, Commit: req.CommitHash}).Get(ctx, &target); err != nil {
 		return target, failed("build", err)
 	}
 	t.done(ctx)
@@ -64,12 +64,12 @@ func Copy(ctx workflow.Context, req CopyRequest) (CopyResult, error) {
 	cfg := req.Config
 	nctx := nodeOptions(ctx)
 	var picked deploy.Release
-	if err := workflow.ExecuteActivity(nctx, acts.PickTarget, cfg, activities.Pick{Kind: "copy", Version: req.Version, Latest: req.Latest}).Get(ctx, &picked); err != nil {
+	if err := workflow.ExecuteActivity(nctx, acts.PickTarget, cfg.Ref(), activities.Pick{Kind: "copy", Version: req.Version, Latest: req.Latest}).Get(ctx, &picked); err != nil {
 		return res, failed("copy", err)
 	}
 	res.Target = picked.Target
 	var nodes []deploy.Node
-	if err := workflow.ExecuteActivity(nctx, acts.Nodes, cfg).Get(ctx, &nodes); err != nil {
+	if err := workflow.ExecuteActivity(nctx, acts.Nodes, cfg.Ref()).Get(ctx, &nodes); err != nil {
 		return res, failed("copy", err)
 	}
 	res.Nodes = make([]NodeOutcome, len(nodes))
@@ -77,7 +77,7 @@ func Copy(ctx workflow.Context, req CopyRequest) (CopyResult, error) {
 	err = forEach(ctx, len(nodes), cfg.Nodes.Parallel, func(ctx workflow.Context, i int) error {
 		n := nodes[i]
 		var cr activities.CopyResult
-		if err := workflow.ExecuteActivity(copyOptions(ctx), acts.CopyToNode, cfg, n, picked.Target, req.Force).Get(ctx, &cr); err != nil {
+		if err := workflow.ExecuteActivity(copyOptions(ctx), acts.CopyToNode, cfg.Ref(), n, picked.Target, req.Force).Get(ctx, &cr); err != nil {
 			return failed(fmt.Sprintf("copy to node %d", n.Index), err)
 		}
 		res.Nodes[i] = NodeOutcome{Index: n.Index, Address: n.Address, Sent: cr.Sent}
@@ -118,7 +118,7 @@ func Stop(ctx workflow.Context, req StopRequest) ([]StoppedOn, error) {
 	cfg := req.Config
 	nctx := nodeOptions(ctx)
 	var nodes []deploy.Node
-	if err := workflow.ExecuteActivity(nctx, acts.Nodes, cfg).Get(ctx, &nodes); err != nil {
+	if err := workflow.ExecuteActivity(nctx, acts.Nodes, cfg.Ref()).Get(ctx, &nodes); err != nil {
 		return res, failed("stop", err)
 	}
 	res = make([]StoppedOn, len(nodes))
@@ -128,7 +128,7 @@ func Stop(ctx workflow.Context, req StopRequest) ([]StoppedOn, error) {
 		res[i].Index = n.Index
 		sctx := nodeStepOptions(ctx, cfg)
 		var list agent.ProcessList
-		if err := workflow.ExecuteActivity(sctx, acts.NodeProcesses, cfg, n).Get(ctx, &list); err != nil {
+		if err := workflow.ExecuteActivity(sctx, acts.NodeProcesses, cfg.Ref(), n).Get(ctx, &list); err != nil {
 			return failed(fmt.Sprintf("node %d", n.Index), err)
 		}
 		for _, p := range list.Processes {
@@ -136,7 +136,7 @@ func Stop(ctx workflow.Context, req StopRequest) ([]StoppedOn, error) {
 				continue
 			}
 			t.event(ctx, n.Index, "node %d: stopping %s", n.Index, p.ID)
-			if err := workflow.ExecuteActivity(sctx, acts.StopOnNode, cfg, n, p.ID, req.Now).Get(ctx, nil); err != nil {
+			if err := workflow.ExecuteActivity(sctx, acts.StopOnNode, cfg.Ref(), n, p.ID, req.Now).Get(ctx, nil); err != nil {
 				return failed(fmt.Sprintf("node %d", n.Index), err)
 			}
 			res[i].Stopped = append(res[i].Stopped, p.ID)

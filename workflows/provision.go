@@ -46,7 +46,7 @@ func Provision(ctx workflow.Context, req ProvisionRequest) (ProvisionResult, err
 
 	t.step(ctx, "inventory", 0)
 	var inv activities.Inventory
-	if err := workflow.ExecuteActivity(ctx, acts.Inventory, cfg).Get(ctx, &inv); err != nil {
+	if err := workflow.ExecuteActivity(ctx, acts.Inventory, cfg.Ref()).Get(ctx, &inv); err != nil {
 		return res, fmt.Errorf("inventory: %w", err)
 	}
 
@@ -65,7 +65,7 @@ func Provision(ctx workflow.Context, req ProvisionRequest) (ProvisionResult, err
 		}
 		plan := deploy.PlanSet(inv.State.Nodes, inv.Live, req.Count)
 		create, destroy = plan.Create, plan.Destroy
-		if err := workflow.ExecuteActivity(ctx, acts.SetCount, cfg, req.Count).Get(ctx, nil); err != nil {
+		if err := workflow.ExecuteActivity(ctx, acts.SetCount, cfg.Ref(), req.Count).Get(ctx, nil); err != nil {
 			return res, fmt.Errorf("record count %d: %w", req.Count, err)
 		}
 		t.event(ctx, -1, "converging to %d nodes: %d to create, %d to destroy", req.Count, len(create), len(destroy))
@@ -91,7 +91,7 @@ func Provision(ctx workflow.Context, req ProvisionRequest) (ProvisionResult, err
 		futures := make([]workflow.Future, len(batch))
 		for i, n := range batch {
 			t.event(ctx, n.Index, "destroying node %d (%s)", n.Index, n.Address)
-			futures[i] = workflow.ExecuteActivity(ctx, acts.DestroyNode, cfg, n)
+			futures[i] = workflow.ExecuteActivity(ctx, acts.DestroyNode, cfg.Ref(), n)
 		}
 		for i, f := range futures {
 			if err := f.Get(ctx, nil); err != nil {
@@ -108,7 +108,7 @@ func Provision(ctx workflow.Context, req ProvisionRequest) (ProvisionResult, err
 		futures := make([]workflow.Future, len(batch))
 		for i, idx := range batch {
 			t.event(ctx, idx, "creating node %d", idx)
-			futures[i] = workflow.ExecuteActivity(ctx, acts.CreateNode, cfg, idx)
+			futures[i] = workflow.ExecuteActivity(ctx, acts.CreateNode, cfg.Ref(), idx)
 		}
 		for i, f := range futures {
 			var n deploy.Node

@@ -38,7 +38,7 @@ func (c *cluster) run(t *testing.T, req workflows.ProvisionRequest) (workflows.P
 	env.RegisterWorkflow(workflows.Provision)
 	env.RegisterActivity(c.acts())
 	req.Config = deploy.Default(t.TempDir())
-	env.ExecuteWorkflow(workflows.Provision, req)
+	env.ExecuteWorkflow(workflows.Provision, saveConfigs(t, c.store, req))
 	require.True(t, env.IsWorkflowCompleted())
 	var res workflows.ProvisionResult
 	if err := env.GetWorkflowError(); err != nil {

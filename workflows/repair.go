@@ -75,7 +75,7 @@ func Repair(ctx workflow.Context, req RepairRequest) (RepairResult, error) {
 		res.Whole = insp.whole()
 		t.event(ctx, -1, "%d of %d nodes healthy: nothing to repair", insp.healthy(), insp.state.Count)
 		rec.At, rec.Whole = workflow.Now(ctx).UTC(), res.Whole
-		if err := workflow.ExecuteActivity(nctx, acts.RecordRepair, cfg, rec, false).Get(ctx, &res.Recovered); err != nil {
+		if err := workflow.ExecuteActivity(nctx, acts.RecordRepair, cfg.Ref(), rec, false).Get(ctx, &res.Recovered); err != nil {
 			return res, failed("record the repair", err)
 		}
 		t.step(ctx, "done", 0)
@@ -98,7 +98,7 @@ func Repair(ctx workflow.Context, req RepairRequest) (RepairResult, error) {
 		rec.Error = err.Error()
 	}
 	dctx, _ := workflow.NewDisconnectedContext(nctx)
-	if rerr := workflow.ExecuteActivity(dctx, acts.RecordRepair, cfg, rec, true).Get(dctx, &res.Recovered); rerr != nil && err == nil {
+	if rerr := workflow.ExecuteActivity(dctx, acts.RecordRepair, cfg.Ref(), rec, true).Get(dctx, &res.Recovered); rerr != nil && err == nil {
 		err = failed("record the repair", rerr)
 	}
 	if err != nil {
@@ -119,7 +119,7 @@ func heal(ctx workflow.Context, t *tracker, cfg deploy.Config, plan deploy.Repai
 	err := forEach(ctx, len(plan.Destroy), parallel, func(ctx workflow.Context, i int) error {
 		a := plan.Destroy[i]
 		t.event(ctx, a.Index, "node %d: %s: destroying it", a.Index, a.Reason)
-		if err := workflow.ExecuteActivity(nctx, acts.DestroyNode, cfg, a.Node).Get(ctx, nil); err != nil {
+		if err := workflow.ExecuteActivity(nctx, acts.DestroyNode, cfg.Ref(), a.Node).Get(ctx, nil); err != nil {
 			return failed(fmt.Sprintf("destroy node %d", a.Index), err)
 		}
 		res.Destroyed = append(res.Destroyed, a.Node)
@@ -134,7 +134,7 @@ func heal(ctx workflow.Context, t *tracker, cfg deploy.Config, plan deploy.Repai
 	err = forEach(ctx, len(plan.Create), parallel, func(ctx workflow.Context, i int) error {
 		idx := plan.Create[i]
 		t.event(ctx, idx, "creating node %d", idx)
-		if err := workflow.ExecuteActivity(nctx, acts.CreateNode, cfg, idx).Get(ctx, &created[i]); err != nil {
+		if err := workflow.ExecuteActivity(nctx, acts.CreateNode, cfg.Ref(), idx).Get(ctx, &created[i]); err != nil {
 			return failed(fmt.Sprintf("create node %d", idx), err)
 		}
 		t.event(ctx, idx, "node %d up at %s", idx, created[i].Address)
@@ -185,7 +185,7 @@ func heal(ctx workflow.Context, t *tracker, cfg deploy.Config, plan deploy.Repai
 	err = forEach(ctx, len(targets), parallel, func(ctx workflow.Context, i int) error {
 		n := targets[i]
 		var v deploy.Verdict
-		if err := workflow.ExecuteActivity(nctx, acts.VerifyNode, cfg, n).Get(ctx, &v); err != nil {
+		if err := workflow.ExecuteActivity(nctx, acts.VerifyNode, cfg.Ref(), n).Get(ctx, &v); err != nil {
 			return failed(fmt.Sprintf("verify node %d", n.Index), err)
 		}
 		healthy[n.Index] = v.Healthy()
@@ -242,18 +242,18 @@ func inspect(ctx workflow.Context, t *tracker, cfg deploy.Config) (inspection, e
 	var in inspection
 	nctx := nodeOptions(ctx)
 	var inv activities.Inventory
-	if err := workflow.ExecuteActivity(nctx, acts.Inventory, cfg).Get(ctx, &inv); err != nil {
+	if err := workflow.ExecuteActivity(nctx, acts.Inventory, cfg.Ref()).Get(ctx, &inv); err != nil {
 		return in, failed("inventory", err)
 	}
 	in.state = inv.State
 	in.seen = deploy.RepairSubjects(inv.State.Nodes, inv.Live)
 	err := forEach(ctx, len(in.seen), max(cfg.Nodes.Parallel, 1), func(ctx workflow.Context, i int) error {
 		h := in.seen[i]
-		if err := workflow.ExecuteActivity(nctx, acts.InspectNode, cfg, h).Get(ctx, &h); err != nil {
+		if err := workflow.ExecuteActivity(nctx, acts.InspectNode, cfg.Ref(), h).Get(ctx, &h); err != nil {
 			return failed(fmt.Sprintf("inspect node %d", h.Index), err)
 		}
 		if h.Live && h.AgentOK && h.Serving != "" && h.ServingAlive {
-			if err := workflow.ExecuteActivity(nctx, acts.VerifyNode, cfg, h.Node).Get(ctx, &h.Verdict); err != nil {
+			if err := workflow.ExecuteActivity(nctx, acts.VerifyNode, cfg.Ref(), h.Node).Get(ctx, &h.Verdict); err != nil {
 				return failed(fmt.Sprintf("verify node %d", h.Index), err)
 			}
 			h.Verified = true
@@ -330,7 +330,7 @@ func RepairWatch(ctx workflow.Context, req RepairWatchRequest) (WatchResult, err
 			// Whole again (repaired by hand, say): close the open kills.
 			rec := deploy.RepairRecord{At: workflow.Now(ctx).UTC(), Whole: true}
 			var n int
-			if err := workflow.ExecuteActivity(nctx, acts.RecordRepair, cfg, rec, false).Get(ctx, &n); err != nil {
+			if err := workflow.ExecuteActivity(nctx, acts.RecordRepair, cfg.Ref(), rec, false).Get(ctx, &n); err != nil {
 				t.event(ctx, -1, "round %d: record the recovery: %v", req.Rounds, err)
 			} else if n > 0 {
 				t.event(ctx, -1, "round %d: the cluster is whole and healthy: %d chaos kill(s) recovered", req.Rounds, n)

@@ -33,7 +33,7 @@ func VerifyWatch(ctx workflow.Context, req VerifyRequest) error {
 	interval := max(req.Interval, time.Second)
 	for i := 0; ; i++ {
 		var nodes []deploy.Node
-		if err := workflow.ExecuteActivity(nodeOptions(ctx), acts.Nodes, req.Config).Get(ctx, &nodes); err != nil {
+		if err := workflow.ExecuteActivity(nodeOptions(ctx), acts.Nodes, req.Config.Ref()).Get(ctx, &nodes); err != nil {
 			t.event(ctx, -1, "round %d: %v", req.Rounds+i+1, err)
 		} else {
 			if req.Index >= 0 {

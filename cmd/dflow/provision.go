@@ -172,8 +172,12 @@ func indices(inv activities.Inventory) string {
 // inventory reads the store and lists live nodes from the CLI itself (read
 // only: no workflow needed).
 func inventory(ctx context.Context, cfg deploy.Config) (activities.Inventory, error) {
-	a := &activities.Activities{Open: worker.Opener(worker.Env{})}
-	return a.Inventory(ctx, cfg)
+	b, err := worker.Open(ctx, cfg, worker.Env{})
+	if err != nil {
+		return activities.Inventory{}, err
+	}
+	defer b.Close()
+	return activities.ReadInventory(ctx, b)
 }
 
 func newGetCmd() *cobra.Command {

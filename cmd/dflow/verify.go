@@ -112,7 +112,11 @@ func verifyNow(ctx context.Context, cfg deploy.Config, index int) ([]deploy.Verd
 	if len(nodes) == 0 {
 		return nil, fmt.Errorf("verify: the cluster has no nodes: run dflow set 3 first")
 	}
-	a := &activities.Activities{Open: worker.Opener(worker.Env{})}
+	b, err := worker.Open(ctx, cfg, worker.Env{})
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
 	out := make([]deploy.Verdict, len(nodes))
 	errs := make([]error, len(nodes))
 	var wg sync.WaitGroup
@@ -120,7 +124,7 @@ func verifyNow(ctx context.Context, cfg deploy.Config, index int) ([]deploy.Verd
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i], errs[i] = a.VerifyNode(ctx, cfg, n)
+			out[i], errs[i] = activities.Verify(ctx, cfg, b, n)
 		}()
 	}
 	wg.Wait()
