@@ -2,12 +2,14 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/distributive-flow/dflow/activities"
 	"github.com/distributive-flow/dflow/agent/auth"
@@ -231,6 +233,42 @@ func openStore(cfg deploy.Config) (backends.Store, error) {
 		return nil, fmt.Errorf("store %s: %w", cfg.Backends.Store, err)
 	}
 	return st, nil
+}
+
+// RecordConfig saves cfg whole (app.env included) as a configuration
+// revision in the Store, unless the newest revision is the same, and sets
+// cfg.Revision. Every command does this before it starts a workflow:
+// activities read the configuration by that number.
+func RecordConfig(ctx context.Context, cfg *deploy.Config) error {
+	st, err := OpenStore(*cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for {
+		s, err := st.Load(ctx)
+		if err != nil {
+			return fmt.Errorf("record the configuration: %w", err)
+		}
+		n := len(s.Configs)
+		last := int64(0)
+		if n > 0 {
+			last = s.Configs[n-1].Rev
+		}
+		rev := s.PutConfig(*cfg, time.Now())
+		if rev == last {
+			cfg.Revision = rev
+			return nil
+		}
+		err = st.Save(ctx, s)
+		if err == nil {
+			cfg.Revision = rev
+			return nil
+		}
+		if !errors.Is(err, backends.ErrConflict) || ctx.Err() != nil {
+			return fmt.Errorf("record the configuration: %w", err)
+		}
+	}
 }
 
 // Opener returns the activities.Opener that builds backends from the table.

@@ -37,6 +37,7 @@ func TestProvisionOnARealServer(t *testing.T) {
 	project := t.TempDir()
 	cfg := deploy.Default(project)
 	cfg.Name = "itest"
+	require.NoError(t, worker.RecordConfig(ctx, &cfg))
 	c, env := controlPlane(t, cfg, "itest")
 
 	run := func(name string, req workflows.ProvisionRequest) workflows.ProvisionResult {
@@ -137,6 +138,7 @@ func TestDeployOnARealServer(t *testing.T) {
 	cfg.App.Port = 18000 + os.Getpid()%1000
 	cfg.App.DrainTimeout = deploy.Duration(2 * time.Second)
 	buildEnv := []string{"CABAL_DIR=" + testsuite.CabalDir(t)}
+	require.NoError(t, worker.RecordConfig(ctx, &cfg))
 	c, _ := controlPlane(t, cfg, "dtest")
 	exec := func(name string, wf any, req any, res any) {
 		t.Helper()
@@ -183,6 +185,7 @@ func TestHealOnARealServer(t *testing.T) {
 	ctx := context.Background()
 	cfg := deploy.Default(t.TempDir())
 	cfg.Name = "htest"
+	require.NoError(t, worker.RecordConfig(ctx, &cfg))
 	c, env := controlPlane(t, cfg, "htest")
 	exec := func(name, id string, wf any, req any, res any) {
 		t.Helper()
@@ -266,6 +269,7 @@ func TestClusterLockInEtcd(t *testing.T) {
 	ep := testsuite.StartEtcd(t)
 	cfg := deploy.Default(t.TempDir())
 	cfg.Name, cfg.Backends.Store = "locktest", "etcd://"+ep
+	require.NoError(t, worker.RecordConfig(ctx, &cfg))
 	c, _ := controlPlane(t, cfg, "ltest")
 	other, err := etcdstore.Open(ctx, cfg.Backends.Store, cfg.Name)
 	require.NoError(t, err)

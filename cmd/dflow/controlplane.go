@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/worker"
 	"github.com/distributive-flow/dflow/worker/devserver"
@@ -38,7 +37,7 @@ type conn struct {
 // control plane of this project runs (starting it in the background) and
 // dials it.
 func connect(ctx context.Context, cfg *deploy.Config) (*conn, error) {
-	if err := recordConfig(ctx, cfg); err != nil {
+	if err := worker.RecordConfig(ctx, cfg); err != nil {
 		return nil, err
 	}
 	cp := &conn{cfg: *cfg, embedded: cfg.Temporal.Address == ""}
@@ -48,40 +47,6 @@ func connect(ctx context.Context, cfg *deploy.Config) (*conn, error) {
 	return cp, nil
 }
 
-// recordConfig saves cfg whole (app.env included) as a configuration
-// revision in the Store, unless the newest revision is the same, and sets
-// cfg.Revision.
-func recordConfig(ctx context.Context, cfg *deploy.Config) error {
-	st, err := worker.OpenStore(*cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	for {
-		s, err := st.Load(ctx)
-		if err != nil {
-			return fmt.Errorf("record the configuration: %w", err)
-		}
-		n := len(s.Configs)
-		last := int64(0)
-		if n > 0 {
-			last = s.Configs[n-1].Rev
-		}
-		rev := s.PutConfig(*cfg, time.Now())
-		if rev == last {
-			cfg.Revision = rev
-			return nil
-		}
-		err = st.Save(ctx, s)
-		if err == nil {
-			cfg.Revision = rev
-			return nil
-		}
-		if !errors.Is(err, backends.ErrConflict) || ctx.Err() != nil {
-			return fmt.Errorf("record the configuration: %w", err)
-		}
-	}
-}
 
 func (cp *conn) dial(ctx context.Context) error {
 	if !cp.embedded {
