@@ -47,7 +47,6 @@ func connect(ctx context.Context, cfg *deploy.Config) (*conn, error) {
 	return cp, nil
 }
 
-
 func (cp *conn) dial(ctx context.Context) error {
 	if !cp.embedded {
 		return cp.dialAddr(ctx, cp.cfg.Temporal.Address)
