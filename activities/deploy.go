@@ -266,6 +266,11 @@ func (a *Activities) CopyToNode(ctx context.Context, ref deploy.ConfigRef, n dep
 		return c.PutArtifact(ctx, t.Digest, f, size, force)
 	})
 	if err != nil {
+		// A refusal the agent will give again (too large, no room on its
+		// disk) is not retried: the error says what to do.
+		if errors.Is(err, artifact.ErrTooLarge) || errors.Is(err, artifact.ErrNoSpace) {
+			return CopyResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("copy %s to node %d: %v", t.Digest[:12], n.Index, err), ErrBadInput, nil)
+		}
 		return CopyResult{}, fmt.Errorf("copy %s to node %d: %w", t.Digest[:12], n.Index, err)
 	}
 	return prepare(CopyResult{Sent: size})

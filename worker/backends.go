@@ -324,7 +324,7 @@ func Open(ctx context.Context, cfg deploy.Config, env Env) (*activities.Backends
 		_ = st.Close()
 		return nil, fmt.Errorf("package reader %s: %w", cfg.Backends.PackageReader, err)
 	}
-	arts, err := artifact.OpenStore(filepath.Join(cfg.StateDir(), "artifacts"))
+	arts, err := artifact.OpenStoreWith(filepath.Join(cfg.StateDir(), "artifacts"), artifact.StoreOptions{MaxSize: int64(cfg.Nodes.MaxArtifact)})
 	if err != nil {
 		_ = st.Close()
 		return nil, fmt.Errorf("artifact store: %w", err)
