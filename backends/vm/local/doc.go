@@ -3,7 +3,8 @@
 // plane) with its own directory .dflow/nodes/<index>/ and its own loopback
 // address (127.0.0.2, 127.0.0.3, ...), so nodes look like separate hosts.
 //
-// Addresses are claimed in a machine-wide registry (MachineDir/loopback/), so
+// Addresses are claimed in a machine-wide registry (MachineDir/loopback/,
+// backends/internal/loopback, which the vagrant backend shares), so
 // several projects on one machine never share an address. A node index keeps
 // its address for the life of its project, across cycle and destroy; claims
 // of projects whose .dflow directory is gone are reclaimed.

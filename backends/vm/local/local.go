@@ -19,6 +19,7 @@ import (
 
 	"github.com/distributive-flow/dflow/agent"
 	"github.com/distributive-flow/dflow/backends"
+	"github.com/distributive-flow/dflow/backends/internal/loopback"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/filelock"
 	"github.com/distributive-flow/dflow/statedir"
@@ -49,8 +50,7 @@ type Options struct {
 
 // Backend makes local nodes.
 type Backend struct {
-	o   Options
-	reg registry
+	o Options
 }
 
 var _ backends.VMBackend = (*Backend)(nil)
@@ -76,8 +76,13 @@ func New(o Options) (*Backend, error) {
 	if o.StartTimeout == 0 {
 		o.StartTimeout = 15 * time.Second
 	}
-	return &Backend{o: o, reg: registry{dir: o.MachineDir}}, nil
+	return &Backend{o: o}, nil
 }
+
+// MachineDir is where dflow keeps machine-wide state, the address registry
+// among it: $DFLOW_MACHINE_DIR, else $XDG_STATE_HOME/dflow, else
+// ~/.local/state/dflow (loopback.MachineDir).
+func MachineDir() string { return loopback.MachineDir() }
 
 func (b *Backend) nodeDir(index int) string {
 	return filepath.Join(b.o.StateDir, "nodes", strconv.Itoa(index))
@@ -91,7 +96,7 @@ func (b *Backend) Create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, e
 	if s.Index < 0 {
 		return deploy.Node{}, fmt.Errorf("local backend: create node: bad index %d", s.Index)
 	}
-	addr, err := b.reg.claim(b.o.Project, s.Index)
+	addr, err := loopback.Claim(b.o.MachineDir, b.o.Project, s.Index)
 	if err != nil {
 		return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
 	}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/distributive-flow/dflow/agent"
 	"github.com/distributive-flow/dflow/backends"
-	"github.com/distributive-flow/dflow/backends/vm/local"
+	"github.com/distributive-flow/dflow/backends/internal/loopback"
 	"github.com/distributive-flow/dflow/deploy"
 	"golang.org/x/crypto/ssh"
 )
@@ -63,7 +63,7 @@ type Options struct {
 	AgentEnv     []string
 	// Signer signs the status calls that tell when an agent is up.
 	Signer ssh.Signer
-	// MachineDir holds the machine-wide address registry (local.MachineDir()).
+	// MachineDir holds the machine-wide address registry (loopback.MachineDir()).
 	MachineDir string
 	// StartTimeout bounds how long Create waits for an agent after `vagrant
 	// up`; default 60s (a VM boots first: vagrant up itself is not bounded
@@ -178,7 +178,7 @@ func (b *Backend) create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, e
 	if s.Index < 0 {
 		return deploy.Node{}, fmt.Errorf("bad index %d", s.Index)
 	}
-	addr, err := local.ClaimAddress(b.o.MachineDir, b.o.Project, s.Index)
+	addr, err := loopback.Claim(b.o.MachineDir, b.o.Project, s.Index)
 	if err != nil {
 		return deploy.Node{}, err
 	}

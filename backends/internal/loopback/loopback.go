@@ -1,4 +1,4 @@
-package local
+package loopback
 
 import (
 	"encoding/json"
@@ -32,11 +32,12 @@ type claim struct {
 	Index   int    `json:"index"`
 }
 
-// ClaimAddress returns the loopback address of node index of project from
-// the machine-wide registry under machineDir, claiming the lowest free one
-// the first time. Other backends whose nodes live on loopback addresses
-// (vagrant) share it, so no two nodes of any project ever share one.
-func ClaimAddress(machineDir, project string, index int) (string, error) {
+// Claim returns the loopback address of node index of project from the
+// machine-wide registry under machineDir, claiming the lowest free one the
+// first time (the one that mirrors the index, 127.0.0.<index+2>, when it is
+// free). Every backend whose nodes live on loopback addresses claims them
+// here, so no two nodes of any project ever share one.
+func Claim(machineDir, project string, index int) (string, error) {
 	return registry{dir: machineDir}.claim(project, index)
 }
 
