@@ -2,15 +2,14 @@ package cabal
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/distributive-flow/dflow/artifact"
 	"github.com/distributive-flow/dflow/backends"
+	"github.com/distributive-flow/dflow/backends/internal/build"
 	"github.com/distributive-flow/dflow/deploy"
 )
 
@@ -56,16 +55,16 @@ var cabalFlags = []string{"--enable-tests", "--test-show-details=direct"}
 // tool and its children.
 func (b *Builder) Build(ctx context.Context, d deploy.TargetDesc, o backends.BuildOptions) (deploy.Target, error) {
 	start := time.Now()
-	kinds, o, env, err := Prepare("cabal", d, o)
+	kinds, o, env, err := build.Prepare("cabal", d, o)
 	if err != nil {
 		return deploy.Target{}, err
 	}
 	fail := func(step string, err error) (deploy.Target, error) {
 		return deploy.Target{}, fmt.Errorf("cabal build of %s: %s: %w", d.Package, step, err)
 	}
-	r := runner{dir: o.Dir, env: env, log: o.Log}
+	r := build.Runner{Dir: o.Dir, Env: env, Log: o.Log}
 
-	version, err := version(ctx, b.git, o.Dir, env)
+	version, err := build.Version(ctx, b.git, o.Dir, env)
 	if err != nil {
 		return fail("version", err)
 	}
@@ -78,34 +77,34 @@ func (b *Builder) Build(ctx context.Context, d deploy.TargetDesc, o backends.Bui
 	}
 	defer os.RemoveAll(stage)
 
-	if _, err := r.run(ctx, b.cabal, append(append([]string{"build"}, cabalFlags...), ".")...); err != nil {
+	if _, err := r.Run(ctx, b.cabal, append(append([]string{"build"}, cabalFlags...), ".")...); err != nil {
 		return fail("cabal build", err)
 	}
 	if len(d.TestSuites) > 0 {
-		if _, err := r.run(ctx, b.cabal, append(append([]string{"test"}, cabalFlags...), ".")...); err != nil {
+		if _, err := r.Run(ctx, b.cabal, append(append([]string{"test"}, cabalFlags...), ".")...); err != nil {
 			return fail("cabal test", err)
 		}
 	}
 
-	var files []File
+	var files []build.File
 	for _, kind := range kinds {
 		switch kind {
 		case deploy.KindExecutable:
 			for _, e := range d.Executables {
 				args := append(append([]string{"list-bin"}, cabalFlags...), d.Package+":exe:"+e.Name)
-				out, err := r.run(ctx, b.cabal, args...)
+				out, err := r.Run(ctx, b.cabal, args...)
 				if err != nil {
 					return fail("cabal list-bin "+e.Name, err)
 				}
-				path := lastLine(out)
+				path := build.LastLine(out)
 				if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
 					return fail("cabal list-bin "+e.Name, fmt.Errorf("cabal names %q, which is not a built executable (is it buildable?)", path))
 				}
-				files = append(files, File{Kind: kind, Name: e.Name, File: artifact.File{Path: "bin/" + e.Name, Source: path, Mode: 0o755}})
+				files = append(files, build.File{Kind: kind, Name: e.Name, File: artifact.File{Path: "bin/" + e.Name, Source: path, Mode: 0o755}})
 			}
 		case deploy.KindLibrary:
 			dir := filepath.Join(stage, "sdist")
-			if _, err := r.run(ctx, b.cabal, "sdist", "--output-directory", dir, "."); err != nil {
+			if _, err := r.Run(ctx, b.cabal, "sdist", "--output-directory", dir, "."); err != nil {
 				return fail("cabal sdist", err)
 			}
 			name := d.Package + "-" + d.Version + ".tar.gz"
@@ -113,78 +112,30 @@ func (b *Builder) Build(ctx context.Context, d deploy.TargetDesc, o backends.Bui
 			if _, err := os.Stat(path); err != nil {
 				return fail("cabal sdist", fmt.Errorf("cabal sdist wrote no %s (does the package file's name/version differ from %s-%s?): %w", name, d.Package, d.Version, err))
 			}
-			files = append(files, File{Kind: kind, Name: d.Package, File: artifact.File{Path: "lib/" + name, Source: path, Mode: 0o644}})
+			files = append(files, build.File{Kind: kind, Name: d.Package, File: artifact.File{Path: "lib/" + name, Source: path, Mode: 0o644}})
 		case deploy.KindSource:
 			name := d.Package + "-" + d.Version + ".tar"
 			path := filepath.Join(stage, name)
-			if err := b.sourceArchive(ctx, r, d.Package+"-"+d.Version+"/", path); err != nil {
+			if err := build.SourceArchive(ctx, b.git, r, d.Package+"-"+d.Version+"/", path); err != nil {
 				return fail("git archive", err)
 			}
-			files = append(files, File{Kind: kind, Name: d.Package, File: artifact.File{Path: "src/" + name, Source: path, Mode: 0o644}})
+			files = append(files, build.File{Kind: kind, Name: d.Package, File: artifact.File{Path: "src/" + name, Source: path, Mode: 0o644}})
 		}
 	}
 
-	t, err := Bundle(d.Package, version, files, o.WorkDir, start)
+	t, err := build.Bundle(d.Package, version, files, o.WorkDir, start)
 	if err != nil {
 		return fail("bundle", err)
 	}
 	return t, nil
 }
 
-// validateFor checks the inputs and returns the requested kinds,
-// deduplicated, in the order asked; errors name tool ("cabal build of ...").
-func validateFor(tool string, d deploy.TargetDesc, o backends.BuildOptions) ([]string, error) {
-	bad := func(format string, a ...any) error {
-		return fmt.Errorf(tool+" build of %s: "+format, append([]any{d.Package}, a...)...)
-	}
-	switch {
-	case d.Package == "":
-		return nil, errors.New(tool + " build: the package description has no package name")
-	case d.Version == "":
-		return nil, bad("the package description has no version")
-	case o.Dir == "":
-		return nil, bad("no package directory given (BuildOptions.Dir is empty)")
-	case o.WorkDir == "":
-		return nil, bad("no work directory given (BuildOptions.WorkDir is empty)")
-	case len(o.Targets) == 0:
-		return nil, bad("nothing to build: no target kinds given (want %s, %s or %s)", deploy.KindExecutable, deploy.KindLibrary, deploy.KindSource)
-	}
-	if fi, err := os.Stat(o.Dir); err != nil {
-		return nil, bad("package directory: %w", err)
-	} else if !fi.IsDir() {
-		return nil, bad("package directory %s is not a directory", o.Dir)
-	}
-	var kinds []string
-	seen := map[string]bool{}
-	for _, k := range o.Targets {
-		switch k {
-		case deploy.KindExecutable:
-			if len(d.Executables) == 0 {
-				return nil, bad("target %q asked for, but the package has no executable", k)
-			}
-			for _, e := range d.Executables {
-				if e.Name == "" {
-					return nil, bad("an executable of the package has no name")
-				}
-			}
-		case deploy.KindLibrary:
-			if d.Library == nil {
-				return nil, bad("target %q asked for, but the package has no library", k)
-			}
-		case deploy.KindSource:
-		default:
-			return nil, bad("unknown target kind %q (want %s, %s or %s)", k, deploy.KindExecutable, deploy.KindLibrary, deploy.KindSource)
-		}
-		if !seen[k] {
-			seen[k] = true
-			kinds = append(kinds, k)
-		}
-	}
-	return kinds, nil
-}
-
-// lastLine is the last non-empty line of out, trimmed.
-func lastLine(out []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
+// Version returns the git commit hash of HEAD of the repository dir is in,
+// with "-dirty" appended when `git status` shows changes under dir: modified,
+// staged, deleted or untracked files (ignored files, and dist-newstyle,
+// .stack-work and .dflow directly under dir, do not count). A dir outside any
+// git repository, or in one with no commit yet, is an error. It is the
+// Version of every Target Build returns.
+func Version(ctx context.Context, dir string) (string, error) {
+	return build.Version(ctx, "git", dir, os.Environ())
 }

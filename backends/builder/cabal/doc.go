@@ -39,5 +39,7 @@
 // dirty.
 //
 // Version is the git commit of the package directory's repository, with
-// "-dirty" appended when the directory has uncommitted changes.
+// "-dirty" appended when the directory has uncommitted changes. Checking the
+// inputs, running tools, versioning, source archives and bundling are
+// backends/internal/build's, shared with the stack builder.
 package cabal

@@ -9,7 +9,7 @@
 //  1. stack build --test PKG (a failing test suite fails the build)
 //  2. per requested kind: stack path --local-install-root, whose bin/NAME
 //     is each executable; stack sdist --tar-dir (the library); git archive
-//     (the source, through the cabal builder's cabal.SourceArchive)
+//     (the source, through build.SourceArchive, as the cabal builder does)
 //  3. artifact.WriteBundleFile into WorkDir/bundle-VERSION.tar.zst.
 //
 // The project: a stack.yaml in the package directory or above it (or
@@ -24,6 +24,7 @@
 // and tests offline from a cold .stack-work in about 12 s.
 //
 // Inputs are checked, the version is the git commit ("-dirty" when the tree
-// has changes) and errors end with the tool's last lines, all by the cabal
-// builder's exported helpers, so the two builders behave alike.
+// has changes) and errors end with the tool's last lines, all by
+// backends/internal/build, which the cabal builder uses too, so the two
+// builders behave alike.
 package stack

@@ -10,7 +10,7 @@ import (
 
 	"github.com/distributive-flow/dflow/artifact"
 	"github.com/distributive-flow/dflow/backends"
-	"github.com/distributive-flow/dflow/backends/builder/cabal"
+	"github.com/distributive-flow/dflow/backends/internal/build"
 	"github.com/distributive-flow/dflow/deploy"
 )
 
@@ -62,7 +62,7 @@ var stackFlags = []string{"--system-ghc", "--no-install-ghc", "--no-terminal", "
 // kills the running tool and its children.
 func (b *Builder) Build(ctx context.Context, d deploy.TargetDesc, o backends.BuildOptions) (deploy.Target, error) {
 	start := time.Now()
-	kinds, o, env, err := cabal.Prepare("stack", d, o)
+	kinds, o, env, err := build.Prepare("stack", d, o)
 	if err != nil {
 		return deploy.Target{}, err
 	}
@@ -70,10 +70,10 @@ func (b *Builder) Build(ctx context.Context, d deploy.TargetDesc, o backends.Bui
 		return deploy.Target{}, fmt.Errorf("stack build of %s: %s: %w", d.Package, step, err)
 	}
 	run := func(args ...string) ([]byte, error) {
-		return cabal.Run(ctx, o.Dir, env, o.Log, b.stack, append(append([]string(nil), stackFlags...), args...)...)
+		return build.Runner{Dir: o.Dir, Env: env, Log: o.Log}.Run(ctx, b.stack, append(append([]string(nil), stackFlags...), args...)...)
 	}
 
-	version, err := cabal.VersionWith(ctx, b.git, o.Dir, env)
+	version, err := build.Version(ctx, b.git, o.Dir, env)
 	if err != nil {
 		return fail("version", err)
 	}
@@ -101,7 +101,7 @@ func (b *Builder) Build(ctx context.Context, d deploy.TargetDesc, o backends.Bui
 		return fail("stack build --test", err)
 	}
 
-	var files []cabal.File
+	var files []build.File
 	for _, kind := range kinds {
 		switch kind {
 		case deploy.KindExecutable:
@@ -109,13 +109,13 @@ func (b *Builder) Build(ctx context.Context, d deploy.TargetDesc, o backends.Bui
 			if err != nil {
 				return fail("stack path --local-install-root", err)
 			}
-			root := cabal.LastLine(out)
+			root := build.LastLine(out)
 			for _, e := range d.Executables {
 				path := filepath.Join(root, "bin", e.Name)
 				if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
 					return fail("executable "+e.Name, fmt.Errorf("stack installed no %s (is it buildable?)", path))
 				}
-				files = append(files, cabal.File{Kind: kind, Name: e.Name, File: artifact.File{Path: "bin/" + e.Name, Source: path, Mode: 0o755}})
+				files = append(files, build.File{Kind: kind, Name: e.Name, File: artifact.File{Path: "bin/" + e.Name, Source: path, Mode: 0o755}})
 			}
 		case deploy.KindLibrary:
 			dir := filepath.Join(stage, "sdist")
@@ -127,18 +127,18 @@ func (b *Builder) Build(ctx context.Context, d deploy.TargetDesc, o backends.Bui
 			if _, err := os.Stat(path); err != nil {
 				return fail("stack sdist", fmt.Errorf("stack sdist wrote no %s (does the package file's name/version differ from %s-%s?): %w", name, d.Package, d.Version, err))
 			}
-			files = append(files, cabal.File{Kind: kind, Name: d.Package, File: artifact.File{Path: "lib/" + name, Source: path, Mode: 0o644}})
+			files = append(files, build.File{Kind: kind, Name: d.Package, File: artifact.File{Path: "lib/" + name, Source: path, Mode: 0o644}})
 		case deploy.KindSource:
 			name := d.Package + "-" + d.Version + ".tar"
 			path := filepath.Join(stage, name)
-			if err := cabal.SourceArchive(ctx, b.git, o.Dir, env, o.Log, d.Package+"-"+d.Version+"/", path); err != nil {
+			if err := build.SourceArchive(ctx, b.git, build.Runner{Dir: o.Dir, Env: env, Log: o.Log}, d.Package+"-"+d.Version+"/", path); err != nil {
 				return fail("git archive", err)
 			}
-			files = append(files, cabal.File{Kind: kind, Name: d.Package, File: artifact.File{Path: "src/" + name, Source: path, Mode: 0o644}})
+			files = append(files, build.File{Kind: kind, Name: d.Package, File: artifact.File{Path: "src/" + name, Source: path, Mode: 0o644}})
 		}
 	}
 
-	t, err := cabal.Bundle(d.Package, version, files, o.WorkDir, start)
+	t, err := build.Bundle(d.Package, version, files, o.WorkDir, start)
 	if err != nil {
 		return fail("bundle", err)
 	}
@@ -167,11 +167,11 @@ func hasProject(dir string, env []string) bool {
 // installed GHC (resolver ghc-VERSION, which stack resolves without a
 // snapshot download), its dependencies from GHC's global package database.
 func (b *Builder) writeProject(ctx context.Context, o backends.BuildOptions, env []string) (string, error) {
-	out, err := cabal.Run(ctx, o.Dir, env, nil, b.ghc, "--numeric-version")
+	out, err := build.Runner{Dir: o.Dir, Env: env}.Run(ctx, b.ghc, "--numeric-version")
 	if err != nil {
 		return "", fmt.Errorf("find the GHC version for the resolver: %w", err)
 	}
-	ghcVersion := cabal.LastLine(out)
+	ghcVersion := build.LastLine(out)
 	yaml := fmt.Sprintf("# Written by dflow: the package alone, on the installed GHC, offline.\n"+
 		"resolver: ghc-%s\nsystem-ghc: true\ninstall-ghc: false\npackages:\n- %q\n", ghcVersion, o.Dir)
 	file := filepath.Join(o.WorkDir, "stack-dflow.yaml")

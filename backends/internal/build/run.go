@@ -1,4 +1,4 @@
-package cabal
+package build
 
 import (
 	"bytes"
@@ -12,28 +12,29 @@ import (
 	"time"
 )
 
-// tailLines is how many lines of a tool's output a failure's error ends with.
-const tailLines = 30
+// TailLines is how many lines of a tool's output a failure's error ends with.
+const TailLines = 30
 
-// runner runs tools in dir with env, teeing their output to log.
-type runner struct {
-	dir   string
-	env   []string
-	log   io.Writer // nil discards
-	quiet bool      // do not tee to log (git plumbing)
+// Runner runs tools in Dir with Env (the whole environment), teeing their
+// standard output and error to Log.
+type Runner struct {
+	Dir   string
+	Env   []string
+	Log   io.Writer // nil discards
+	Quiet bool      // do not tee to Log (git plumbing)
 }
 
-// run runs name with args and returns its standard output. Both standard
+// Run runs name with args and returns its standard output. Both standard
 // output and standard error go to the log and to a tail kept for the error; a
 // failure's error ends with the tail. A cancelled ctx kills the tool's whole
 // process group (cabal runs ghc, ghc runs gcc and ld).
-func (r runner) run(ctx context.Context, name string, args ...string) ([]byte, error) {
+func (r Runner) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = r.dir
-	cmd.Env = r.env
+	cmd.Dir = r.Dir
+	cmd.Env = r.Env
 	out := &output{}
-	if !r.quiet {
-		out.log = r.log
+	if !r.Quiet {
+		out.log = r.Log
 	}
 	var stdout bytes.Buffer
 	cmd.Stdout = io.MultiWriter(&stdout, out)
@@ -74,7 +75,7 @@ func (o *output) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// tail is "\n" and the last tailLines lines of the output, or "" if there
+// tail is "\n" and the last TailLines lines of the output, or "" if there
 // was none.
 func (o *output) tail() string {
 	o.mu.Lock()
@@ -84,8 +85,14 @@ func (o *output) tail() string {
 		return ""
 	}
 	lines := strings.Split(s, "\n")
-	if len(lines) > tailLines {
-		lines = lines[len(lines)-tailLines:]
+	if len(lines) > TailLines {
+		lines = lines[len(lines)-TailLines:]
 	}
 	return "\n" + strings.Join(lines, "\n")
+}
+
+// LastLine is the last non-empty line of out, trimmed.
+func LastLine(out []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }

@@ -1,10 +1,9 @@
-package cabal
+package build
 
 import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"strings"
 )
 
@@ -17,21 +16,18 @@ var dirtyIgnored = []string{"dist-newstyle", ".stack-work", ".dflow"}
 // Version returns the git commit hash of HEAD of the repository dir is in,
 // with "-dirty" appended when `git status` shows changes under dir: modified,
 // staged, deleted or untracked files (ignored files, and dist-newstyle,
-// .stack-work and .dflow directly under dir, do not count). A dir outside any
-// git repository, or in one with no commit yet, is an error.
-func Version(ctx context.Context, dir string) (string, error) {
-	return version(ctx, "git", dir, os.Environ())
-}
-
-func version(ctx context.Context, git, dir string, env []string) (string, error) {
-	r := runner{dir: dir, env: env, quiet: true}
-	if _, err := r.run(ctx, git, "rev-parse", "--show-toplevel"); err != nil {
+// .stack-work and .dflow directly under dir, do not count). git is the git
+// executable, env the whole environment it runs with. A dir outside any git
+// repository, or in one with no commit yet, is an error.
+func Version(ctx context.Context, git, dir string, env []string) (string, error) {
+	r := Runner{Dir: dir, Env: env, Quiet: true}
+	if _, err := r.Run(ctx, git, "rev-parse", "--show-toplevel"); err != nil {
 		if strings.Contains(err.Error(), "not a git repository") {
 			return "", fmt.Errorf("%s is not in a git repository: dflow versions builds by commit; run git init && git commit", dir)
 		}
 		return "", fmt.Errorf("version of %s: %w", dir, err)
 	}
-	out, err := r.run(ctx, git, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+	out, err := r.Run(ctx, git, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
 	if err != nil && ctx.Err() != nil {
 		return "", fmt.Errorf("version of %s: %w", dir, err)
 	}
@@ -43,7 +39,7 @@ func version(ctx context.Context, git, dir string, env []string) (string, error)
 	for _, p := range dirtyIgnored {
 		args = append(args, ":(exclude)"+p)
 	}
-	out, err = r.run(ctx, git, args...)
+	out, err = r.Run(ctx, git, args...)
 	if err != nil {
 		return "", fmt.Errorf("version of %s: %w", dir, err)
 	}
@@ -53,27 +49,27 @@ func version(ctx context.Context, git, dir string, env []string) (string, error)
 	return head, nil
 }
 
-// sourceArchive writes a tar of the package directory's tracked files to
-// path, every entry under prefix. A clean tree gives HEAD's files; a dirty
-// one gives the working tree's tracked files (staged or not) through a
-// `git stash create` commit. That commit is made with a fixed identity and
-// HEAD's dates, so the same tree gives the same commit and the same bytes
-// (git archive stamps entries with the commit's time and the archive with the
-// commit's id). Running git archive in the package directory limits the
-// archive to it and roots the paths there, when the package is a
-// subdirectory of the repository.
-func (b *Builder) sourceArchive(ctx context.Context, r runner, prefix, path string) error {
+// SourceArchive writes a tar of the tracked files of r.Dir (the package
+// directory) to path, every entry under prefix. A clean tree gives HEAD's
+// files; a dirty one gives the working tree's tracked files (staged or not)
+// through a `git stash create` commit. That commit is made with a fixed
+// identity and HEAD's dates, so the same tree gives the same commit and the
+// same bytes (git archive stamps entries with the commit's time and the
+// archive with the commit's id). Running git archive in the package
+// directory limits the archive to it and roots the paths there, when the
+// package is a subdirectory of the repository.
+func SourceArchive(ctx context.Context, git string, r Runner, prefix, path string) error {
 	q := r
-	q.quiet = true
-	out, err := q.run(ctx, b.git, "log", "-1", "--format=%ct")
+	q.Quiet = true
+	out, err := q.Run(ctx, git, "log", "-1", "--format=%ct")
 	if err != nil {
 		return err
 	}
 	date := "@" + strings.TrimSpace(string(out)) + " +0000"
-	q.env = append(append([]string(nil), r.env...),
+	q.Env = append(append([]string(nil), r.Env...),
 		"GIT_AUTHOR_NAME=dflow", "GIT_AUTHOR_EMAIL=dflow@localhost", "GIT_AUTHOR_DATE="+date,
 		"GIT_COMMITTER_NAME=dflow", "GIT_COMMITTER_EMAIL=dflow@localhost", "GIT_COMMITTER_DATE="+date)
-	out, err = q.run(ctx, b.git, "stash", "create", "dflow build")
+	out, err = q.Run(ctx, git, "stash", "create", "dflow build")
 	if err != nil {
 		return err
 	}
@@ -81,6 +77,6 @@ func (b *Builder) sourceArchive(ctx context.Context, r runner, prefix, path stri
 	if tree == "" { // nothing tracked changed
 		tree = "HEAD"
 	}
-	_, err = r.run(ctx, b.git, "archive", "--format=tar", "--prefix="+prefix, "--output="+path, tree)
+	_, err = r.Run(ctx, git, "archive", "--format=tar", "--prefix="+prefix, "--output="+path, tree)
 	return err
 }
