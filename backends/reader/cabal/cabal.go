@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/distributive-flow/dflow/backends"
+	"github.com/distributive-flow/dflow/backends/internal/cabalsyntax"
 	"github.com/distributive-flow/dflow/deploy"
 )
 
@@ -25,19 +26,36 @@ type ParseError struct {
 
 func (e *ParseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
 
+// Options configure the reader.
+type Options struct {
+	// GHC is the version of the GHC that builds the package (such as
+	// 9.6.7): impl(ghc RANGE) conditions are true when it is in RANGE.
+	// "" asks the ghc on PATH, once per process, and takes
+	// cabalsyntax.DefaultGHC when there is none.
+	GHC string
+}
+
 // Reader reads .cabal files. The zero value is ready to use.
-type Reader struct{}
+type Reader struct {
+	ghc string
+}
 
 var _ backends.PackageReader = (*Reader)(nil)
 
-// New returns a Reader.
+// New returns a Reader for the GHC on PATH.
 func New() *Reader { return &Reader{} }
+
+// NewWithOptions returns a Reader configured by o.
+func NewWithOptions(o Options) *Reader { return &Reader{ghc: o.GHC} }
 
 // Read parses the .cabal file at path, or the only *.cabal file in the
 // directory path. Errors in the file are *ParseError.
 func (r *Reader) Read(ctx context.Context, path string) (deploy.TargetDesc, error) {
 	if err := ctx.Err(); err != nil {
 		return deploy.TargetDesc{}, err
+	}
+	if r.ghc != "" && !cabalsyntax.IsVersion(r.ghc) {
+		return deploy.TargetDesc{}, fmt.Errorf("cabal reader: GHC version %q: want numbers joined by dots, such as 9.6.7", r.ghc)
 	}
 	file, err := packageFile(path)
 	if err != nil {
@@ -47,7 +65,7 @@ func (r *Reader) Read(ctx context.Context, path string) (deploy.TargetDesc, erro
 	if err != nil {
 		return deploy.TargetDesc{}, fmt.Errorf("read cabal file: %w", err)
 	}
-	return Parse(file, data)
+	return parse(file, data, cabalsyntax.Host(r.ghc))
 }
 
 // packageFile is path itself, or the one *.cabal file in the directory path.
@@ -82,13 +100,18 @@ func packageFile(path string) (string, error) {
 
 // Parse reads the text of a .cabal file; name is the file's name, for
 // TargetDesc.File and errors. Conditionals are evaluated with the flags'
-// defaults, for linux on this machine's architecture and GHC. Errors are
-// *ParseError.
+// defaults, for linux on this machine's architecture and the GHC on PATH.
+// Errors are *ParseError.
 func Parse(name string, data []byte) (deploy.TargetDesc, error) {
-	return parse(name, data, host())
+	return parse(name, data, cabalsyntax.Host(""))
 }
 
-func parse(name string, data []byte, pl platform) (deploy.TargetDesc, error) {
+// ParseWith is Parse for the GHC o names.
+func ParseWith(name string, data []byte, o Options) (deploy.TargetDesc, error) {
+	return parse(name, data, cabalsyntax.Host(o.GHC))
+}
+
+func parse(name string, data []byte, pl cabalsyntax.Platform) (deploy.TargetDesc, error) {
 	elems, err := parseElements(name, data)
 	if err == nil {
 		var d deploy.TargetDesc

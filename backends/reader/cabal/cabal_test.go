@@ -12,11 +12,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/distributive-flow/dflow/backends/internal/cabalsyntax"
 	"github.com/distributive-flow/dflow/deploy"
 )
 
 // linuxX86 is the platform the corpus expectations are written for.
-var linuxX86 = platform{os: "linux", arch: "x86_64"}
+var linuxX86 = cabalsyntax.Platform{OS: "linux", Arch: "x86_64", GHC: "9.6.7"}
 
 func TestCorpus(t *testing.T) {
 	tests := []struct {
@@ -189,18 +190,18 @@ func TestCorpus(t *testing.T) {
 // TestPlatform checks that arch() follows the platform, by its cabal name
 // and its aliases.
 func TestPlatform(t *testing.T) {
-	assert.Equal(t, "x86_64", cabalArch("amd64"))
-	assert.Equal(t, "aarch64", cabalArch("arm64"))
-	assert.Equal(t, "riscv64", cabalArch("riscv64"))
+	assert.Equal(t, "x86_64", cabalsyntax.CabalArch("amd64"))
+	assert.Equal(t, "aarch64", cabalsyntax.CabalArch("arm64"))
+	assert.Equal(t, "riscv64", cabalsyntax.CabalArch("riscv64"))
 
 	data, err := os.ReadFile(filepath.Join("testdata", "braces.cabal"))
 	require.NoError(t, err)
-	got, err := parse("braces.cabal", data, platform{os: "linux", arch: "aarch64"})
+	got, err := parse("braces.cabal", data, cabalsyntax.Platform{OS: "linux", Arch: "aarch64", GHC: "9.6.7"})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"other-arch"}, got.Executables[1].BuildDepends)
 
 	src := "name: p\nversion: 1\nlibrary\n  if arch(arm64) && arch(AArch64) && !arch(amd64)\n    build-depends: arm\n"
-	got, err = parse("p.cabal", []byte(src), platform{os: "linux", arch: "aarch64"})
+	got, err = parse("p.cabal", []byte(src), cabalsyntax.Platform{OS: "linux", Arch: "aarch64", GHC: "9.6.7"})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"arm"}, got.Library.BuildDepends)
 }
@@ -224,7 +225,11 @@ func TestParseErrors(t *testing.T) {
 		{"unknown common stanza", head + "common a\n  ghc-options: -Wall\nlibrary\n  import: a, b\n", 7, "unknown common stanza b"},
 		{"common stanza defined later", head + "library\n  import: later\ncommon later\n  ghc-options: -Wall\n", 5, "before its definition"},
 		{"unknown stanza in common", head + "common a\n  import: nope\n", 5, "unknown common stanza nope"},
-		{"component field outside a section", head + "main-is: Main.hs\n", 4, "field main-is is not a package field"},
+		{"component field outside a section", head + "main-is: Main.hs\nlibrary\n", 4, "field main-is is not a package field"},
+		{"flat pre-1.2 format", head + "build-depends: base\nexposed-modules: A\n", 4, "build-depends: this is the flat .cabal format of before cabal-version 1.2"},
+		{"flat pre-1.2 executable", head + "executable: x\nmain-is: Main.hs\n", 4, "executable: this is the flat .cabal format"},
+		{"executable named ..", head + "executable ..\n  main-is: M.hs\n", 4, `executable section: invalid name ".."`},
+		{"executable named a/b", head + "executable a/b\n  main-is: M.hs\n", 4, `executable section: invalid name "a/b"`},
 		{"field after an empty section", head + "library\nexposed-modules: A\n", 5, "field exposed-modules is not a package field"},
 		{"tabs and spaces mixed", head + "library\n  exposed-modules: A\n\tbuild-depends: base\n", 6, "ambiguous indentation"},
 		{"if indented as continuation", head + "library\n  hs-source-dirs: src\n   if false\n    build-depends: a\n", 6, "ambiguous indentation: if"},

@@ -5,6 +5,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/distributive-flow/dflow/backends/internal/cabalsyntax"
 	"github.com/distributive-flow/dflow/deploy"
 )
 
@@ -52,7 +53,7 @@ const maxExpanded = 100000
 
 // describer builds a TargetDesc from the elements of one file.
 type describer struct {
-	pl       platform
+	pl       cabalsyntax.Platform
 	flags    map[string]bool      // flag name (lowercased) -> default
 	commons  map[string][]element // common stanza name -> its expanded body
 	declared map[string]bool      // every common stanza in the file
@@ -68,10 +69,13 @@ type describer struct {
 }
 
 // describe gives meaning to the top-level elements of a file.
-func describe(elems []element, pl platform) (deploy.TargetDesc, error) {
+func describe(elems []element, pl cabalsyntax.Platform) (deploy.TargetDesc, error) {
 	d := &describer{
 		pl: pl, flags: map[string]bool{}, commons: map[string][]element{},
 		declared: map[string]bool{}, executables: map[string]bool{}, testSuites: map[string]bool{},
+	}
+	if err := flat(elems); err != nil {
+		return deploy.TargetDesc{}, err
 	}
 	if err := d.collect(elems); err != nil {
 		return deploy.TargetDesc{}, err
@@ -88,6 +92,26 @@ func describe(elems []element, pl platform) (deploy.TargetDesc, error) {
 		}
 	}
 	return d.finish()
+}
+
+// flat rejects the flat format of .cabal files before cabal-version 1.2:
+// no section at all, the library's fields among the package's, and each
+// executable begun by an "executable: NAME" field. Cabal still reads it;
+// dflow asks for sections, which say what belongs to what.
+func flat(elems []element) error {
+	var first *element
+	for i, e := range elems {
+		if e.section {
+			return nil
+		}
+		if first == nil && !packageFields[e.name] && !strings.HasPrefix(e.name, "x-") {
+			first = &elems[i]
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	return errorAt(first.line, "%s: this is the flat .cabal format of before cabal-version 1.2 (component fields such as build-depends, exposed-modules and executable: outside any section), which dflow does not read: put the library's fields under a \"library\" section and each \"executable: NAME\" with its fields under \"executable NAME\", and set cabal-version: 1.12 or later", first.name)
 }
 
 func errorAt(line int, format string, args ...any) error {
@@ -113,7 +137,7 @@ func (d *describer) collect(elems []element) error {
 // flag records a flag stanza's default (True unless it says otherwise).
 func (d *describer) flag(e element) error {
 	name := strings.ToLower(e.args)
-	if !isName(name) {
+	if !cabalsyntax.IsName(name) {
 		return errorAt(e.line, "flag stanza needs a name, got %q", clip(e.args))
 	}
 	if _, dup := d.flags[name]; dup {
@@ -179,7 +203,7 @@ func (d *describer) section(e element) error {
 		return d.common(e)
 	case "library":
 		if e.args != "" {
-			if !isPackageName(e.args) {
+			if !cabalsyntax.IsPackageName(e.args) {
 				return errorAt(e.line, "invalid library name %q", clip(e.args))
 			}
 			return nil // a named sub-library: dflow deploys the main one
@@ -207,7 +231,7 @@ func (d *describer) section(e element) error {
 
 // common expands a common stanza's imports and keeps it for later imports.
 func (d *describer) common(e element) error {
-	if !isPackageName(e.args) {
+	if !cabalsyntax.IsPackageName(e.args) {
 		return errorAt(e.line, "common stanza needs a name, got %q", clip(e.args))
 	}
 	if _, dup := d.commons[e.args]; dup {
@@ -222,9 +246,17 @@ func (d *describer) common(e element) error {
 }
 
 // named reads an executable or test suite, which must have a unique name.
+// Cabal takes the name as written, also one that is not a package name
+// (cachix has "executable .cachix-deployment"), or a "quoted" one.
 func (d *describer) named(e element, seen map[string]bool, into *[]deploy.Component) error {
-	if !isPackageName(e.args) {
-		return errorAt(e.line, "%s section needs a name, got %q", e.name, clip(e.args))
+	if len(e.args) >= 2 && e.args[0] == '"' && e.args[len(e.args)-1] == '"' {
+		e.args = e.args[1 : len(e.args)-1]
+	}
+	if e.args == "" {
+		return errorAt(e.line, "%s section needs a name", e.name)
+	}
+	if !cabalsyntax.IsComponentName(e.args) {
+		return errorAt(e.line, "%s section: invalid name %q (want letters, digits, '-', '_' and '.')", e.name, clip(e.args))
 	}
 	if seen[e.args] {
 		return errorAt(e.line, "%s %s is defined twice", e.name, e.args)
@@ -342,7 +374,7 @@ func (d *describer) chain(body []element, i int) (*element, int, error) {
 			}
 			return taken, j + 1, nil
 		}
-		ok, err := evalCondition(e.args, d.flags, d.pl)
+		ok, err := cabalsyntax.EvalCondition(e.args, d.flags, d.pl)
 		if err != nil {
 			return nil, 0, errorAt(e.line, "%s: %v", e.name, err)
 		}
@@ -420,7 +452,7 @@ func appendModules(to *[]string, e element) error {
 		return err
 	}
 	for _, m := range ws {
-		if !isModuleName(m) {
+		if !cabalsyntax.IsModuleName(m) {
 			return errorAt(e.line, "%s: invalid module name %q", e.name, clip(m))
 		}
 	}
@@ -464,11 +496,11 @@ func (d *describer) finish() (deploy.TargetDesc, error) {
 		return deploy.TargetDesc{}, errorAt(1, "missing version field")
 	}
 	name := d.name.joined()
-	if !isPackageName(name) {
+	if !cabalsyntax.IsPackageName(name) {
 		return deploy.TargetDesc{}, errorAt(d.name.line, "name: invalid package name %q", clip(name))
 	}
 	version := d.version.joined()
-	if !isVersion(version) {
+	if !cabalsyntax.IsVersion(version) {
 		return deploy.TargetDesc{}, errorAt(d.version.line, "version: invalid version %q (want numbers joined by dots, such as 0.1.0.0)", clip(version))
 	}
 	d.desc.Package, d.desc.Version = name, version

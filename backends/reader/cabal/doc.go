@@ -12,8 +12,10 @@
 //
 // Conditions are evaluated for the platform dflow deploys to: every flag at
 // its default, os(linux), arch() of this machine (amd64 is x86_64, arm64 is
-// aarch64), impl(ghc ...) true whatever the version range, other compilers
-// false. As cabal does, a taken branch's fields come after the enclosing
+// aarch64), impl(ghc RANGE) true when the GHC that builds is in RANGE
+// (Options.GHC, by default the version of the ghc on PATH, asked once; see
+// backends/internal/cabalsyntax, which the hpack reader shares), other
+// compilers false. As cabal does, a taken branch's fields come after the enclosing
 // body's own; a list field adds to the list, a single-valued field
 // (main-is) is overridden. A component whose buildable field ends up False
 // is left out.
@@ -34,11 +36,15 @@
 // where a field or section could start begins a comment; elsewhere a "--"
 // after text is part of the value, and a comment is a line of its own.
 //
+// An executable's or test suite's name is taken as cabal takes it, also
+// when it is not a package name (".cachix-deployment"), but it must be a
+// safe file name: letters, digits, '-', '_', '.' and '\”, not "." or "..".
+//
 // Deliberate limits: named sub-libraries (library foo), benchmarks, foreign
 // libraries, source-repository and custom-setup stanzas are checked for a
 // name at most and otherwise skipped; description and the other prose
 // fields are not returned; the flat pre-1.2 format (component fields outside
-// any section) is rejected; version ranges are checked for their shape, not
+// any section, "executable: NAME") is rejected with an error that names it; version ranges are checked for their shape, not
 // evaluated; non-breaking spaces are not taken for indentation. Errors are
 // *ParseError values naming the file and line.
 package cabal

@@ -3,6 +3,8 @@ package cabal
 import (
 	"fmt"
 	"strings"
+
+	"github.com/distributive-flow/dflow/backends/internal/cabalsyntax"
 )
 
 // This file reads field values: lists, dependencies, names and flags.
@@ -92,7 +94,7 @@ func dependencies(e element) ([]string, error) {
 		if entry == "" {
 			return nil
 		}
-		name, ok := dependencyName(entry)
+		name, ok := cabalsyntax.DependencyName(entry)
 		if !ok {
 			return fieldErr(e, curLine, "invalid dependency %q (want a package name and an optional version range, separated from the next by a comma)", clip(entry))
 		}
@@ -124,115 +126,6 @@ func dependencies(e element) ([]string, error) {
 		return nil, err
 	}
 	return names, nil
-}
-
-// dependencyName checks one build-depends entry, "pkg", "pkg >=1 && <2",
-// "pkg:sub" or "pkg:{a, b} ^>=1.2", and returns its package name.
-func dependencyName(entry string) (string, bool) {
-	i := 0
-	for i < len(entry) && (isAlnum(entry[i]) || entry[i] == '-') {
-		i++
-	}
-	name, rest := entry[:i], entry[i:]
-	if !isPackageName(name) {
-		return "", false
-	}
-	if strings.HasPrefix(rest, ":") {
-		rest = strings.TrimLeft(rest[1:], " \t")
-		if strings.HasPrefix(rest, "{") {
-			end := strings.IndexByte(rest, '}')
-			if end < 0 {
-				return "", false
-			}
-			for _, lib := range strings.Split(rest[1:end], ",") {
-				if !isPackageName(strings.TrimSpace(lib)) {
-					return "", false
-				}
-			}
-			rest = rest[end+1:]
-		} else {
-			j := 0
-			for j < len(rest) && (isAlnum(rest[j]) || rest[j] == '-') {
-				j++
-			}
-			if !isPackageName(rest[:j]) {
-				return "", false
-			}
-			rest = rest[j:]
-		}
-	}
-	return name, isVersionRange(rest)
-}
-
-// isVersionRange checks the shape of a version range (">=1.2 && <2",
-// "^>=4.14", "== 1.*", "-any", "{1.2, 1.3}", or nothing); it does not
-// check that the range makes sense.
-func isVersionRange(s string) bool {
-	s = strings.ReplaceAll(s, "-any", " ")
-	s = strings.ReplaceAll(s, "-none", " ")
-	for i := 0; i < len(s); i++ {
-		if !strings.ContainsRune("0123456789.*<>=^&|(){}, \t", rune(s[i])) {
-			return false
-		}
-	}
-	return true
-}
-
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-// isPackageName checks a package or component name: words of letters and
-// digits joined by '-', each word holding a letter.
-func isPackageName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, w := range strings.Split(s, "-") {
-		letter := false
-		for i := 0; i < len(w); i++ {
-			if !isAlnum(w[i]) {
-				return false
-			}
-			letter = letter || !(w[i] >= '0' && w[i] <= '9')
-		}
-		if !letter {
-			return false
-		}
-	}
-	return true
-}
-
-// isVersion checks a package version: numbers joined by dots.
-func isVersion(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, n := range strings.Split(s, ".") {
-		if n == "" || strings.Trim(n, "0123456789") != "" {
-			return false
-		}
-	}
-	return true
-}
-
-// isModuleName checks a Haskell module name: Capitalised words joined by
-// dots.
-func isModuleName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, w := range strings.Split(s, ".") {
-		if w == "" || w[0] < 'A' || w[0] > 'Z' {
-			return false
-		}
-		for i := 1; i < len(w); i++ {
-			if !isAlnum(w[i]) && w[i] != '_' && w[i] != '\'' {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // boolean reads a True/False field.

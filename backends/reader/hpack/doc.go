@@ -17,9 +17,10 @@
 //
 // when: takes one conditional or a list; each has a condition and either
 // fields of its own or both then: and else:. Conditions are Cabal
-// conditions evaluated by the cabal reader's evaluator (flags at their
-// defaults, os(linux), arch() of this machine, impl(ghc ...) true) or YAML
-// booleans. A component whose buildable ends up false is left out.
+// conditions evaluated as the cabal reader evaluates them (both use
+// backends/internal/cabalsyntax: flags at their defaults, os(linux), arch()
+// of this machine, impl(ghc RANGE) true when the GHC that builds is in
+// RANGE; Options.GHC, by default the ghc on PATH) or YAML booleans. A component whose buildable ends up false is left out.
 //
 // main: is a file (Main.hs) or a module (Foo.Bar, read as main-is
 // Foo/Bar.hs). Modules are exposed-modules then other-modules (with the
@@ -36,8 +37,20 @@
 // are fields dflow has no use for (ghc-options, synopsis, ...). Alias
 // expansion and nesting are bounded, so hostile input stays cheap.
 //
-// Deliberate limits: defaults: is refused with an error (hpack would fetch
-// the defaults from GitHub); internal-libraries, benchmarks, custom-setup
+// !include FILE (hpack's YAML include, relative to the including file)
+// splices the file in before anchors are resolved, so an alias may name an
+// anchor of the included file (hspec's "<<: !include version.yaml" then
+// "version: *version"). defaults:, at the top or in a component, one or a
+// list, merges a defaults file under the fields that name it: the defaults'
+// fields first, the package's own winning where both set a field that is
+// not a list (source-dirs, dependencies, when and the module lists add up).
+// {local: FILE} is read relative to the file that names it, also above the
+// package's directory (monorepos share ../../package-defaults.yaml); a file
+// on GitHub (OWNER/REPO@REF, {github, ref, path}) is read from hpack's cache
+// (~/.hpack/defaults/OWNER/REPO/REF/PATH, Options.HpackDir) and never
+// downloaded: when it is not cached, the error says so and what to do.
+//
+// Deliberate limits: internal-libraries, benchmarks, custom-setup
 // and verbatim are skipped; version ranges are checked for their shape
 // only. Errors are *ParseError values, "file:line: message", with the line
 // from yaml.v3.

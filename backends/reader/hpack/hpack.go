@@ -14,7 +14,7 @@ import (
 	"strings"
 
 	"github.com/distributive-flow/dflow/backends"
-	"github.com/distributive-flow/dflow/backends/reader/cabal"
+	"github.com/distributive-flow/dflow/backends/internal/cabalsyntax"
 	"github.com/distributive-flow/dflow/deploy"
 	"gopkg.in/yaml.v3"
 )
@@ -34,21 +34,42 @@ type ParseError struct {
 
 func (e *ParseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
 
+// Options configure the reader.
+type Options struct {
+	// GHC is the version of the GHC that builds the package (such as
+	// 9.6.7): impl(ghc RANGE) conditions are true when it is in RANGE.
+	// "" asks the ghc on PATH, once per process, and takes
+	// cabalsyntax.DefaultGHC when there is none.
+	GHC string
+	// HpackDir is hpack's own directory, whose defaults/ holds the
+	// defaults files hpack fetched from GitHub; "" is ~/.hpack.
+	HpackDir string
+}
+
 // Reader reads package.yaml files. The zero value is ready to use.
-type Reader struct{}
+type Reader struct {
+	o Options
+}
 
 var _ backends.PackageReader = (*Reader)(nil)
 
-// New returns a Reader.
+// New returns a Reader for the GHC on PATH.
 func New() *Reader { return &Reader{} }
+
+// NewWithOptions returns a Reader configured by o.
+func NewWithOptions(o Options) *Reader { return &Reader{o: o} }
 
 // Read parses the package.yaml at path, or path/package.yaml when path is a
 // directory. Modules that the file leaves to hpack to find (an omitted
 // exposed-modules or other-modules) are found in the source directories
-// next to the file. Errors in the file are *ParseError.
+// next to the file; !include and defaults: {local: FILE} read files
+// relative to the file that names them. Errors in the file are *ParseError.
 func (r *Reader) Read(ctx context.Context, p string) (deploy.TargetDesc, error) {
 	if err := ctx.Err(); err != nil {
 		return deploy.TargetDesc{}, err
+	}
+	if r.o.GHC != "" && !cabalsyntax.IsVersion(r.o.GHC) {
+		return deploy.TargetDesc{}, fmt.Errorf("hpack reader: GHC version %q: want numbers joined by dots, such as 9.6.7", r.o.GHC)
 	}
 	info, err := os.Stat(p)
 	if err != nil {
@@ -61,37 +82,53 @@ func (r *Reader) Read(ctx context.Context, p string) (deploy.TargetDesc, error) 
 	if err != nil {
 		return deploy.TargetDesc{}, fmt.Errorf("read package.yaml: %w", err)
 	}
-	return ParseFS(p, data, os.DirFS(filepath.Dir(p)))
+	ps := &parser{pl: cabalsyntax.Host(r.o.GHC), dir: os.DirFS(filepath.Dir(p)), name: p,
+		src: osSource{}, from: p, hpackDir: r.o.HpackDir}
+	return ps.run(data)
 }
 
 // Parse reads the text of a package.yaml; name is the file's path, for
 // TargetDesc.File, errors, and the package name when the file has none (the
 // directory's name, as hpack does). No files are looked at: modules the file
-// does not list are not inferred. Errors are *ParseError.
+// does not list are not inferred, and !include and local defaults are
+// errors. Conditions are evaluated for the GHC on PATH. Errors are
+// *ParseError.
 func Parse(name string, data []byte) (deploy.TargetDesc, error) {
 	return ParseFS(name, data, nil)
 }
 
 // ParseFS is Parse with the package's directory as dir, where omitted module
-// lists are inferred from the source directories as hpack does; a nil dir
-// infers nothing.
+// lists are inferred from the source directories as hpack does, and where
+// !include and defaults: {local: FILE} find their files (within dir); a nil
+// dir reads no files.
 func ParseFS(name string, data []byte, dir fs.FS) (deploy.TargetDesc, error) {
-	d, err := parse(name, data, dir)
+	p := &parser{pl: cabalsyntax.Host(""), dir: dir, name: name, from: FileName}
+	if dir != nil {
+		p.src = fsSource{dir}
+	}
+	return p.run(data)
+}
+
+// run parses data, the text of p.name, and names the file in errors.
+func (p *parser) run(data []byte) (deploy.TargetDesc, error) {
+	d, err := p.parse(data)
 	if err != nil {
 		var pe *ParseError
 		if errors.As(err, &pe) {
-			pe.File = name
+			pe.File = p.name
 		}
 		return deploy.TargetDesc{}, err
 	}
-	d.File = name
+	d.File = p.name
 	return d, nil
 }
 
 // yamlLine finds the line in yaml.v3's messages ("yaml: line 3: ...").
 var yamlLine = regexp.MustCompile(`line (\d+): `)
 
-func parse(name string, data []byte, dir fs.FS) (deploy.TargetDesc, error) {
+// decode reads YAML text (its !include tags already inlined) into a
+// document node.
+func decode(data []byte) (*yaml.Node, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
@@ -101,12 +138,23 @@ func parse(name string, data []byte, dir fs.FS) (deploy.TargetDesc, error) {
 			msg = msg[:m[0]] + msg[m[1]:]
 		}
 		msg = strings.ReplaceAll(msg, "\n", "; ")
-		return deploy.TargetDesc{}, errorAt(line, "invalid YAML: %s", msg)
+		return nil, errorAt(line, "invalid YAML: %s", msg)
+	}
+	return &doc, nil
+}
+
+func (p *parser) parse(data []byte) (deploy.TargetDesc, error) {
+	data, err := p.inline(p.from, data, 0)
+	if err != nil {
+		return deploy.TargetDesc{}, err
+	}
+	doc, err := decode(data)
+	if err != nil {
+		return deploy.TargetDesc{}, err
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return deploy.TargetDesc{}, errorAt(1, "empty file: want a mapping with at least name and version")
 	}
-	p := &parser{dir: dir, name: name}
 	return p.pkg(doc.Content[0])
 }
 
@@ -133,10 +181,17 @@ const (
 )
 
 type parser struct {
-	dir    fs.FS
-	name   string
-	flags  map[string]bool
-	visits int
+	pl   cabalsyntax.Platform
+	dir  fs.FS
+	name string
+	// src reads the files !include and local defaults name (nil: none),
+	// from is the file being read as src names it, hpackDir is where
+	// hpack caches defaults from GitHub ("" = ~/.hpack).
+	src      source
+	from     string
+	hpackDir string
+	flags    map[string]bool
+	visits   int
 	// paths is the Paths_ module hpack adds to inferred other-modules
 	// ("" with spec-version 0.36.0 or later, which stopped doing that).
 	paths string
@@ -316,6 +371,9 @@ func (p *parser) pkg(root *yaml.Node) (deploy.TargetDesc, error) {
 	if err != nil {
 		return deploy.TargetDesc{}, err
 	}
+	if top, err = p.withDefaults(top, p.from, 0); err != nil {
+		return deploy.TargetDesc{}, err
+	}
 	// Flags first: conditions anywhere may use them.
 	p.flags = map[string]bool{}
 	for _, f := range top {
@@ -337,20 +395,18 @@ func (p *parser) pkg(root *yaml.Node) (deploy.TargetDesc, error) {
 			continue // hpack ignores these: anchors live here
 		}
 		switch f.key {
-		case "defaults":
-			return d, errorAt(f.line, "defaults: not supported: hpack would fetch the defaults from GitHub; write the fields into package.yaml instead")
 		case "name":
 			if d.Package, err = p.scalar(f.val, f.key); err != nil {
 				return d, err
 			}
-			if !cabal.IsPackageName(d.Package) {
+			if !cabalsyntax.IsPackageName(d.Package) {
 				return d, errorAt(f.line, "name: invalid package name %q", clip(d.Package))
 			}
 		case "version":
 			if d.Version, err = p.scalar(f.val, f.key); err != nil {
 				return d, err
 			}
-			if !cabal.IsVersion(d.Version) {
+			if !cabalsyntax.IsVersion(d.Version) {
 				return d, errorAt(f.line, "version: invalid version %q (want numbers joined by dots, such as 0.1.0.0)", clip(d.Version))
 			}
 		case "library":
@@ -388,7 +444,7 @@ func (p *parser) pkg(root *yaml.Node) (deploy.TargetDesc, error) {
 	if d.Package == "" {
 		// hpack names a package without a name after its directory.
 		base := filepath.Base(filepath.Dir(p.name))
-		if !cabal.IsPackageName(base) {
+		if !cabalsyntax.IsPackageName(base) {
 			return d, errorAt(1, "missing name field (and the directory name %q is not a package name)", clip(base))
 		}
 		d.Package = base
@@ -435,8 +491,8 @@ func (p *parser) pkg(root *yaml.Node) (deploy.TargetDesc, error) {
 			return d, err
 		}
 		for _, cf := range comps {
-			if !cabal.IsPackageName(cf.key) {
-				return d, errorAt(cf.line, "%s: invalid component name %q", group.f.key, clip(cf.key))
+			if !cabalsyntax.IsComponentName(cf.key) {
+				return d, errorAt(cf.line, "%s: invalid component name %q (want letters, digits, '-', '_' and '.')", group.f.key, clip(cf.key))
 			}
 			c, ok, err := p.component(cf.val, common, group.kind, cf.key, group.f.key+"."+cf.key)
 			if err != nil {
@@ -601,8 +657,6 @@ func (p *parser) componentField(s *section, f field, kind int, depth int) error 
 	var err error
 	var ms []string
 	switch f.key {
-	case "defaults":
-		return errorAt(f.line, "defaults: not supported: hpack would fetch the defaults from GitHub; write the fields into package.yaml instead")
 	case "main":
 		if kind == kindLibrary {
 			return nil
@@ -641,7 +695,7 @@ func (p *parser) modules(f field) ([]string, error) {
 		return nil, err
 	}
 	for _, m := range ms {
-		if !cabal.IsModuleName(m) {
+		if !cabalsyntax.IsModuleName(m) {
 			return nil, errorAt(f.line, "%s: invalid module name %q", f.key, clip(m))
 		}
 	}
@@ -742,7 +796,7 @@ func (p *parser) condition(f *field) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	v, err := cabal.EvalCondition(src, p.flags)
+	v, err := cabalsyntax.EvalCondition(src, p.flags, p.pl)
 	if err != nil {
 		return false, errorAt(n.Line, "condition: %v", err)
 	}
@@ -782,7 +836,7 @@ func (p *parser) dependencies(n *yaml.Node) ([]string, error) {
 		}
 		var out []string
 		for _, f := range fields {
-			name, ok := cabal.DependencyName(f.key)
+			name, ok := cabalsyntax.DependencyName(f.key)
 			if !ok || name != f.key {
 				return nil, errorAt(f.line, "dependencies: invalid package name %q", clip(f.key))
 			}
@@ -818,7 +872,7 @@ func (p *parser) dependencies(n *yaml.Node) ([]string, error) {
 				if err != nil {
 					return nil, err
 				}
-				if dn, ok := cabal.DependencyName(name); !ok || dn != name {
+				if dn, ok := cabalsyntax.DependencyName(name); !ok || dn != name {
 					return nil, errorAt(fields[i].line, "dependencies: invalid package name %q", clip(name))
 				}
 				if j := indexOf(fields, "version"); j >= 0 {
@@ -850,7 +904,7 @@ func (p *parser) dependencyString(n *yaml.Node) (string, error) {
 	if strings.Contains(entry, ",") && !strings.Contains(entry, "{") {
 		return "", errorAt(n.Line, "dependencies: %q: one dependency per entry (make it a list)", clip(entry))
 	}
-	name, ok := cabal.DependencyName(entry)
+	name, ok := cabalsyntax.DependencyName(entry)
 	if !ok {
 		return "", errorAt(n.Line, "dependencies: invalid dependency %q (want a package name and an optional version range)", clip(entry))
 	}
@@ -872,7 +926,7 @@ func (p *parser) dependencyVersion(f field) error {
 		if n.Tag == "!!int" || n.Tag == "!!float" {
 			v = "==" + v
 		}
-		if !cabal.IsVersionRange(v) {
+		if !cabalsyntax.IsVersionRange(v) {
 			return errorAt(n.Line, "dependencies: %s: invalid version range %q", clip(f.key), clip(n.Value))
 		}
 		return nil
@@ -887,6 +941,9 @@ func (p *parser) component(n *yaml.Node, common section, kind int, name, what st
 	s := common.clone()
 	fields, err := p.mapping(n, what)
 	if err != nil {
+		return deploy.Component{}, false, err
+	}
+	if fields, err = p.withDefaults(fields, p.from, 0); err != nil {
 		return deploy.Component{}, false, err
 	}
 	for _, f := range fields {
@@ -959,7 +1016,7 @@ func versionAtLeast(v string, major, minor int) bool {
 // mainFile is the main-is hpack writes for main: a file as given, a module
 // name as its file (Foo.Bar -> Foo/Bar.hs).
 func mainFile(m string) string {
-	if cabal.IsModuleName(m) {
+	if cabalsyntax.IsModuleName(m) {
 		return strings.ReplaceAll(m, ".", "/") + ".hs"
 	}
 	return m
@@ -969,11 +1026,11 @@ func mainFile(m string) string {
 // other-modules hpack infers: Foo.Bar for "Foo.Bar" and "Foo/Bar.hs", Main
 // for "Main.hs"; "" when main names no module file.
 func mainModule(m string) string {
-	if cabal.IsModuleName(m) {
+	if cabalsyntax.IsModuleName(m) {
 		return m
 	}
 	m = strings.ReplaceAll(strings.TrimSuffix(m, path.Ext(m)), "/", ".")
-	if cabal.IsModuleName(m) {
+	if cabalsyntax.IsModuleName(m) {
 		return m
 	}
 	return ""
@@ -1013,7 +1070,7 @@ func (p *parser) findModules(dirs []string) ([]string, error) {
 				rel = strings.TrimSuffix(fp, ext)
 			}
 			m := strings.ReplaceAll(rel, "/", ".")
-			if cabal.IsModuleName(m) && m != "Setup" {
+			if cabalsyntax.IsModuleName(m) && m != "Setup" {
 				out = append(out, m)
 			}
 			return nil

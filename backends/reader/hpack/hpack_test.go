@@ -149,8 +149,11 @@ func TestReadDirectory(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	for _, tc := range []struct{ name, src, want string }{
-		{"defaults", "name: a\ndefaults:\n  github: sol/hpack-template\n", "p/package.yaml:2: defaults: not supported: hpack would fetch the defaults from GitHub"},
-		{"defaults in a component", "name: a\nlibrary:\n  defaults: x/y\n", "p/package.yaml:3: defaults: not supported"},
+		{"defaults without a ref", "name: a\ndefaults:\n  github: sol/hpack-template\n", "p/package.yaml:3: defaults: github sol/hpack-template: missing ref"},
+		{"defaults in a component", "name: a\nlibrary:\n  defaults: x/y\n", `p/package.yaml:3: defaults: "x/y": want OWNER/REPO@REF`},
+		{"defaults from GitHub", "name: a\ndefaults: sol/hpack-template@2017\n", "p/package.yaml:2: defaults: sol/hpack-template@2017 is on GitHub, and dflow does not download"},
+		{"local defaults without files", "name: a\ndefaults:\n  local: d.yaml\n", "p/package.yaml:3: defaults: local d.yaml: cannot read other files here"},
+		{"include without files", "name: a\n_: !include v.yaml\n", "p/package.yaml:2: !include v.yaml: cannot read other files here"},
 		{"yaml syntax", "name: a\nlibrary:\n  - x\n  y: z\n", "p/package.yaml:2: invalid YAML: did not find expected '-' indicator"},
 		{"tab indent", "name: a\nlibrary:\n\tsource-dirs: src\n", "p/package.yaml:3: invalid YAML: found character that cannot start any token"},
 		{"empty", "", "p/package.yaml:1: empty file"},

@@ -1,64 +1,9 @@
-package cabal
+package cabalsyntax
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
 )
-
-// platform is what if-conditions are evaluated against.
-type platform struct {
-	os   string // cabal's name for the operating system: linux
-	arch string // cabal's name for the architecture: x86_64, aarch64
-}
-
-// host is the platform dflow deploys to: linux on this machine's
-// architecture.
-func host() platform { return platform{os: "linux", arch: cabalArch(runtime.GOARCH)} }
-
-// cabalArch maps a GOARCH to cabal's name for it.
-func cabalArch(goarch string) string {
-	switch goarch {
-	case "amd64":
-		return "x86_64"
-	case "arm64":
-		return "aarch64"
-	case "386":
-		return "i386"
-	case "loong64":
-		return "loongarch64"
-	case "mipsle":
-		return "mips"
-	case "wasm":
-		return "wasm32"
-	}
-	return goarch
-}
-
-// archAliases are the other names cabal accepts for an architecture.
-var archAliases = map[string][]string{
-	"i386":    {"i486", "i586", "i686"},
-	"x86_64":  {"amd64"},
-	"aarch64": {"arm64"},
-	"arm":     {"armeb", "armel"},
-	"ppc":     {"powerpc"},
-	"ppc64":   {"powerpc64"},
-	"ppc64le": {"powerpc64le"},
-	"mips":    {"mipsel", "mipseb"},
-}
-
-func (pl platform) isArch(name string) bool {
-	name = strings.ToLower(name)
-	if name == pl.arch {
-		return true
-	}
-	for _, a := range archAliases[pl.arch] {
-		if name == a {
-			return true
-		}
-	}
-	return false
-}
 
 // maxCondDepth bounds the nesting of parentheses and '!' in a condition.
 const maxCondDepth = 100
@@ -70,11 +15,16 @@ type condition struct {
 	pos   int
 	depth int
 	flags map[string]bool
-	pl    platform
+	pl    Platform
 }
 
-// evalCondition evaluates src with the flags' defaults on pl.
-func evalCondition(src string, flags map[string]bool, pl platform) (bool, error) {
+// EvalCondition evaluates a Cabal condition, the language of .cabal if:
+// and of hpack's when: condition: (true, false, flag(NAME), os(NAME),
+// arch(NAME), impl(COMPILER [RANGE]), !, &&, || and parentheses) on pl.
+// flags maps lowercased flag names to their values; an undefined flag is an
+// error. Every part is checked, also the parts that do not decide the
+// result.
+func EvalCondition(src string, flags map[string]bool, pl Platform) (bool, error) {
 	if strings.TrimSpace(src) == "" {
 		return false, fmt.Errorf("missing condition")
 	}
@@ -197,17 +147,21 @@ func (c *condition) argument() (string, error) {
 
 func (c *condition) call(fn, arg string) (bool, error) {
 	if fn == "impl" {
-		// impl(ghc) and impl(ghc >= 9.2): dflow builds with GHC; the
-		// version range is not checked against a GHC version.
+		// impl(ghc) and impl(ghc >= 9.2): true when the GHC that builds
+		// is in the range; any other compiler is false.
 		i := 0
 		for i < len(arg) && isNameChar(arg[i]) {
 			i++
 		}
 		compiler, versions := arg[:i], arg[i:]
-		if compiler == "" || !isVersionRange(versions) {
+		if compiler == "" {
 			return false, fmt.Errorf("impl(%s): want a compiler and a version range in condition %q", clip(arg), clip(c.src))
 		}
-		return strings.EqualFold(compiler, "ghc"), nil
+		in, err := InVersionRange(c.pl.GHC, versions)
+		if err != nil {
+			return false, fmt.Errorf("impl(%s): %v in condition %q", clip(arg), err, clip(c.src))
+		}
+		return strings.EqualFold(compiler, "ghc") && in, nil
 	}
 	if !isName(arg) {
 		return false, fmt.Errorf("%s(%s): want a single name in condition %q", clip(fn), clip(arg), clip(c.src))
@@ -220,14 +174,17 @@ func (c *condition) call(fn, arg string) (bool, error) {
 		}
 		return v, nil
 	case "os":
-		return strings.EqualFold(arg, c.pl.os), nil
+		return strings.EqualFold(arg, c.pl.OS), nil
 	case "arch":
 		return c.pl.isArch(arg), nil
 	}
 	return false, fmt.Errorf("unknown function %s(..) in condition %q (want flag, os, arch or impl)", clip(fn), clip(c.src))
 }
 
-// isName reports whether s is a non-empty run of name characters.
+// IsName reports whether s is a non-empty run of the characters of a flag
+// or other simple name: letters, digits, '-', '_' and '.'.
+func IsName(s string) bool { return isName(s) }
+
 func isName(s string) bool {
 	if s == "" {
 		return false
@@ -238,4 +195,20 @@ func isName(s string) bool {
 		}
 	}
 	return true
+}
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' }
+
+func isNameChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '-' || c == '_' || c == '.'
+}
+
+// clip shortens text quoted in an error message.
+func clip(s string) string {
+	const max = 60
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
 }
