@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/distributive-flow/dflow/artifact"
+	"github.com/distributive-flow/dflow/backends/internal/dockerengine"
+	"github.com/distributive-flow/dflow/backends/internal/dockerimage"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/docker/docker/client"
 )
@@ -28,7 +30,8 @@ const AppUser = "65534:65534"
 
 // Options configure the backend.
 type Options struct {
-	// Client reaches the Docker engine the nodes use; default Connect().
+	// Client reaches the Docker engine the nodes use; default
+	// dockerengine.Connect().
 	Client client.APIClient
 	// Artifacts is the control plane's artifact store, which holds the
 	// Targets' bundles.
@@ -56,7 +59,7 @@ func New(o Options) (*Backend, error) {
 		return nil, errors.New("docker container backend: Artifacts is required")
 	}
 	if o.Client == nil {
-		c, err := Connect()
+		c, err := dockerengine.Connect()
 		if err != nil {
 			return nil, fmt.Errorf("docker container backend: %w", err)
 		}
@@ -118,7 +121,7 @@ func (b *Backend) Containerize(ctx context.Context, t deploy.Target) (Image, err
 			_ = os.RemoveAll(tmp)
 		}
 	}()
-	spec := ImageSpec{
+	spec := dockerimage.ImageSpec{
 		Tag: ref,
 		Instructions: []string{
 			"ENV LANG=C.UTF-8",
@@ -130,7 +133,7 @@ func (b *Backend) Containerize(ctx context.Context, t deploy.Target) (Image, err
 			"dflow.package": t.Package, "dflow.version": t.Version, "dflow.digest": t.Digest,
 		},
 	}
-	built, err := EnsureImage(ctx, b.o.Client, spec, func() (*Rootfs, error) {
+	built, err := dockerimage.EnsureImage(ctx, b.o.Client, spec, func() (*dockerimage.Rootfs, error) {
 		var err error
 		if tmp, err = os.MkdirTemp(b.o.WorkDir, "dflow-containerize-"); err != nil {
 			return nil, err
@@ -144,7 +147,7 @@ func (b *Backend) Containerize(ctx context.Context, t deploy.Target) (Image, err
 		if err := artifact.Unpack(f, dir, artifact.UnpackOptions{}); err != nil {
 			return nil, fmt.Errorf("unpack bundle %s: %w", t.Digest, err)
 		}
-		r := &Rootfs{}
+		r := &dockerimage.Rootfs{}
 		if err := r.AddMinimalSystem(); err != nil {
 			return nil, err
 		}

@@ -6,9 +6,7 @@
 // the nodes share one engine. The node agent starts, gates, switches and
 // drains such a version as it does a process (agent/docker.go).
 //
-// The package also holds what both Docker backends need to build images
-// without a base image or a registry: Rootfs (a file tree with the shared
-// libraries its executables need, resolved with ldd) and BuildImage (the
-// engine's image import API fed a tar streamed from memory). backends/vm/docker
-// builds its node image with them.
+// Images are built with backends/internal/dockerimage, which the docker VM
+// backend shares; export.go passes its Rootfs and BuildImage on to the
+// tests outside backends/ that build images of their own.
 package docker

@@ -21,7 +21,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distributive-flow/dflow/agent"
 	"github.com/distributive-flow/dflow/backends"
-	containerdocker "github.com/distributive-flow/dflow/backends/container/docker"
+	"github.com/distributive-flow/dflow/backends/internal/dockerengine"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -64,7 +64,7 @@ type Options struct {
 	AgentPort int
 	// Signer signs the status calls that tell when an agent is up.
 	Signer ssh.Signer
-	// Client reaches the Docker engine; default containerdocker.Connect().
+	// Client reaches the Docker engine; default dockerengine.Connect().
 	Client client.APIClient
 	// Binary is the dflow executable put in the built node image; default
 	// this executable.
@@ -107,13 +107,13 @@ func New(o Options) (*Backend, error) {
 	if o.StartTimeout == 0 {
 		o.StartTimeout = 30 * time.Second
 	}
-	labels := containerdocker.ExtraLabels()
+	labels := dockerengine.ExtraLabels()
 	for k, v := range o.Labels {
 		labels[k] = v
 	}
 	o.Labels = labels
 	if o.Client == nil {
-		c, err := containerdocker.Connect()
+		c, err := dockerengine.Connect()
 		if err != nil {
 			return nil, fmt.Errorf("docker vm backend: %w", err)
 		}
@@ -217,8 +217,8 @@ func (b *Backend) make(ctx context.Context, s deploy.NodeSpec, name string) (dep
 		labels[k] = v
 	}
 	env := []string{"LANG=C.UTF-8", NetworkEnv + "=" + netName}
-	if l := os.Getenv(containerdocker.LabelsEnv); l != "" {
-		env = append(env, containerdocker.LabelsEnv+"="+l)
+	if l := os.Getenv(dockerengine.LabelsEnv); l != "" {
+		env = append(env, dockerengine.LabelsEnv+"="+l)
 	}
 	hc := &container.HostConfig{}
 	if b.o.DockerSocket != "" {

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	containerdocker "github.com/distributive-flow/dflow/backends/container/docker"
+	"github.com/distributive-flow/dflow/backends/internal/dockerimage"
 )
 
 // GHCLibraries are the sonames (prefixes) of the shared libraries a
@@ -25,8 +25,8 @@ var GHCLibraries = []string{
 var nodeImages sync.Map // string -> string
 
 // NodeRootfs is the tree of the node image for the dflow executable bin.
-func NodeRootfs(bin string) (*containerdocker.Rootfs, error) {
-	r := &containerdocker.Rootfs{}
+func NodeRootfs(bin string) (*dockerimage.Rootfs, error) {
+	r := &dockerimage.Rootfs{}
 	if err := r.AddMinimalSystem(); err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ func (b *Backend) NodeImage(ctx context.Context) (string, error) {
 	}
 	key := fmt.Sprintf("%s|%d|%d", b.o.Binary, fi.Size(), fi.ModTime().UnixNano())
 	tag, _ := nodeImages.Load(key)
-	var r *containerdocker.Rootfs
+	var r *dockerimage.Rootfs
 	if tag == nil {
 		if r, err = NodeRootfs(b.o.Binary); err != nil {
 			return "", fmt.Errorf("node image: %w", err)
@@ -66,7 +66,7 @@ func (b *Backend) NodeImage(ctx context.Context) (string, error) {
 		tag = "dflow-node:" + d[:12]
 		nodeImages.Store(key, tag)
 	}
-	spec := containerdocker.ImageSpec{
+	spec := dockerimage.ImageSpec{
 		Tag: tag.(string),
 		Instructions: []string{
 			"ENV LANG=C.UTF-8 PATH=/usr/local/bin",
@@ -75,7 +75,7 @@ func (b *Backend) NodeImage(ctx context.Context) (string, error) {
 		},
 		Labels: map[string]string{"dflow.role": "node-image"},
 	}
-	_, err = containerdocker.EnsureImage(ctx, b.cli, spec, func() (*containerdocker.Rootfs, error) {
+	_, err = dockerimage.EnsureImage(ctx, b.cli, spec, func() (*dockerimage.Rootfs, error) {
 		if r != nil {
 			return r, nil
 		}

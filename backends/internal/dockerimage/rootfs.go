@@ -1,4 +1,4 @@
-package docker
+package dockerimage
 
 import (
 	"bufio"
@@ -244,18 +244,4 @@ func (r *Rootfs) copyContent(w io.Writer, e entry) error {
 		return fmt.Errorf("rootfs: read %s: %w", e.src, err)
 	}
 	return nil
-}
-
-// size is the sum of the file sizes.
-func (r *Rootfs) size() int64 {
-	var n int64
-	for _, e := range r.entries {
-		if e.src != "" {
-			if fi, err := os.Stat(e.src); err == nil {
-				n += fi.Size()
-			}
-		}
-		n += int64(len(e.data))
-	}
-	return n
 }

@@ -1,4 +1,4 @@
-package docker
+package dockerimage
 
 import (
 	"archive/tar"
@@ -15,35 +15,10 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/distributive-flow/dflow/backends/internal/dockerengine"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 )
-
-// LabelsEnv names the environment variable whose k=v[,k=v] pairs are added
-// to every image, network and container dflow's Docker backends make (tests
-// set dflow.test=1 and remove by it).
-const LabelsEnv = "DFLOW_DOCKER_LABELS"
-
-// ExtraLabels are the labels from $DFLOW_DOCKER_LABELS.
-func ExtraLabels() map[string]string {
-	out := map[string]string{}
-	for _, kv := range strings.Split(os.Getenv(LabelsEnv), ",") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok && k != "" {
-			out[k] = v
-		}
-	}
-	return out
-}
-
-// Connect returns a client for the engine at $DOCKER_HOST (default the
-// local socket), speaking the engine's API version.
-func Connect() (*client.Client, error) {
-	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		return nil, fmt.Errorf("docker client: %w", err)
-	}
-	return c, nil
-}
 
 // ImageSpec is how to build an image from a Rootfs.
 type ImageSpec struct {
@@ -86,7 +61,7 @@ func BuildImage(ctx context.Context, cli client.APIClient, r *Rootfs, s ImageSpe
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(r.writeTar(pw)) }()
 	defer pr.Close()
-	labels := ExtraLabels()
+	labels := dockerengine.ExtraLabels()
 	for k, v := range s.Labels {
 		labels[k] = v
 	}
