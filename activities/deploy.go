@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/artifact"
 	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/deploy"
@@ -230,7 +230,7 @@ func (a *Activities) CopyToNode(ctx context.Context, ref deploy.ConfigRef, n dep
 	if err != nil {
 		return CopyResult{}, err
 	}
-	c := agent.NewClient(n.AgentURL, n.ID, b.Signer)
+	c := api.NewClient(n.AgentURL, n.ID, b.Signer)
 	// The node unpacks what it holds now, so that the start, inside the
 	// rollout's cutover, only execs it, and a bundle it cannot unpack
 	// fails the copy, before any node switches.
@@ -277,29 +277,29 @@ func (a *Activities) CopyToNode(ctx context.Context, ref deploy.ConfigRef, n dep
 }
 
 // NodeProcesses lists the versions on node n.
-func (a *Activities) NodeProcesses(ctx context.Context, ref deploy.ConfigRef, n deploy.Node) (agent.ProcessList, error) {
+func (a *Activities) NodeProcesses(ctx context.Context, ref deploy.ConfigRef, n deploy.Node) (api.ProcessList, error) {
 	_, b, err := a.resolve(ctx, ref)
 	if err != nil {
-		return agent.ProcessList{}, err
+		return api.ProcessList{}, err
 	}
-	l, err := agent.NewClient(n.AgentURL, n.ID, b.Signer).Processes(ctx)
+	l, err := api.NewClient(n.AgentURL, n.ID, b.Signer).Processes(ctx)
 	if err != nil {
-		return agent.ProcessList{}, fmt.Errorf("list versions on node %d: %w", n.Index, err)
+		return api.ProcessList{}, fmt.Errorf("list versions on node %d: %w", n.Index, err)
 	}
 	return l, nil
 }
 
 // StartRequest is what the agent is asked to start for release r on node n,
 // with env as the app's environment (see appEnv).
-func StartRequest(cfg deploy.Config, r deploy.Release, n deploy.Node, env map[string]string) (agent.StartRequest, error) {
+func StartRequest(cfg deploy.Config, r deploy.Release, n deploy.Node, env map[string]string) (api.StartRequest, error) {
 	exe, ok := r.Target.Executable(cfg.App.Executable)
 	if !ok {
 		if cfg.App.Executable != "" {
-			return agent.StartRequest{}, fmt.Errorf("%s: app.executable %q is not among the built executables", cfg.Where("app.executable"), cfg.App.Executable)
+			return api.StartRequest{}, fmt.Errorf("%s: app.executable %q is not among the built executables", cfg.Where("app.executable"), cfg.App.Executable)
 		}
-		return agent.StartRequest{}, fmt.Errorf("release %d (%s) has no executable to run: add executable to target: in dflow.yaml", r.ID, deploy.ShortVersion(r.Version))
+		return api.StartRequest{}, fmt.Errorf("release %d (%s) has no executable to run: add executable to target: in dflow.yaml", r.ID, deploy.ShortVersion(r.Version))
 	}
-	return agent.StartRequest{
+	return api.StartRequest{
 		ID: r.InstanceID(), Version: r.Version, Digest: r.Digest, Exec: exe.Path, Args: cfg.App.Args, Env: env,
 		Mode: cfg.App.ProxyMode(), HealthPath: cfg.App.Health, ReadyProbes: cfg.App.ReadyProbes, ReadyTimeout: cfg.App.ReadyTimeout.D(),
 		PublicPort: cfg.App.Port,
@@ -328,28 +328,28 @@ func appEnv(cfg deploy.Config) (map[string]string, error) {
 // its readiness gate. A version that fails the gate is killed by the agent
 // (the old one keeps serving) and the error, with the probe and the last
 // lines of the new version's log, is not retried.
-func (a *Activities) StartOnNode(ctx context.Context, ref deploy.ConfigRef, n deploy.Node, r deploy.Release) (agent.ProcessInfo, error) {
+func (a *Activities) StartOnNode(ctx context.Context, ref deploy.ConfigRef, n deploy.Node, r deploy.Release) (api.ProcessInfo, error) {
 	cfg, b, err := a.resolve(ctx, ref)
 	if err != nil {
-		return agent.ProcessInfo{}, err
+		return api.ProcessInfo{}, err
 	}
 	env, err := appEnv(cfg)
 	if err != nil {
-		return agent.ProcessInfo{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
+		return api.ProcessInfo{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
 	}
 	req, err := StartRequest(cfg, r, n, env)
 	if err != nil {
-		return agent.ProcessInfo{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
+		return api.ProcessInfo{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
 	}
-	var info agent.ProcessInfo
+	var info api.ProcessInfo
 	err = heartbeating(ctx, "starting "+req.ID, func(ctx context.Context) (err error) {
 		if req.Image, err = StartImage(ctx, cfg, b, r); err != nil {
 			return err
 		}
-		info, err = agent.NewClient(n.AgentURL, n.ID, b.Signer).StartProcess(ctx, req)
+		info, err = api.NewClient(n.AgentURL, n.ID, b.Signer).StartProcess(ctx, req)
 		return err
 	})
-	var gate *agent.GateError
+	var gate *api.GateError
 	if errors.As(err, &gate) {
 		return info, temporal.NewNonRetryableApplicationError(fmt.Sprintf("node %d (%s): version %s did not become ready: %v", n.Index, n.Address, deploy.ShortVersion(r.Version), gate), ErrGateFailed, nil)
 	}
@@ -360,12 +360,12 @@ func (a *Activities) StartOnNode(ctx context.Context, ref deploy.ConfigRef, n de
 }
 
 // SwitchOnNode points node n's public port at process id.
-func (a *Activities) SwitchOnNode(ctx context.Context, ref deploy.ConfigRef, n deploy.Node, id string) (agent.SwitchResult, error) {
+func (a *Activities) SwitchOnNode(ctx context.Context, ref deploy.ConfigRef, n deploy.Node, id string) (api.SwitchResult, error) {
 	cfg, b, err := a.resolve(ctx, ref)
 	if err != nil {
-		return agent.SwitchResult{}, err
+		return api.SwitchResult{}, err
 	}
-	res, err := agent.NewClient(n.AgentURL, n.ID, b.Signer).Switch(ctx, agent.SwitchRequest{ID: id, AppPort: cfg.App.Port, Mode: cfg.App.ProxyMode()})
+	res, err := api.NewClient(n.AgentURL, n.ID, b.Signer).Switch(ctx, api.SwitchRequest{ID: id, AppPort: cfg.App.Port, Mode: cfg.App.ProxyMode()})
 	if err != nil {
 		return res, permanent(fmt.Errorf("switch node %d to %s: %w", n.Index, id, err))
 	}
@@ -375,19 +375,19 @@ func (a *Activities) SwitchOnNode(ctx context.Context, ref deploy.ConfigRef, n d
 // StopOnNode stops process id on node n: unless now, it first drains the
 // requests in flight (bounded by app.drain_timeout), then SIGTERM, grace,
 // SIGKILL.
-func (a *Activities) StopOnNode(ctx context.Context, ref deploy.ConfigRef, n deploy.Node, id string, now bool) (agent.ProcessInfo, error) {
+func (a *Activities) StopOnNode(ctx context.Context, ref deploy.ConfigRef, n deploy.Node, id string, now bool) (api.ProcessInfo, error) {
 	cfg, b, err := a.resolve(ctx, ref)
 	if err != nil {
-		return agent.ProcessInfo{}, err
+		return api.ProcessInfo{}, err
 	}
-	var info agent.ProcessInfo
+	var info api.ProcessInfo
 	err = heartbeating(ctx, "stopping "+id, func(ctx context.Context) (err error) {
-		info, err = agent.NewClient(n.AgentURL, n.ID, b.Signer).StopProcess(ctx, id, agent.StopRequest{
+		info, err = api.NewClient(n.AgentURL, n.ID, b.Signer).StopProcess(ctx, id, api.StopRequest{
 			Now: now, DrainTimeout: cfg.App.DrainTimeout.D(), Grace: cfg.App.StopGrace.D(),
 		})
 		return err
 	})
-	var api *agent.APIError
+	var api *api.APIError
 	if errors.As(err, &api) && api.Status == 404 {
 		return info, nil // gone already
 	}
@@ -400,7 +400,7 @@ func (a *Activities) StopOnNode(ctx context.Context, ref deploy.ConfigRef, n dep
 // permanent marks agent answers that retrying cannot change (4xx) as
 // non-retryable; transport errors stay retryable.
 func permanent(err error) error {
-	var api *agent.APIError
+	var api *api.APIError
 	if errors.As(err, &api) && api.Permanent() {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
 	}

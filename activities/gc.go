@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/deploy"
 )
 
@@ -16,7 +16,7 @@ func (a *Activities) NodeArtifacts(ctx context.Context, ref deploy.ConfigRef, n 
 	if err != nil {
 		return nil, err
 	}
-	arts, err := agent.NewClient(n.AgentURL, n.ID, b.Signer).Artifacts(ctx)
+	arts, err := api.NewClient(n.AgentURL, n.ID, b.Signer).Artifacts(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list the artifacts of node %d: %w", n.Index, err)
 	}
@@ -60,11 +60,11 @@ func (a *Activities) RemoveFromNode(ctx context.Context, ref deploy.ConfigRef, n
 	if err != nil {
 		return Removed{}, err
 	}
-	c := agent.NewClient(n.AgentURL, n.ID, b.Signer)
+	c := api.NewClient(n.AgentURL, n.ID, b.Signer)
 	res := Removed{Removed: []string{}}
 	for _, d := range digests {
 		err := c.RemoveArtifact(ctx, d)
-		var api *agent.APIError
+		var api *api.APIError
 		switch {
 		case errors.As(err, &api) && api.Status == http.StatusConflict:
 			if res.InUse == nil {

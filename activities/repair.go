@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/deploy"
 )
 
@@ -26,7 +26,7 @@ func (a *Activities) InspectNode(ctx context.Context, ref deploy.ConfigRef, h de
 	if err != nil {
 		return h, err
 	}
-	c := agent.NewClient(h.Node.AgentURL, h.Node.ID, b.Signer)
+	c := api.NewClient(h.Node.AgentURL, h.Node.ID, b.Signer)
 	qctx, cancel := context.WithTimeout(ctx, inspectTimeout)
 	l, err := c.Processes(qctx)
 	cancel()
@@ -36,7 +36,7 @@ func (a *Activities) InspectNode(ctx context.Context, ref deploy.ConfigRef, h de
 	}
 	h.AgentOK = true
 	h.Serving = l.Serving
-	var serving agent.ProcessInfo
+	var serving api.ProcessInfo
 	for _, p := range l.Processes {
 		if p.ID == l.Serving {
 			serving = p
@@ -58,7 +58,7 @@ func (a *Activities) InspectNode(ctx context.Context, ref deploy.ConfigRef, h de
 	qctx, cancel = context.WithTimeout(ctx, time.Minute)
 	sum, err := c.Checksum(qctx, serving.Digest, exe.Path)
 	cancel()
-	var api *agent.APIError
+	var api *api.APIError
 	switch {
 	case errors.As(err, &api) && api.Status == 404:
 		h.Checksum = deploy.ChecksumMissing

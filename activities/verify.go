@@ -17,7 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/filelock"
 	"go.temporal.io/sdk/temporal"
@@ -117,7 +117,7 @@ func runVerify(ctx context.Context, cfg deploy.Config, n deploy.Node, b *Backend
 		return v, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
 	}
 	version := ""
-	if l, err := agent.NewClient(n.AgentURL, n.ID, b.Signer).Processes(ctx); err == nil {
+	if l, err := api.NewClient(n.AgentURL, n.ID, b.Signer).Processes(ctx); err == nil {
 		for _, p := range l.Processes {
 			if p.ID == l.Serving {
 				version = p.Version

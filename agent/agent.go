@@ -14,21 +14,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/agent/auth"
 	"github.com/distributive-flow/dflow/artifact"
 	"github.com/distributive-flow/dflow/filelock"
 )
-
-// Status is the answer to GET /v1/status.
-type Status struct {
-	Index         int       `json:"index"`
-	NodeID        string    `json:"node_id"`
-	Address       string    `json:"address"`
-	AgentVersion  string    `json:"agent_version"`
-	PID           int       `json:"pid"`
-	StartedAt     time.Time `json:"started_at"`
-	UptimeSeconds float64   `json:"uptime_seconds"`
-}
 
 // Options configure an Agent.
 type Options struct {
@@ -214,7 +204,7 @@ func (a *Agent) Stop(ctx context.Context) error {
 
 func (a *Agent) status(w http.ResponseWriter, r *http.Request) {
 	host, _, _ := net.SplitHostPort(a.o.Listen)
-	writeJSON(w, http.StatusOK, Status{
+	writeJSON(w, http.StatusOK, api.Status{
 		Index:         a.o.Index,
 		NodeID:        a.o.NodeID,
 		Address:       host,

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/agent/process"
 	"github.com/distributive-flow/dflow/agent/process/fakeapp"
 	"github.com/distributive-flow/dflow/artifact"
@@ -37,7 +38,7 @@ func TestMain(m *testing.M) {
 // node is a real agent on 127.0.0.1 with a client allowed to control it.
 type node struct {
 	a      *agent.Agent
-	c      *agent.Client
+	c      *api.Client
 	dir    string
 	signer ssh.Signer // a key in the node's authorized_keys
 	o      agent.Options
@@ -74,7 +75,7 @@ func startAgentWith(t *testing.T, signer ssh.Signer, tune func(*agent.Options)) 
 		defer cancel()
 		_ = a.Stop(ctx)
 	})
-	return node{a: a, c: agent.NewClient("http://"+a.Addr(), o.NodeID, signer), dir: o.Dir, signer: signer, o: o}
+	return node{a: a, c: api.NewClient("http://"+a.Addr(), o.NodeID, signer), dir: o.Dir, signer: signer, o: o}
 }
 
 type testWriter struct{ t *testing.T }
@@ -137,8 +138,8 @@ func putBundle(t *testing.T, n node) (digest string, sent int64) {
 	return digest, cr.n.Load()
 }
 
-func startReq(id, version, digest string, env ...string) agent.StartRequest {
-	r := agent.StartRequest{
+func startReq(id, version, digest string, env ...string) api.StartRequest {
+	r := api.StartRequest{
 		ID: id, Version: version, Digest: digest, Exec: "bin/app",
 		Env:           map[string]string{fakeapp.Env: "1"},
 		ProbeInterval: 20 * time.Millisecond, ReadyTimeout: 20 * time.Second,
@@ -183,7 +184,7 @@ func TestArtifacts(t *testing.T) {
 	require.Zero(t, sent, "the second put sends nothing")
 	list, err := n.c.Artifacts(ctx)
 	require.NoError(t, err)
-	require.Equal(t, []agent.ArtifactInfo{{Digest: digest, Size: size}}, list)
+	require.Equal(t, []api.ArtifactInfo{{Digest: digest, Size: size}}, list)
 
 	// A large corrupted upload, streamed: refused at EOF, the good copy kept.
 	good, err := os.ReadFile(path)
@@ -192,7 +193,7 @@ func TestArtifacts(t *testing.T) {
 	bad[len(bad)/2] ^= 0xff
 	err = n.c.PutArtifact(ctx, digest, bytes.NewReader(bad), int64(len(bad)), true)
 	require.ErrorIs(t, err, artifact.ErrDigestMismatch)
-	var ae *agent.APIError
+	var ae *api.APIError
 	require.ErrorAs(t, err, &ae)
 	require.Equal(t, http.StatusBadRequest, ae.Status)
 	require.True(t, ae.Permanent())
@@ -244,7 +245,7 @@ func TestRolloutUnderLoad(t *testing.T) {
 
 	v1, err := n.c.StartProcess(ctx, startReq("r1-v1", "v1", digest))
 	require.NoError(t, err)
-	require.Equal(t, agent.StateReady, v1.State)
+	require.Equal(t, api.StateReady, v1.State)
 	require.True(t, alive(v1.PID))
 	again, err := n.c.StartProcess(ctx, startReq("r1-v1", "v1", digest))
 	require.NoError(t, err, "start is idempotent")
@@ -252,10 +253,10 @@ func TestRolloutUnderLoad(t *testing.T) {
 
 	appPort, err := process.FreePort()
 	require.NoError(t, err)
-	res, err := n.c.Switch(ctx, agent.SwitchRequest{ID: "r1-v1", AppPort: appPort})
+	res, err := n.c.Switch(ctx, api.SwitchRequest{ID: "r1-v1", AppPort: appPort})
 	require.NoError(t, err)
-	require.Equal(t, agent.SwitchResult{Previous: "", Serving: "r1-v1"}, res)
-	res, err = n.c.Switch(ctx, agent.SwitchRequest{ID: "r1-v1", AppPort: appPort})
+	require.Equal(t, api.SwitchResult{Previous: "", Serving: "r1-v1"}, res)
+	res, err = n.c.Switch(ctx, api.SwitchRequest{ID: "r1-v1", AppPort: appPort})
 	require.NoError(t, err, "switch is idempotent")
 	require.Equal(t, "r1-v1", res.Serving)
 
@@ -312,23 +313,23 @@ func TestRolloutUnderLoad(t *testing.T) {
 		}()
 	}
 	started := time.Now()
-	var v2 agent.ProcessInfo
+	var v2 api.ProcessInfo
 	prev := v1
 	for round := 2; round <= rounds+1; round++ {
 		time.Sleep(300 * time.Millisecond)
 		id := fmt.Sprintf("r%d-v%d", round, round)
 		next, err := n.c.StartProcess(ctx, startReq(id, fmt.Sprintf("v%d", round), digest))
 		require.NoError(t, err)
-		res, err = n.c.Switch(ctx, agent.SwitchRequest{ID: id, AppPort: appPort})
+		res, err = n.c.Switch(ctx, api.SwitchRequest{ID: id, AppPort: appPort})
 		require.NoError(t, err)
-		require.Equal(t, agent.SwitchResult{Previous: prev.ID, Serving: id}, res)
+		require.Equal(t, api.SwitchResult{Previous: prev.ID, Serving: id}, res)
 		l, err := n.c.Processes(ctx)
 		require.NoError(t, err)
 		require.Equal(t, id, l.Serving)
-		require.Equal(t, agent.StateReady, find(t, l, prev.ID).State, "the previous one is ready until stopped")
-		stopped, err := n.c.StopProcess(ctx, prev.ID, agent.StopRequest{DrainTimeout: 10 * time.Second, Grace: 5 * time.Second})
+		require.Equal(t, api.StateReady, find(t, l, prev.ID).State, "the previous one is ready until stopped")
+		stopped, err := n.c.StopProcess(ctx, prev.ID, api.StopRequest{DrainTimeout: 10 * time.Second, Grace: 5 * time.Second})
 		require.NoError(t, err)
-		require.Equal(t, agent.StateStopped, stopped.State)
+		require.Equal(t, api.StateStopped, stopped.State)
 		require.False(t, alive(prev.PID), "%s is gone", prev.ID)
 		stoppedAt[round-1].Store(time.Now().UnixNano())
 		prev = next
@@ -352,17 +353,17 @@ func TestRolloutUnderLoad(t *testing.T) {
 	}
 	last := prev
 
-	again, err = n.c.StopProcess(ctx, "r1-v1", agent.StopRequest{})
+	again, err = n.c.StopProcess(ctx, "r1-v1", api.StopRequest{})
 	require.NoError(t, err, "stopping a stopped process is fine")
-	require.Equal(t, agent.StateStopped, again.State)
-	_, err = n.c.Switch(ctx, agent.SwitchRequest{ID: "r1-v1", AppPort: appPort})
+	require.Equal(t, api.StateStopped, again.State)
+	_, err = n.c.Switch(ctx, api.SwitchRequest{ID: "r1-v1", AppPort: appPort})
 	requireStatus(t, err, http.StatusConflict)
 
 	// A version whose health check fails: a GateError, v6 keeps serving.
 	badReq := startReq("r0-bad", "v0", digest, "DFLOW_FAKE_HEALTH=fail", "GREETING=x")
 	badReq.ReadyTimeout = time.Second
 	_, err = n.c.StartProcess(ctx, badReq)
-	var ge *agent.GateError
+	var ge *api.GateError
 	require.ErrorAs(t, err, &ge)
 	require.Equal(t, "r0-bad", ge.ID)
 	require.Contains(t, ge.Probe, "/health")
@@ -375,7 +376,7 @@ func TestRolloutUnderLoad(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, last.ID, l.Serving)
 	bad := find(t, l, "r0-bad")
-	require.Equal(t, agent.StateFailed, bad.State)
+	require.Equal(t, api.StateFailed, bad.State)
 	require.False(t, alive(bad.PID))
 	code, body, err = postNoRetry(hc, url, "still")
 	require.NoError(t, err)
@@ -416,7 +417,7 @@ func TestRolloutUnderLoad(t *testing.T) {
 	// SIGTERM is killed after the grace.
 	v4, err := n.c.StartProcess(ctx, startReq("r9-v9", "v9", digest, "DFLOW_FAKE_IGNORE_TERM=1"))
 	require.NoError(t, err)
-	_, err = n.c.Switch(ctx, agent.SwitchRequest{ID: "r9-v9", AppPort: appPort})
+	_, err = n.c.Switch(ctx, api.SwitchRequest{ID: "r9-v9", AppPort: appPort})
 	require.NoError(t, err)
 	slow := make(chan string, 1)
 	go func() {
@@ -425,9 +426,9 @@ func TestRolloutUnderLoad(t *testing.T) {
 	}()
 	time.Sleep(200 * time.Millisecond)
 	started = time.Now()
-	info, err := n.c.StopProcess(ctx, "r9-v9", agent.StopRequest{Now: true, Grace: 300 * time.Millisecond})
+	info, err := n.c.StopProcess(ctx, "r9-v9", api.StopRequest{Now: true, Grace: 300 * time.Millisecond})
 	require.NoError(t, err)
-	require.Equal(t, agent.StateStopped, info.State)
+	require.Equal(t, api.StateStopped, info.State)
 	require.Less(t, time.Since(started), 2*time.Second)
 	require.False(t, alive(v4.PID))
 	require.Contains(t, <-slow, "502", "the request in flight was cut")
@@ -467,9 +468,9 @@ func TestStartErrors(t *testing.T) {
 	requireStatus(t, err, http.StatusBadRequest)
 	require.ErrorContains(t, err, "env HOST is set by the agent")
 
-	_, err = n.c.StopProcess(ctx, "nobody", agent.StopRequest{})
+	_, err = n.c.StopProcess(ctx, "nobody", api.StopRequest{})
 	requireStatus(t, err, http.StatusNotFound)
-	_, err = n.c.Switch(ctx, agent.SwitchRequest{ID: "nobody", AppPort: 1234})
+	_, err = n.c.Switch(ctx, api.SwitchRequest{ID: "nobody", AppPort: 1234})
 	requireStatus(t, err, http.StatusNotFound)
 
 	digest, _ := putBundle(t, n)
@@ -481,7 +482,7 @@ func TestStartErrors(t *testing.T) {
 	// An app that exits at once fails its gate fast, naming the status.
 	started := time.Now()
 	_, err = n.c.StartProcess(ctx, startReq("x5", "v1", digest, "DFLOW_FAKE_EXIT=4"))
-	var ge *agent.GateError
+	var ge *api.GateError
 	require.ErrorAs(t, err, &ge)
 	require.Contains(t, ge.Reason, "exit status 4")
 	require.Less(t, time.Since(started), 10*time.Second)
@@ -499,12 +500,12 @@ func TestProcessExitsOnItsOwn(t *testing.T) {
 	require.NoError(t, err)
 	appPort, err := process.FreePort()
 	require.NoError(t, err)
-	_, err = n.c.Switch(ctx, agent.SwitchRequest{ID: "e1", AppPort: appPort})
+	_, err = n.c.Switch(ctx, api.SwitchRequest{ID: "e1", AppPort: appPort})
 	require.NoError(t, err)
 	require.NoError(t, syscall.Kill(info.PID, syscall.SIGKILL))
 	require.Eventually(t, func() bool {
 		l, err := n.c.Processes(ctx)
-		return err == nil && find(t, l, "e1").State == agent.StateExited
+		return err == nil && find(t, l, "e1").State == api.StateExited
 	}, 5*time.Second, 20*time.Millisecond)
 	l, err := n.c.Processes(ctx)
 	require.NoError(t, err)
@@ -515,15 +516,15 @@ func TestProcessExitsOnItsOwn(t *testing.T) {
 	require.Equal(t, http.StatusBadGateway, code)
 
 	// Stopping it takes it off the proxy.
-	info, err = n.c.StopProcess(ctx, "e1", agent.StopRequest{})
+	info, err = n.c.StopProcess(ctx, "e1", api.StopRequest{})
 	require.NoError(t, err)
-	require.Equal(t, agent.StateExited, info.State)
+	require.Equal(t, api.StateExited, info.State)
 	code, _, err = postNoRetry(http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/", appPort), "x")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusServiceUnavailable, code)
 }
 
-func find(t *testing.T, l agent.ProcessList, id string) agent.ProcessInfo {
+func find(t *testing.T, l api.ProcessList, id string) api.ProcessInfo {
 	t.Helper()
 	for _, p := range l.Processes {
 		if p.ID == id {
@@ -531,12 +532,12 @@ func find(t *testing.T, l agent.ProcessList, id string) agent.ProcessInfo {
 		}
 	}
 	t.Fatalf("no process %s in %+v", id, l)
-	return agent.ProcessInfo{}
+	return api.ProcessInfo{}
 }
 
 func requireStatus(t *testing.T, err error, status int) {
 	t.Helper()
-	var ae *agent.APIError
+	var ae *api.APIError
 	require.True(t, errors.As(err, &ae), "want an APIError with status %d, got %v", status, err)
 	require.Equal(t, status, ae.Status, "%v", err)
 }
@@ -551,7 +552,7 @@ func TestTCPModeAndPortChange(t *testing.T) {
 	require.NoError(t, err)
 	port1, err := process.FreePort()
 	require.NoError(t, err)
-	_, err = n.c.Switch(ctx, agent.SwitchRequest{ID: "t1", AppPort: port1, Mode: "tcp"})
+	_, err = n.c.Switch(ctx, api.SwitchRequest{ID: "t1", AppPort: port1, Mode: "tcp"})
 	require.NoError(t, err)
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil}}
 	code, body, err := postNoRetry(hc, fmt.Sprintf("http://127.0.0.1:%d/", port1), "tcp")
@@ -569,7 +570,7 @@ func TestTCPModeAndPortChange(t *testing.T) {
 	hc.CloseIdleConnections()
 	port2, err := process.FreePort()
 	require.NoError(t, err)
-	res, err := n.c.Switch(ctx, agent.SwitchRequest{ID: "t1", AppPort: port2})
+	res, err := n.c.Switch(ctx, api.SwitchRequest{ID: "t1", AppPort: port2})
 	require.NoError(t, err)
 	require.Equal(t, "t1", res.Serving)
 	code, body, err = postNoRetry(hc, fmt.Sprintf("http://127.0.0.1:%d/", port2), "http")

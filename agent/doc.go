@@ -19,7 +19,8 @@
 //
 // The agent holds an flock on <dir>/agent.lock for its whole life, so "is a
 // node's agent running" is answered by trying that lock (Running), which also
-// sees a killed or zombie agent as gone. Client is the caller's side.
+// sees a killed or zombie agent as gone. Package agent/api is the caller's
+// side: the wire types below and Client.
 //
 // The agent runs the app (DESIGN.md §6). It keeps bundles in a
 // content-addressed store at <dir>/artifacts (sha256 checked on arrival),
@@ -30,7 +31,7 @@
 // container gets 0.0.0.0 of its own network namespace, see docker.go) and
 // their output in <dir>/logs/<id>.log (package agent/process), gates them
 // on readiness probes, then checks where the version listens (Linux:
-// /proc/net/tcp and tcp6) and records ProcessInfo.ListenWarning when it
+// /proc/net/tcp and tcp6) and records api.ProcessInfo.ListenWarning when it
 // listens beyond loopback, and owns the node's public port (package
 // agent/proxy), which it switches from one version to the next and drains
 // before the old one is stopped. The API:
@@ -47,6 +48,7 @@
 //	POST   /v1/switch                    SwitchRequest -> SwitchResult
 //	GET    /v1/checksum                  ?digest=D&path=P -> {"sha256": ...}
 //
-// Errors are {"error": "...", "code": "..."} with a fitting status; Client
-// turns them into *APIError (or *GateError for a failed start).
+// The bodies are package agent/api's types. Errors are {"error": "...",
+// "code": "..."} (api.ErrorBody) with a fitting status; api.Client turns
+// them into *api.APIError (or *api.GateError for a failed start).
 package agent

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/agent/process"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -144,9 +145,9 @@ func dockerLabels() map[string]string {
 
 // startContainer creates and starts r as a container of r.Image, its
 // output appended to logPath.
-func (a *Agent) startContainer(ctx context.Context, r StartRequest, logPath string) (*dockerApp, *GateError, *httpError) {
-	fail := func(err error) (*dockerApp, *GateError, *httpError) {
-		return nil, &GateError{ID: r.ID, Reason: err.Error(), LogTail: process.Tail(logPath, logTailLines)}, nil
+func (a *Agent) startContainer(ctx context.Context, r api.StartRequest, logPath string) (*dockerApp, *api.GateError, *httpError) {
+	fail := func(err error) (*dockerApp, *api.GateError, *httpError) {
+		return nil, &api.GateError{ID: r.ID, Reason: err.Error(), LogTail: process.Tail(logPath, logTailLines)}, nil
 	}
 	cli, err := a.dockerClient(ctx)
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/agent/process"
 	containerdocker "github.com/distributive-flow/dflow/backends/container/docker"
 	"github.com/distributive-flow/dflow/testsuite"
@@ -57,7 +57,7 @@ func TestContainerVersionsSwitchUnderLoad(t *testing.T) {
 	n := startAgent(t)
 	ctx := context.Background()
 	digest, _ := putBundle(t, n)
-	req := func(id, version string, env ...string) agent.StartRequest {
+	req := func(id, version string, env ...string) api.StartRequest {
 		r := startReq(id, version, digest, env...)
 		r.Image = image
 		return r
@@ -65,7 +65,7 @@ func TestContainerVersionsSwitchUnderLoad(t *testing.T) {
 
 	// A version that exits at once fails its gate with its log.
 	_, err := n.c.StartProcess(ctx, req("bad", "v0", "DFLOW_FAKE_EXIT=3"))
-	var ge *agent.GateError
+	var ge *api.GateError
 	require.ErrorAs(t, err, &ge)
 	require.Contains(t, ge.Reason, "exit status 3")
 	require.Contains(t, ge.LogTail, "exiting with status 3")
@@ -75,10 +75,10 @@ func TestContainerVersionsSwitchUnderLoad(t *testing.T) {
 	v1, err := n.c.StartProcess(ctx, req("c1", "v1"))
 	require.NoError(t, err)
 	t.Logf("container version ready in %s (pid %d, port %d)", time.Since(start).Round(time.Millisecond), v1.PID, v1.Port)
-	require.Equal(t, agent.StateReady, v1.State)
+	require.Equal(t, api.StateReady, v1.State)
 	appPort, err := process.FreePort()
 	require.NoError(t, err)
-	_, err = n.c.Switch(ctx, agent.SwitchRequest{ID: "c1", AppPort: appPort})
+	_, err = n.c.Switch(ctx, api.SwitchRequest{ID: "c1", AppPort: appPort})
 	require.NoError(t, err)
 
 	url := fmt.Sprintf("http://127.0.0.1:%d/", appPort)
@@ -128,12 +128,12 @@ func TestContainerVersionsSwitchUnderLoad(t *testing.T) {
 		id := fmt.Sprintf("c%d", v)
 		_, err := n.c.StartProcess(ctx, req(id, fmt.Sprintf("v%d", v)))
 		require.NoError(t, err)
-		res, err := n.c.Switch(ctx, agent.SwitchRequest{ID: id, AppPort: appPort})
+		res, err := n.c.Switch(ctx, api.SwitchRequest{ID: id, AppPort: appPort})
 		require.NoError(t, err)
 		require.Equal(t, prev, res.Previous)
-		stopped, err := n.c.StopProcess(ctx, prev, agent.StopRequest{DrainTimeout: 10 * time.Second, Grace: 5 * time.Second})
+		stopped, err := n.c.StopProcess(ctx, prev, api.StopRequest{DrainTimeout: 10 * time.Second, Grace: 5 * time.Second})
 		require.NoError(t, err)
-		require.Equal(t, agent.StateStopped, stopped.State)
+		require.Equal(t, api.StateStopped, stopped.State)
 		require.Zero(t, appContainers(t, prev), "%s's container is removed", prev)
 		prev = id
 	}
@@ -155,8 +155,8 @@ func TestContainerVersionsSwitchUnderLoad(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(logText), "fake app v3 starting")
 	require.Equal(t, 1, appContainers(t, "c3"))
-	stopped, err := n.c.StopProcess(ctx, "c3", agent.StopRequest{Now: true, Grace: time.Second})
+	stopped, err := n.c.StopProcess(ctx, "c3", api.StopRequest{Now: true, Grace: time.Second})
 	require.NoError(t, err)
-	require.Equal(t, agent.StateStopped, stopped.State)
+	require.Equal(t, api.StateStopped, stopped.State)
 	require.Zero(t, appContainers(t, "c3"))
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/agent/auth"
 	"github.com/distributive-flow/dflow/agent/process"
 	"github.com/distributive-flow/dflow/artifact"
@@ -42,9 +43,9 @@ func (a *Agent) routes(mux *http.ServeMux) {
 // *GateError is 422 with its fields, an *httpError its status, anything
 // else 500.
 func writeError(w http.ResponseWriter, err error) {
-	body := errorBody{Error: err.Error()}
+	body := api.ErrorBody{Error: err.Error()}
 	status := http.StatusInternalServerError
-	var ge *GateError
+	var ge *api.GateError
 	var he *httpError
 	switch {
 	case errors.As(err, &ge):
@@ -119,9 +120,9 @@ func (a *Agent) listArtifacts(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	out := make([]ArtifactInfo, 0, len(blobs))
+	out := make([]api.ArtifactInfo, 0, len(blobs))
 	for _, b := range blobs {
-		out = append(out, ArtifactInfo{Digest: b.Digest, Size: b.Size})
+		out = append(out, api.ArtifactInfo{Digest: b.Digest, Size: b.Size})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -158,12 +159,12 @@ func (a *Agent) putArtifact(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, artifact.ErrTooLarge):
 		a.o.Log.Printf("agent: refused artifact %s: %v", d, err)
 		w.Header().Set("Connection", "close") // the rest of the body is not read
-		writeError(w, &httpError{status: http.StatusRequestEntityTooLarge, code: codeTooLarge, err: fmt.Errorf("put artifact %s: nothing stored: %w", d, err)})
+		writeError(w, &httpError{status: http.StatusRequestEntityTooLarge, code: api.CodeTooLarge, err: fmt.Errorf("put artifact %s: nothing stored: %w", d, err)})
 		return
 	case errors.Is(err, artifact.ErrNoSpace):
 		a.o.Log.Printf("agent: refused artifact %s: %v", d, err)
 		w.Header().Set("Connection", "close")
-		writeError(w, &httpError{status: http.StatusInsufficientStorage, code: codeNoSpace, err: fmt.Errorf("put artifact %s: nothing stored: %w", d, err)})
+		writeError(w, &httpError{status: http.StatusInsufficientStorage, code: api.CodeNoSpace, err: fmt.Errorf("put artifact %s: nothing stored: %w", d, err)})
 		return
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -172,7 +173,7 @@ func (a *Agent) putArtifact(w http.ResponseWriter, r *http.Request) {
 	}
 	if errors.Is(err, artifact.ErrDigestMismatch) || errors.Is(err, auth.ErrBadSignature) {
 		a.o.Log.Printf("agent: refused artifact %s: %v", d, err)
-		writeError(w, &httpError{status: http.StatusBadRequest, code: codeDigestMismatch, err: fmt.Errorf("put artifact %s: content does not match the digest, nothing stored: %w", d, err)})
+		writeError(w, &httpError{status: http.StatusBadRequest, code: api.CodeDigestMismatch, err: fmt.Errorf("put artifact %s: content does not match the digest, nothing stored: %w", d, err)})
 		return
 	}
 	if err != nil {
@@ -235,7 +236,7 @@ func (a *Agent) removeArtifact(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) handleStart(w http.ResponseWriter, r *http.Request) {
-	var req StartRequest
+	var req api.StartRequest
 	if err := readJSON(r, &req); err != nil {
 		writeError(w, err)
 		return
@@ -249,7 +250,7 @@ func (a *Agent) handleStart(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) handleSwitch(w http.ResponseWriter, r *http.Request) {
-	var req SwitchRequest
+	var req api.SwitchRequest
 	if err := readJSON(r, &req); err != nil {
 		writeError(w, err)
 		return
@@ -263,7 +264,7 @@ func (a *Agent) handleSwitch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) handleStop(w http.ResponseWriter, r *http.Request) {
-	var req StopRequest
+	var req api.StopRequest
 	if r.ContentLength != 0 {
 		if err := readJSON(r, &req); err != nil {
 			writeError(w, err)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/agent/auth"
 	"github.com/distributive-flow/dflow/agent/process"
 	"github.com/distributive-flow/dflow/artifact"
@@ -137,8 +138,8 @@ func chunked(body []byte) []byte {
 
 // agentState is what a refused request must not change.
 type agentState struct {
-	Procs     agent.ProcessList
-	Artifacts []agent.ArtifactInfo
+	Procs     api.ProcessList
+	Artifacts []api.ArtifactInfo
 	Files     []string // in <dir>/artifacts: blobs and temp files
 	Releases  []string // unpacked
 	Public    string   // what the public port answers
@@ -191,7 +192,7 @@ func TestHostileClient(t *testing.T) {
 	require.NoError(t, err)
 	appPort, err := process.FreePort()
 	require.NoError(t, err)
-	_, err = n.c.Switch(ctx, agent.SwitchRequest{ID: "h1", AppPort: appPort})
+	_, err = n.c.Switch(ctx, api.SwitchRequest{ID: "h1", AppPort: appPort})
 	require.NoError(t, err)
 	public := fmt.Sprintf("http://127.0.0.1:%d/", appPort)
 	before := stateOf(t, n, public)
@@ -210,7 +211,7 @@ func TestHostileClient(t *testing.T) {
 	bigJSON, err := json.Marshal(big)
 	require.NoError(t, err)
 	evilJSON := startJSON("evil", "LD_PRELOAD=/tmp/evil.so")
-	switchJSON, err := json.Marshal(agent.SwitchRequest{ID: "h1", AppPort: appPort})
+	switchJSON, err := json.Marshal(api.SwitchRequest{ID: "h1", AppPort: appPort})
 	require.NoError(t, err)
 	// Uploads: content that is not what its digest says, and one too large.
 	wrongContent := bytes.Repeat([]byte("not the bundle "), 200_000) // 3 MB
@@ -464,7 +465,7 @@ func TestUploadBounds(t *testing.T) {
 		n := startAgentWith(t, newSigner(t), func(o *agent.Options) { o.MaxArtifact = size - 1 })
 		err := put(t, n)
 		require.ErrorIs(t, err, artifact.ErrTooLarge)
-		var ae *agent.APIError
+		var ae *api.APIError
 		require.ErrorAs(t, err, &ae)
 		require.Equal(t, http.StatusRequestEntityTooLarge, ae.Status)
 		require.True(t, ae.Permanent())
@@ -495,7 +496,7 @@ func TestUploadBounds(t *testing.T) {
 		n := startAgentWith(t, newSigner(t), func(o *agent.Options) { o.ArtifactReserve = 1 << 60 })
 		err := put(t, n)
 		require.ErrorIs(t, err, artifact.ErrNoSpace)
-		var ae *agent.APIError
+		var ae *api.APIError
 		require.ErrorAs(t, err, &ae)
 		require.Equal(t, http.StatusInsufficientStorage, ae.Status)
 		require.True(t, ae.Permanent())
@@ -557,7 +558,7 @@ func TestListenWarning(t *testing.T) {
 			l, err := n.c.Processes(ctx)
 			require.NoError(t, err)
 			require.Equal(t, info.ListenWarning, find(t, l, id).ListenWarning, "kept on the instance")
-			_, err = n.c.StopProcess(ctx, id, agent.StopRequest{Now: true})
+			_, err = n.c.StopProcess(ctx, id, api.StopRequest{Now: true})
 			require.NoError(t, err)
 		})
 	}

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/agent/process"
 	"github.com/distributive-flow/dflow/agent/proxy"
 	"github.com/distributive-flow/dflow/artifact"
@@ -39,14 +40,14 @@ const (
 // instance is one app process the agent started (or tried to). Its fields
 // are guarded by Agent.mu, except the channels, which are set once.
 type instance struct {
-	info ProcessInfo
-	req  StartRequest
+	info api.ProcessInfo
+	req  api.StartRequest
 	proc appProc // a *process.Proc, or a *dockerApp when req.Image is set
 	addr string  // 127.0.0.1:port (a container: its address), the proxy's upstream
 
 	cancel  context.CancelFunc // aborts the start
 	settled chan struct{}      // closed once the start has an outcome
-	gate    *GateError         // the outcome of a start that failed its gate
+	gate    *api.GateError     // the outcome of a start that failed its gate
 	err     *httpError         // the outcome of a start that failed otherwise
 
 	// upstreams are the proxy upstreams that pointed at this instance and
@@ -106,7 +107,7 @@ var agentEnv = []string{"PORT", "HOST", "DFLOW_VERSION", "DFLOW_INDEX"}
 // around the proxy (DESIGN.md §6).
 const appHost = "127.0.0.1"
 
-func checkStart(r *StartRequest) error {
+func checkStart(r *api.StartRequest) error {
 	switch {
 	case !validID.MatchString(r.ID):
 		return fmt.Errorf("instance id %q: want 1 to 128 of [A-Za-z0-9._-], starting with a letter or digit", r.ID)
@@ -146,15 +147,15 @@ func cleanRelative(p string) bool {
 
 // startProcess starts r (or finds it started) and waits until it is ready
 // or failed, or until ctx ends.
-func (a *Agent) startProcess(ctx context.Context, r StartRequest) (ProcessInfo, error) {
+func (a *Agent) startProcess(ctx context.Context, r api.StartRequest) (api.ProcessInfo, error) {
 	if err := checkStart(&r); err != nil {
-		return ProcessInfo{}, errStatus(http.StatusBadRequest, "start process %s: %w", r.ID, err)
+		return api.ProcessInfo{}, errStatus(http.StatusBadRequest, "start process %s: %w", r.ID, err)
 	}
 	rt := &a.rt
 	rt.mu.Lock()
 	if rt.closing {
 		rt.mu.Unlock()
-		return ProcessInfo{}, errStatus(http.StatusServiceUnavailable, "start process %s: the agent is stopping", r.ID)
+		return api.ProcessInfo{}, errStatus(http.StatusServiceUnavailable, "start process %s: the agent is stopping", r.ID)
 	}
 	inst, ok := rt.procs[r.ID]
 	if ok && isFinal(inst.info.State) && inst.err != nil && inst.err.status >= 500 {
@@ -163,19 +164,19 @@ func (a *Agent) startProcess(ctx context.Context, r StartRequest) (ProcessInfo, 
 	if ok {
 		rt.mu.Unlock()
 		if inst.req.Digest != r.Digest || inst.req.Version != r.Version {
-			return ProcessInfo{}, errStatus(http.StatusConflict, "start process %s: this id already names version %s (%s)", r.ID, inst.req.Version, inst.req.Digest)
+			return api.ProcessInfo{}, errStatus(http.StatusConflict, "start process %s: this id already names version %s (%s)", r.ID, inst.req.Version, inst.req.Digest)
 		}
 		return a.awaitStart(ctx, inst)
 	}
 	if !rt.store.Has(r.Digest) {
 		rt.mu.Unlock()
-		return ProcessInfo{}, &httpError{status: http.StatusNotFound, code: codeNotFound,
+		return api.ProcessInfo{}, &httpError{status: http.StatusNotFound, code: api.CodeNotFound,
 			err: fmt.Errorf("start process %s: artifact %s is not on this node: %w", r.ID, r.Digest, artifact.ErrNotFound)}
 	}
 	sctx, cancel := context.WithCancel(rt.ctx)
 	inst = &instance{
-		info: ProcessInfo{
-			ID: r.ID, Version: r.Version, Digest: r.Digest, State: StateStarting,
+		info: api.ProcessInfo{
+			ID: r.ID, Version: r.Version, Digest: r.Digest, State: api.StateStarting,
 			StartedAt: time.Now().UTC(), Log: a.logPath(r.ID),
 		},
 		req:     r,
@@ -194,11 +195,11 @@ func (a *Agent) startProcess(ctx context.Context, r StartRequest) (ProcessInfo, 
 }
 
 // awaitStart waits for inst's start to settle and answers for it.
-func (a *Agent) awaitStart(ctx context.Context, inst *instance) (ProcessInfo, error) {
+func (a *Agent) awaitStart(ctx context.Context, inst *instance) (api.ProcessInfo, error) {
 	select {
 	case <-inst.settled:
 	case <-ctx.Done():
-		return ProcessInfo{}, fmt.Errorf("start process %s: %w", inst.req.ID, ctx.Err())
+		return api.ProcessInfo{}, fmt.Errorf("start process %s: %w", inst.req.ID, ctx.Err())
 	}
 	a.rt.mu.Lock()
 	defer a.rt.mu.Unlock()
@@ -207,7 +208,7 @@ func (a *Agent) awaitStart(ctx context.Context, inst *instance) (ProcessInfo, er
 		return inst.info, inst.gate
 	case inst.err != nil:
 		return inst.info, inst.err
-	case inst.info.State == StateReady || inst.info.State == StateServing:
+	case inst.info.State == api.StateReady || inst.info.State == api.StateServing:
 		return inst.info, nil
 	}
 	return inst.info, errStatus(http.StatusConflict, "start process %s: it is %s; start a new instance id", inst.info.ID, inst.info.State)
@@ -217,11 +218,11 @@ func (a *Agent) awaitStart(ctx context.Context, inst *instance) (ProcessInfo, er
 func (a *Agent) runStart(ctx context.Context, inst *instance) {
 	rt := &a.rt
 	r := inst.req
-	settle := func(state string, gate *GateError, herr *httpError) {
+	settle := func(state string, gate *api.GateError, herr *httpError) {
 		rt.mu.Lock()
 		defer rt.mu.Unlock()
 		inst.info.State, inst.gate, inst.err = state, gate, herr
-		if state != StateReady {
+		if state != api.StateReady {
 			inst.info.StoppedAt = time.Now().UTC()
 			switch {
 			case gate != nil:
@@ -240,15 +241,15 @@ func (a *Agent) runStart(ctx context.Context, inst *instance) {
 	if r.Image != "" {
 		c, gerr, herr := a.startContainer(ctx, r, logPath)
 		if gerr != nil || herr != nil {
-			settle(StateFailed, gerr, herr)
+			settle(api.StateFailed, gerr, herr)
 			return
 		}
 		proc, addr, port = c, c.addr, c.port
 	} else {
-		var gerr *GateError
+		var gerr *api.GateError
 		var herr *httpError
 		if proc, port, gerr, herr = a.startExecutable(r, logPath); gerr != nil || herr != nil {
-			settle(StateFailed, gerr, herr)
+			settle(api.StateFailed, gerr, herr)
 			return
 		}
 		addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
@@ -269,13 +270,13 @@ func (a *Agent) runStart(ctx context.Context, inst *instance) {
 		var ge *process.GateError
 		switch {
 		case errors.As(err, &ge):
-			gerr := &GateError{ID: r.ID, Probe: ge.Probe, Reason: ge.Reason, LogTail: process.Tail(logPath, logTailLines)}
+			gerr := &api.GateError{ID: r.ID, Probe: ge.Probe, Reason: ge.Reason, LogTail: process.Tail(logPath, logTailLines)}
 			a.o.Log.Printf("agent: %v", gerr.Error())
-			settle(StateFailed, gerr, nil)
+			settle(api.StateFailed, gerr, nil)
 		case rt.ctx.Err() != nil:
-			settle(StateStopped, nil, errStatus(http.StatusServiceUnavailable, "start process %s: the agent is stopping", r.ID))
+			settle(api.StateStopped, nil, errStatus(http.StatusServiceUnavailable, "start process %s: the agent is stopping", r.ID))
 		default: // a stop request aborted the start
-			settle(StateStopped, nil, nil)
+			settle(api.StateStopped, nil, nil)
 		}
 		return
 	}
@@ -289,7 +290,7 @@ func (a *Agent) runStart(ctx context.Context, inst *instance) {
 			rt.mu.Unlock()
 		}
 	}
-	settle(StateReady, nil, nil)
+	settle(api.StateReady, nil, nil)
 	rt.wg.Add(1)
 	go func() {
 		defer rt.wg.Done()
@@ -299,7 +300,7 @@ func (a *Agent) runStart(ctx context.Context, inst *instance) {
 
 // startExecutable starts r's executable from its unpacked bundle as a
 // process on a free port.
-func (a *Agent) startExecutable(r StartRequest, logPath string) (*process.Proc, int, *GateError, *httpError) {
+func (a *Agent) startExecutable(r api.StartRequest, logPath string) (*process.Proc, int, *api.GateError, *httpError) {
 	dir, herr := a.release(r.Digest)
 	if herr != nil {
 		a.o.Log.Printf("agent: start process %s: %v", r.ID, herr)
@@ -315,14 +316,14 @@ func (a *Agent) startExecutable(r StartRequest, logPath string) (*process.Proc, 
 	}
 	proc, err := process.Start(process.Spec{ID: r.ID, Dir: dir, Command: exe, Args: r.Args, Env: a.appEnv(r, appHost, port), LogPath: logPath})
 	if err != nil {
-		return nil, 0, &GateError{ID: r.ID, Reason: err.Error(), LogTail: process.Tail(logPath, logTailLines)}, nil
+		return nil, 0, &api.GateError{ID: r.ID, Reason: err.Error(), LogTail: process.Tail(logPath, logTailLines)}, nil
 	}
 	return proc, port, nil, nil
 }
 
 // appEnv is what the agent sets for an app on host:port, then r.Env (which
 // checkStart keeps from overriding the agent's variables).
-func (a *Agent) appEnv(r StartRequest, host string, port int) []string {
+func (a *Agent) appEnv(r api.StartRequest, host string, port int) []string {
 	env := []string{"PORT=" + strconv.Itoa(port), "HOST=" + host, "DFLOW_VERSION=" + r.Version, "DFLOW_INDEX=" + strconv.Itoa(a.o.Index)}
 	for _, k := range slices.Sorted(maps.Keys(r.Env)) {
 		env = append(env, k+"="+r.Env[k])
@@ -352,7 +353,7 @@ func (a *Agent) watch(inst *instance) {
 		// another component's job.
 		serving = " while serving"
 	}
-	inst.info.State, inst.info.Error, inst.info.StoppedAt = StateExited, "exited on its own: "+status, time.Now().UTC()
+	inst.info.State, inst.info.Error, inst.info.StoppedAt = api.StateExited, "exited on its own: "+status, time.Now().UTC()
 	a.o.Log.Printf("agent: process %s (version %s, pid %d) exited on its own%s: %s", inst.info.ID, inst.info.Version, inst.info.PID, serving, status)
 	a.pruneLocked()
 }
@@ -389,7 +390,7 @@ func (a *Agent) release(digest string) (string, *httpError) {
 	}
 	f, _, err := a.rt.store.Open(digest)
 	if errors.Is(err, artifact.ErrNotFound) {
-		return "", &httpError{status: http.StatusNotFound, code: codeNotFound, err: fmt.Errorf("unpack %s: %w", digest, err)}
+		return "", &httpError{status: http.StatusNotFound, code: api.CodeNotFound, err: fmt.Errorf("unpack %s: %w", digest, err)}
 	}
 	if err != nil {
 		return "", errStatus(http.StatusInternalServerError, "unpack %s: %w", digest, err)
@@ -421,19 +422,19 @@ func (a *Agent) giveBackMemory() {
 }
 
 // switchTo routes the public port to r.ID.
-func (a *Agent) switchTo(r SwitchRequest) (SwitchResult, error) {
+func (a *Agent) switchTo(r api.SwitchRequest) (api.SwitchResult, error) {
 	if r.Mode == "" {
 		r.Mode = string(proxy.ModeHTTP)
 	}
 	if r.Mode != string(proxy.ModeHTTP) && r.Mode != string(proxy.ModeTCP) {
-		return SwitchResult{}, errStatus(http.StatusBadRequest, "switch to %s: mode %q: want http or tcp", r.ID, r.Mode)
+		return api.SwitchResult{}, errStatus(http.StatusBadRequest, "switch to %s: mode %q: want http or tcp", r.ID, r.Mode)
 	}
 	if r.AppPort <= 0 || r.AppPort > 65535 {
-		return SwitchResult{}, errStatus(http.StatusBadRequest, "switch to %s: app port %d out of range", r.ID, r.AppPort)
+		return api.SwitchResult{}, errStatus(http.StatusBadRequest, "switch to %s: app port %d out of range", r.ID, r.AppPort)
 	}
 	host, _, err := net.SplitHostPort(a.o.Listen)
 	if err != nil {
-		return SwitchResult{}, errStatus(http.StatusInternalServerError, "switch to %s: agent address %q: %w", r.ID, a.o.Listen, err)
+		return api.SwitchResult{}, errStatus(http.StatusInternalServerError, "switch to %s: agent address %q: %w", r.ID, a.o.Listen, err)
 	}
 	listen := net.JoinHostPort(host, strconv.Itoa(r.AppPort))
 
@@ -445,18 +446,18 @@ func (a *Agent) switchTo(r SwitchRequest) (SwitchResult, error) {
 	switch {
 	case rt.closing:
 		rt.mu.Unlock()
-		return SwitchResult{}, errStatus(http.StatusServiceUnavailable, "switch to %s: the agent is stopping", r.ID)
+		return api.SwitchResult{}, errStatus(http.StatusServiceUnavailable, "switch to %s: the agent is stopping", r.ID)
 	case inst == nil:
 		rt.mu.Unlock()
-		return SwitchResult{}, errStatus(http.StatusNotFound, "switch to %s: no such instance", r.ID)
-	case rt.serving == r.ID && inst.info.State == StateServing && rt.prxListen == listen && rt.prxMode == r.Mode:
-		res := SwitchResult{Previous: inst.previous, Serving: r.ID}
+		return api.SwitchResult{}, errStatus(http.StatusNotFound, "switch to %s: no such instance", r.ID)
+	case rt.serving == r.ID && inst.info.State == api.StateServing && rt.prxListen == listen && rt.prxMode == r.Mode:
+		res := api.SwitchResult{Previous: inst.previous, Serving: r.ID}
 		rt.mu.Unlock()
 		return res, nil
-	case inst.info.State != StateReady && inst.info.State != StateServing:
+	case inst.info.State != api.StateReady && inst.info.State != api.StateServing:
 		state := inst.info.State
 		rt.mu.Unlock()
-		return SwitchResult{}, errStatus(http.StatusConflict, "switch to %s: it is %s, not ready", r.ID, state)
+		return api.SwitchResult{}, errStatus(http.StatusConflict, "switch to %s: it is %s, not ready", r.ID, state)
 	}
 	old, oldListen := rt.prx, rt.prxListen
 	rt.mu.Unlock()
@@ -478,12 +479,12 @@ func (a *Agent) switchTo(r SwitchRequest) (SwitchResult, error) {
 		if err := p.Start(rt.ctx); err != nil {
 			rt.mu.Lock()
 			rt.prx, rt.prxListen, rt.prxMode = nil, "", ""
-			if s := rt.procs[rt.serving]; s != nil && s.info.State == StateServing {
-				s.info.State = StateReady
+			if s := rt.procs[rt.serving]; s != nil && s.info.State == api.StateServing {
+				s.info.State = api.StateReady
 			}
 			rt.serving = ""
 			rt.mu.Unlock()
-			return SwitchResult{}, errStatus(http.StatusConflict, "switch to %s: %w", r.ID, err)
+			return api.SwitchResult{}, errStatus(http.StatusConflict, "switch to %s: %w", r.ID, err)
 		}
 		rt.mu.Lock()
 		rt.prx, rt.prxListen, rt.prxMode = p, listen, r.Mode
@@ -496,8 +497,8 @@ func (a *Agent) switchTo(r SwitchRequest) (SwitchResult, error) {
 	prev := rt.serving
 	if prev != r.ID {
 		if p := rt.procs[prev]; p != nil {
-			if p.info.State == StateServing {
-				p.info.State = StateReady // the caller stops it explicitly
+			if p.info.State == api.StateServing {
+				p.info.State = api.StateReady // the caller stops it explicitly
 			}
 			if prevUp != nil {
 				p.upstreams = append(p.upstreams, prevUp)
@@ -505,25 +506,25 @@ func (a *Agent) switchTo(r SwitchRequest) (SwitchResult, error) {
 		}
 		inst.previous = prev
 	}
-	if inst.info.State == StateReady {
-		inst.info.State = StateServing
+	if inst.info.State == api.StateReady {
+		inst.info.State = api.StateServing
 	} // else it exited meanwhile: it stays "exited", and serving (requests get 502)
 	rt.serving = r.ID
 	a.o.Log.Printf("agent: %s now serves %s (%s); previous: %q", r.ID, listen, r.Mode, prev)
-	return SwitchResult{Previous: inst.previous, Serving: r.ID}, nil
+	return api.SwitchResult{Previous: inst.previous, Serving: r.ID}, nil
 }
 
 // stopProcess stops id: off the proxy, drained, SIGTERM, grace, SIGKILL.
-func (a *Agent) stopProcess(ctx context.Context, id string, r StopRequest) (ProcessInfo, error) {
+func (a *Agent) stopProcess(ctx context.Context, id string, r api.StopRequest) (api.ProcessInfo, error) {
 	rt := &a.rt
 	for {
 		rt.mu.Lock()
 		inst := rt.procs[id]
 		if inst == nil {
 			rt.mu.Unlock()
-			return ProcessInfo{}, errStatus(http.StatusNotFound, "stop process %s: no such instance", id)
+			return api.ProcessInfo{}, errStatus(http.StatusNotFound, "stop process %s: no such instance", id)
 		}
-		if inst.info.State == StateStarting {
+		if inst.info.State == api.StateStarting {
 			// Abort the start; it kills what it started. Then look again.
 			rt.mu.Unlock()
 			inst.cancel()
@@ -531,7 +532,7 @@ func (a *Agent) stopProcess(ctx context.Context, id string, r StopRequest) (Proc
 			case <-inst.settled:
 				continue
 			case <-ctx.Done():
-				return ProcessInfo{}, fmt.Errorf("stop process %s: %w", id, ctx.Err())
+				return api.ProcessInfo{}, fmt.Errorf("stop process %s: %w", id, ctx.Err())
 			}
 		}
 		if rt.closing && inst.stopping == nil {
@@ -539,7 +540,7 @@ func (a *Agent) stopProcess(ctx context.Context, id string, r StopRequest) (Proc
 			rt.mu.Unlock()
 			return info, errStatus(http.StatusServiceUnavailable, "stop process %s: the agent is stopping and stops every process", id)
 		}
-		if inst.stopping == nil && inst.proc != nil && inst.info.State != StateStopped && inst.info.State != StateFailed {
+		if inst.stopping == nil && inst.proc != nil && inst.info.State != api.StateStopped && inst.info.State != api.StateFailed {
 			inst.stopping = make(chan struct{})
 			rt.wg.Add(1)
 			go func() {
@@ -554,7 +555,7 @@ func (a *Agent) stopProcess(ctx context.Context, id string, r StopRequest) (Proc
 			select {
 			case <-done:
 			case <-ctx.Done():
-				return ProcessInfo{}, fmt.Errorf("stop process %s: %w", id, ctx.Err())
+				return api.ProcessInfo{}, fmt.Errorf("stop process %s: %w", id, ctx.Err())
 			}
 		}
 		rt.mu.Lock()
@@ -565,7 +566,7 @@ func (a *Agent) stopProcess(ctx context.Context, id string, r StopRequest) (Proc
 }
 
 // runStop takes inst off the proxy, drains it and stops its process.
-func (a *Agent) runStop(inst *instance, r StopRequest) {
+func (a *Agent) runStop(inst *instance, r api.StopRequest) {
 	rt := &a.rt
 	id := inst.info.ID
 	rt.switchMu.Lock()
@@ -577,9 +578,9 @@ func (a *Agent) runStop(inst *instance, r StopRequest) {
 		rt.serving = ""
 		a.o.Log.Printf("agent: %s was serving: the public port answers 503 until the next switch", id)
 	}
-	exited := inst.info.State == StateExited
+	exited := inst.info.State == api.StateExited
 	if !exited {
-		inst.info.State = StateDraining
+		inst.info.State = api.StateDraining
 	}
 	ups, proc := inst.upstreams, inst.proc
 	rt.mu.Unlock()
@@ -607,7 +608,7 @@ func (a *Agent) runStop(inst *instance, r StopRequest) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if !exited {
-		inst.info.State = StateStopped
+		inst.info.State = api.StateStopped
 	}
 	if inst.info.StoppedAt.IsZero() {
 		inst.info.StoppedAt = time.Now().UTC()
@@ -621,7 +622,7 @@ func (a *Agent) runStop(inst *instance, r StopRequest) {
 }
 
 func isFinal(state string) bool {
-	return state == StateStopped || state == StateFailed || state == StateExited
+	return state == api.StateStopped || state == api.StateFailed || state == api.StateExited
 }
 
 // pruneLocked forgets the oldest final records beyond keepRecords.
@@ -651,18 +652,18 @@ func isClosed(c chan struct{}) bool {
 }
 
 // processes lists what the agent runs and ran.
-func (a *Agent) processes() ProcessList {
+func (a *Agent) processes() api.ProcessList {
 	rt := &a.rt
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	l := ProcessList{Serving: rt.serving, Mode: rt.prxMode, Processes: []ProcessInfo{}}
+	l := api.ProcessList{Serving: rt.serving, Mode: rt.prxMode, Processes: []api.ProcessInfo{}}
 	if rt.prx != nil {
 		l.AppListen = rt.prx.Addr()
 	}
 	for _, in := range rt.procs {
 		l.Processes = append(l.Processes, in.info)
 	}
-	slices.SortFunc(l.Processes, func(x, y ProcessInfo) int {
+	slices.SortFunc(l.Processes, func(x, y api.ProcessInfo) int {
 		if c := x.StartedAt.Compare(y.StartedAt); c != 0 {
 			return c
 		}

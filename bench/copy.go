@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/agent/auth"
 	"github.com/distributive-flow/dflow/artifact"
 	"golang.org/x/time/rate"
@@ -122,7 +122,7 @@ func runCopy(e *env) ([]Figure, any, error) {
 				if err == nil {
 					defer f.Close()
 					body := &capped{r: f, limits: []*rate.Limiter{rate.NewLimiter(rate.Limit(B), 1<<20), origin}, sent: &sent}
-					c := agent.NewClient(nd.AgentURL, nd.ID, signer)
+					c := api.NewClient(nd.AgentURL, nd.ID, signer)
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 					err = c.PutArtifact(ctx, digest, body, size, false)
 					cancel()
@@ -144,7 +144,7 @@ func runCopy(e *env) ([]Figure, any, error) {
 		}
 		// Check, then free the nodes' disks for the next run.
 		for _, nd := range nodes[:n] {
-			c := agent.NewClient(nd.AgentURL, nd.ID, signer)
+			c := api.NewClient(nd.AgentURL, nd.ID, signer)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			if has, _ := c.HasArtifact(ctx, digest); has {
 				r.Stored++

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/testsuite"
 )
 
@@ -205,7 +205,7 @@ func analyse(h wfHistory) rolloutRun {
 			ns.n++
 			switch a.Type {
 			case "StartOnNode":
-				var info agent.ProcessInfo
+				var info api.ProcessInfo
 				r.StartGate = append(r.StartGate, a.inside().Seconds())
 				if err := a.decodeResult(&info); err == nil && !info.StartedAt.IsZero() && info.StartedAt.After(a.Started) && info.StartedAt.Before(a.Closed) {
 					starts = append(starts, info.StartedAt.Sub(a.Started).Seconds())
@@ -321,7 +321,7 @@ func appRSS(d dflow) []int {
 		return nil
 	}
 	var rows []struct {
-		Processes []agent.ProcessInfo `json:"processes"`
+		Processes []api.ProcessInfo `json:"processes"`
 	}
 	if json.Unmarshal([]byte(out), &rows) != nil {
 		return nil

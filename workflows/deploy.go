@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/distributive-flow/dflow/activities"
-	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/deploy"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -507,7 +507,7 @@ func switchNode(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.
 		return workflow.ExecuteActivity(nctx, activity, args...)
 	}
 	id := rel.InstanceID()
-	var list agent.ProcessList
+	var list api.ProcessList
 	if err := quick(acts.NodeProcesses, cfg.Ref(), n).Get(ctx, &list); err != nil {
 		return o, failed(fmt.Sprintf("node %d", n.Index), err)
 	}
@@ -515,7 +515,7 @@ func switchNode(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.
 	for _, p := range list.Processes {
 		if p.ID == list.Serving {
 			o.Version = p.Version
-			if rel.Kind != deploy.ReleaseRestart && p.Version == rel.Version && p.Digest == rel.Digest && p.State == agent.StateServing {
+			if rel.Kind != deploy.ReleaseRestart && p.Version == rel.Version && p.Digest == rel.Digest && p.State == api.StateServing {
 				o.Skipped = true
 				t.event(ctx, n.Index, "node %d serves %s already", n.Index, deploy.ShortVersion(rel.Version))
 				return o, nil
@@ -544,7 +544,7 @@ func switchNode(ctx workflow.Context, t *tracker, cfg deploy.Config, rel deploy.
 		o.Serving = ""
 	}
 	t.event(ctx, n.Index, "node %d: starting %s", n.Index, id)
-	var started agent.ProcessInfo
+	var started api.ProcessInfo
 	if err := workflow.ExecuteActivity(nctx, acts.StartOnNode, cfg.Ref(), n, rel).Get(ctx, &started); err != nil {
 		return o, failed("deploy stopped", err)
 	}

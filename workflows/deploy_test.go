@@ -19,6 +19,7 @@ import (
 
 	"github.com/distributive-flow/dflow/activities"
 	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/agent/process/fakeapp"
 	"github.com/distributive-flow/dflow/artifact"
 	"github.com/distributive-flow/dflow/backends"
@@ -305,7 +306,7 @@ func TestDeployRollbackRestart(t *testing.T) {
 
 	// Every node runs exactly one live process: the old ones were stopped.
 	for _, n := range f.nodes {
-		l, err := agent.NewClient(n.AgentURL, n.ID, f.signer).Processes(context.Background())
+		l, err := api.NewClient(n.AgentURL, n.ID, f.signer).Processes(context.Background())
 		require.NoError(t, err)
 		live := 0
 		for _, p := range l.Processes {
@@ -354,17 +355,17 @@ func TestRestartModeStopsTheOldVersionFirst(t *testing.T) {
 	res, err := f.deploy(t, deploy.ReleaseDeploy, "b", f.cfg)
 	require.NoError(t, err)
 	require.Equal(t, all("b", 1), f.serving(t))
-	l, err := agent.NewClient(f.nodes[0].AgentURL, f.nodes[0].ID, f.signer).Processes(context.Background())
+	l, err := api.NewClient(f.nodes[0].AgentURL, f.nodes[0].ID, f.signer).Processes(context.Background())
 	require.NoError(t, err)
 	for _, p := range l.Processes {
 		if p.Version == "a" {
-			require.Equal(t, agent.StateStopped, p.State)
+			require.Equal(t, api.StateStopped, p.State)
 			require.True(t, p.StoppedAt.Before(findStarted(l, res.Release.InstanceID())), "the old version stopped before the new one started")
 		}
 	}
 }
 
-func findStarted(l agent.ProcessList, id string) time.Time {
+func findStarted(l api.ProcessList, id string) time.Time {
 	for _, p := range l.Processes {
 		if p.ID == id {
 			return p.StartedAt

@@ -5,7 +5,7 @@ import (
 	"slices"
 
 	"github.com/distributive-flow/dflow/activities"
-	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/deploy"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -78,7 +78,7 @@ func GC(ctx workflow.Context, req GCRequest) (GCResult, error) {
 		if err := workflow.ExecuteActivity(nctx, acts.NodeArtifacts, cfg.Ref(), n).Get(ctx, &held[i]); err != nil {
 			return failed(fmt.Sprintf("gc: node %d (gc needs every node; `dflow repair` first)", n.Index), err)
 		}
-		var l agent.ProcessList
+		var l api.ProcessList
 		if err := workflow.ExecuteActivity(nctx, acts.NodeProcesses, cfg.Ref(), n).Get(ctx, &l); err != nil {
 			return failed(fmt.Sprintf("gc: node %d (gc needs every node; `dflow repair` first)", n.Index), err)
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/distributive-flow/dflow/activities"
 	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/workflows"
@@ -224,10 +225,10 @@ func (f *healFleet) ids(t *testing.T) map[int]string {
 	return out
 }
 
-func (f *healFleet) processes(t *testing.T, i int) agent.ProcessList {
+func (f *healFleet) processes(t *testing.T, i int) api.ProcessList {
 	n, ok := f.state(t).Node(i)
 	require.True(t, ok)
-	l, err := agent.NewClient(n.AgentURL, n.ID, f.signer).Processes(context.Background())
+	l, err := api.NewClient(n.AgentURL, n.ID, f.signer).Processes(context.Background())
 	require.NoError(t, err)
 	return l
 }
@@ -391,7 +392,7 @@ func TestChaosAndRepairWatch(t *testing.T) {
 func (f *healFleet) held(t *testing.T, i int) []string {
 	n, ok := f.state(t).Node(i)
 	require.True(t, ok)
-	arts, err := agent.NewClient(n.AgentURL, n.ID, f.signer).Artifacts(context.Background())
+	arts, err := api.NewClient(n.AgentURL, n.ID, f.signer).Artifacts(context.Background())
 	require.NoError(t, err)
 	var out []string
 	for _, a := range arts {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/distributive-flow/dflow/activities"
-	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/deploy"
 	"go.temporal.io/sdk/workflow"
 )
@@ -127,7 +127,7 @@ func Stop(ctx workflow.Context, req StopRequest) ([]StoppedOn, error) {
 		n := nodes[i]
 		res[i].Index = n.Index
 		sctx := nodeStepOptions(ctx, cfg)
-		var list agent.ProcessList
+		var list api.ProcessList
 		if err := workflow.ExecuteActivity(sctx, acts.NodeProcesses, cfg.Ref(), n).Get(ctx, &list); err != nil {
 			return failed(fmt.Sprintf("node %d", n.Index), err)
 		}

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/backends/plugin"
 	"github.com/distributive-flow/dflow/deploy"
@@ -98,7 +99,7 @@ func signedRequests(t *testing.T, path, name string) {
 	require.Equal(t, "127.0.0.103", n.Address)
 	require.Equal(t, `img "quoted"`, n.Image)
 	require.Equal(t, name, n.Backend)
-	st, err := agent.NewClient(n.AgentURL, n.ID, signer).Status(ctx)
+	st, err := api.NewClient(n.AgentURL, n.ID, signer).Status(ctx)
 	require.NoError(t, err)
 	require.Equal(t, n.ID, st.NodeID)
 

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/agent/auth"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
@@ -196,7 +196,7 @@ func TestProvisionEndToEnd(t *testing.T) {
 	// Authenticated status answers; unsigned and wrongly signed requests get 401.
 	ctx := context.Background()
 	for _, r := range rows {
-		st, err := agent.NewClient(r.AgentURL, r.ID, p.signer()).Status(ctx)
+		st, err := api.NewClient(r.AgentURL, r.ID, p.signer()).Status(ctx)
 		require.NoError(t, err)
 		require.Equal(t, r.Index, st.Index)
 		require.Equal(t, r.Address, st.Address)
@@ -209,7 +209,7 @@ func TestProvisionEndToEnd(t *testing.T) {
 
 		_, other, _ := ed25519.GenerateKey(rand.Reader)
 		stranger, _ := ssh.NewSignerFromKey(other)
-		_, err = agent.NewClient(r.AgentURL, r.ID, stranger).Status(ctx)
+		_, err = api.NewClient(r.AgentURL, r.ID, stranger).Status(ctx)
 		require.ErrorContains(t, err, "401", "signed by a key the node does not know")
 	}
 	log, err := os.ReadFile(filepath.Join(p.dir, ".dflow", "nodes", "0", "agent.log"))
@@ -230,14 +230,14 @@ func TestProvisionEndToEnd(t *testing.T) {
 	node0 := rows[0]
 
 	// cycle gives a fresh agent at the same index and address.
-	before, err := agent.NewClient(node0.AgentURL, node0.ID, p.signer()).Status(ctx)
+	before, err := api.NewClient(node0.AgentURL, node0.ID, p.signer()).Status(ctx)
 	require.NoError(t, err)
 	p.run("cycle", "0")
 	rows = p.list()
 	require.Len(t, rows, 1)
 	require.Equal(t, node0.Address, rows[0].Address)
 	require.NotEqual(t, node0.ID, rows[0].ID)
-	after, err := agent.NewClient(rows[0].AgentURL, rows[0].ID, p.signer()).Status(ctx)
+	after, err := api.NewClient(rows[0].AgentURL, rows[0].ID, p.signer()).Status(ctx)
 	require.NoError(t, err)
 	require.NotEqual(t, before.PID, after.PID, "a fresh agent process")
 

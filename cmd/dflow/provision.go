@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/distributive-flow/dflow/activities"
-	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/worker"
 	"github.com/distributive-flow/dflow/workflows"
@@ -311,7 +311,7 @@ func listNodes(ctx context.Context, cfg deploy.Config) ([]nodeRow, error) {
 			defer wg.Done()
 			sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			defer cancel()
-			s, err := agent.NewClient(n.AgentURL, n.ID, b.Signer).Status(sctx)
+			s, err := api.NewClient(n.AgentURL, n.ID, b.Signer).Status(sctx)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/distributive-flow/dflow/activities"
-	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/worker"
 	"github.com/spf13/cobra"
@@ -23,14 +23,14 @@ import (
 
 // versionRow is one node of `dflow versions`.
 type versionRow struct {
-	Index     int                 `json:"index"`
-	Address   string              `json:"address"`
-	AppURL    string              `json:"app_url"`
-	Serving   string              `json:"serving"`    // version behind the public port, "" when none
-	ServingID string              `json:"serving_id"` // its process instance
-	Others    []string            `json:"others"`     // the other versions present (running or kept)
-	Processes []agent.ProcessInfo `json:"processes"`
-	Error     string              `json:"error,omitempty"`
+	Index     int               `json:"index"`
+	Address   string            `json:"address"`
+	AppURL    string            `json:"app_url"`
+	Serving   string            `json:"serving"`    // version behind the public port, "" when none
+	ServingID string            `json:"serving_id"` // its process instance
+	Others    []string          `json:"others"`     // the other versions present (running or kept)
+	Processes []api.ProcessInfo `json:"processes"`
+	Error     string            `json:"error,omitempty"`
 }
 
 // nodeVersions asks every recorded node's agent what it runs.
@@ -53,7 +53,7 @@ func nodeVersions(ctx context.Context, cfg deploy.Config) ([]versionRow, *activi
 			defer wg.Done()
 			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
-			l, err := agent.NewClient(n.AgentURL, n.ID, b.Signer).Processes(qctx)
+			l, err := api.NewClient(n.AgentURL, n.ID, b.Signer).Processes(qctx)
 			if err != nil {
 				r.Error = err.Error()
 				return
@@ -269,9 +269,9 @@ func compareChecksums(ctx context.Context, cfg deploy.Config) ([]checksumRow, er
 			}
 			row.Path, row.Expected = exe.Path, exe.SHA256
 			qctx, cancel := context.WithTimeout(ctx, time.Minute)
-			sum, err := agent.NewClient(byIndex[nv.Index].AgentURL, byIndex[nv.Index].ID, b.Signer).Checksum(qctx, p.Digest, exe.Path)
+			sum, err := api.NewClient(byIndex[nv.Index].AgentURL, byIndex[nv.Index].ID, b.Signer).Checksum(qctx, p.Digest, exe.Path)
 			cancel()
-			var api *agent.APIError
+			var api *api.APIError
 			switch {
 			case errors.As(err, &api) && api.Status == 404:
 				row.Actual = "missing"

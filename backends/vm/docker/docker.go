@@ -20,6 +20,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/backends/internal/dockerengine"
 	"github.com/distributive-flow/dflow/deploy"
@@ -288,7 +289,7 @@ func agentSubcommand(binary string) []string {
 // waitReady returns once the node's agent answers an authenticated status
 // call with the node's ID.
 func (b *Backend) waitReady(ctx context.Context, n deploy.Node, id string, exited <-chan error) error {
-	return agent.WaitReady(ctx, n.AgentURL, b.o.Signer, n.ID, b.o.StartTimeout, exited, agent.AgentLog{
+	return api.WaitReady(ctx, n.AgentURL, b.o.Signer, n.ID, b.o.StartTimeout, exited, api.AgentLog{
 		Where: "its log (docker logs " + b.ContainerName(n.Index) + ")", Tail: func(k int) string { return b.logTail(id, k) },
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/backends/internal/loopback"
 	"github.com/distributive-flow/dflow/deploy"
@@ -174,7 +175,7 @@ func (b *Backend) spawn(dir string, n deploy.Node) (<-chan error, error) {
 // call with the node's ID.
 func (b *Backend) waitReady(ctx context.Context, n deploy.Node, dir string, exited <-chan error) error {
 	logPath := filepath.Join(dir, "agent.log")
-	return agent.WaitReady(ctx, n.AgentURL, b.o.Signer, n.ID, b.o.StartTimeout, exited, agent.AgentLog{
+	return api.WaitReady(ctx, n.AgentURL, b.o.Signer, n.ID, b.o.StartTimeout, exited, api.AgentLog{
 		Where: logPath, Tail: func(k int) string { return filelock.Tail(logPath, k) },
 	})
 }

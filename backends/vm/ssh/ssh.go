@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/deploy"
 	gossh "golang.org/x/crypto/ssh"
@@ -207,7 +208,7 @@ func (b *Backend) probe(c *conn, index int, sum string) (probe, error) {
 func (b *Backend) answers(ctx context.Context, n deploy.Node, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return agent.AnswersAs(ctx, n.AgentURL, b.o.Signer, n.ID)
+	return api.AnswersAs(ctx, n.AgentURL, b.o.Signer, n.ID)
 }
 
 // Create makes the node at s.Index on the s.Index-th host: the running node

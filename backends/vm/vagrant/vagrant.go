@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/distributive-flow/dflow/agent"
+	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/backends/internal/loopback"
 	"github.com/distributive-flow/dflow/deploy"
@@ -160,7 +160,7 @@ func (b *Backend) state(ctx context.Context, dir string) (string, error) {
 func (b *Backend) answers(ctx context.Context, n deploy.Node, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return agent.AnswersAs(ctx, n.AgentURL, b.o.Signer, n.ID)
+	return api.AnswersAs(ctx, n.AgentURL, b.o.Signer, n.ID)
 }
 
 // Create brings up the machine of node s.Index and returns once its agent
