@@ -20,7 +20,7 @@ func forEachProbe(ctx workflow.Context, parallel int, durations []time.Duration)
 	for i := range started {
 		started[i] = -1
 	}
-	err := forEach(ctx, len(durations), parallel, func(ctx workflow.Context, i int) error {
+	err := decideNodeSteps(ctx).forEach(ctx, len(durations), parallel, func(ctx workflow.Context, i int) error {
 		started[i] = workflow.Now(ctx).Sub(t0).Seconds()
 		d := durations[i]
 		if d < 0 {

@@ -73,7 +73,8 @@ func GC(ctx workflow.Context, req GCRequest) (GCResult, error) {
 	nodes := inv.State.Nodes
 	held := make([][]string, len(nodes))
 	running := make([][]string, len(nodes))
-	err = forEach(ctx, len(nodes), cfg.Nodes.Parallel, func(ctx workflow.Context, i int) error {
+	steps := decideNodeSteps(ctx)
+	err = steps.forEach(ctx, len(nodes), cfg.Nodes.Parallel, func(ctx workflow.Context, i int) error {
 		n := nodes[i]
 		if err := workflow.ExecuteActivity(nctx, acts.NodeArtifacts, cfg.Ref(), n).Get(ctx, &held[i]); err != nil {
 			return failed(fmt.Sprintf("gc: node %d (gc needs every node; `dflow repair` first)", n.Index), err)
@@ -115,7 +116,7 @@ func GC(ctx workflow.Context, req GCRequest) (GCResult, error) {
 
 	t.step(ctx, "remove", len(nodes)+1)
 	res.Nodes = make([]GCNode, len(nodes))
-	err = forEach(ctx, len(nodes), cfg.Nodes.Parallel, func(ctx workflow.Context, i int) error {
+	err = steps.forEach(ctx, len(nodes), cfg.Nodes.Parallel, func(ctx workflow.Context, i int) error {
 		n := nodes[i]
 		res.Nodes[i] = GCNode{Index: n.Index, Removed: []string{}}
 		var ds []string

@@ -74,7 +74,7 @@ func Copy(ctx workflow.Context, req CopyRequest) (CopyResult, error) {
 	}
 	res.Nodes = make([]NodeOutcome, len(nodes))
 	t.step(ctx, "copy", len(nodes))
-	err = forEach(ctx, len(nodes), cfg.Nodes.Parallel, func(ctx workflow.Context, i int) error {
+	err = decideNodeSteps(ctx).forEach(ctx, len(nodes), cfg.Nodes.Parallel, func(ctx workflow.Context, i int) error {
 		n := nodes[i]
 		var cr activities.CopyResult
 		if err := workflow.ExecuteActivity(copyOptions(ctx), acts.CopyToNode, cfg.Ref(), n, picked.Target, req.Force).Get(ctx, &cr); err != nil {
@@ -123,7 +123,7 @@ func Stop(ctx workflow.Context, req StopRequest) ([]StoppedOn, error) {
 	}
 	res = make([]StoppedOn, len(nodes))
 	t.step(ctx, "stop", len(nodes))
-	err = forEach(ctx, len(nodes), cfg.Nodes.Parallel, func(ctx workflow.Context, i int) error {
+	err = decideNodeSteps(ctx).forEach(ctx, len(nodes), cfg.Nodes.Parallel, func(ctx workflow.Context, i int) error {
 		n := nodes[i]
 		res[i].Index = n.Index
 		sctx := nodeStepOptions(ctx, cfg)

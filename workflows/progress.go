@@ -76,33 +76,3 @@ func (t *tracker) publish(ctx workflow.Context) {
 	}
 	workflow.SetCurrentDetails(ctx, d)
 }
-
-// nodeOptions are the activity options of steps that act on one node: short
-// attempts, heartbeats so a dead worker is noticed in seconds, and retries
-// with backoff for everything but bad input.
-func nodeOptions(ctx workflow.Context) workflow.Context {
-	return stepOptions(ctx, 2*time.Minute, activities.ErrBadInput)
-}
-
-// stepOptions are options for activities that heartbeat every
-// activities.HeartbeatEvery and may take up to startToClose: retried with
-// backoff, five times at most, except for the error types named.
-func stepOptions(ctx workflow.Context, startToClose time.Duration, nonRetryable ...string) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: startToClose,
-		HeartbeatTimeout:    5 * activities.HeartbeatEvery,
-		RetryPolicy:         stepRetry(nonRetryable...),
-	})
-}
-
-// stepRetry is how node steps are retried: with backoff, five times at
-// most, except for the error types named.
-func stepRetry(nonRetryable ...string) *temporal.RetryPolicy {
-	return &temporal.RetryPolicy{
-		InitialInterval:        time.Second,
-		BackoffCoefficient:     2,
-		MaximumInterval:        15 * time.Second,
-		MaximumAttempts:        5,
-		NonRetryableErrorTypes: nonRetryable,
-	}
-}

@@ -116,7 +116,7 @@ func heal(ctx workflow.Context, t *tracker, cfg deploy.Config, plan deploy.Repai
 	nctx := nodeOptions(ctx)
 	parallel := max(cfg.Nodes.Parallel, 1)
 	t.step(ctx, "destroy", len(plan.Destroy))
-	err := forEach(ctx, len(plan.Destroy), parallel, func(ctx workflow.Context, i int) error {
+	err := insp.steps.forEach(ctx, len(plan.Destroy), parallel, func(ctx workflow.Context, i int) error {
 		a := plan.Destroy[i]
 		t.event(ctx, a.Index, "node %d: %s: destroying it", a.Index, a.Reason)
 		if err := workflow.ExecuteActivity(nctx, acts.DestroyNode, cfg.Ref(), a.Node).Get(ctx, nil); err != nil {
@@ -131,7 +131,7 @@ func heal(ctx workflow.Context, t *tracker, cfg deploy.Config, plan deploy.Repai
 	}
 	t.step(ctx, "create", len(plan.Create))
 	created := make([]deploy.Node, len(plan.Create))
-	err = forEach(ctx, len(plan.Create), parallel, func(ctx workflow.Context, i int) error {
+	err = insp.steps.forEach(ctx, len(plan.Create), parallel, func(ctx workflow.Context, i int) error {
 		idx := plan.Create[i]
 		t.event(ctx, idx, "creating node %d", idx)
 		if err := workflow.ExecuteActivity(nctx, acts.CreateNode, cfg.Ref(), idx).Get(ctx, &created[i]); err != nil {
@@ -164,7 +164,7 @@ func heal(ctx workflow.Context, t *tracker, cfg deploy.Config, plan deploy.Repai
 	if hasCur && len(targets) > 0 {
 		res.Version = cur.Version
 		t.event(ctx, -1, "starting release %d (version %s) on %s", cur.ID, deploy.ShortVersion(cur.Version), nodeList(targets))
-		outcomes, err := rollout(ctx, t, cfg, cur, targets)
+		outcomes, err := newRollout(t, cfg, cur, insp.steps).run(ctx, targets)
 		res.Provisioned = outcomes
 		if err != nil {
 			return err
@@ -182,7 +182,7 @@ func heal(ctx workflow.Context, t *tracker, cfg deploy.Config, plan deploy.Repai
 	for _, n := range res.Created {
 		healthy[n.Index] = true // its agent answered: CreateNode waits for it
 	}
-	err = forEach(ctx, len(targets), parallel, func(ctx workflow.Context, i int) error {
+	err = insp.steps.forEach(ctx, len(targets), parallel, func(ctx workflow.Context, i int) error {
 		n := targets[i]
 		var v deploy.Verdict
 		if err := workflow.ExecuteActivity(nctx, acts.VerifyNode, cfg.Ref(), n).Get(ctx, &v); err != nil {
@@ -220,6 +220,8 @@ func nodeList(nodes []deploy.Node) string {
 type inspection struct {
 	state deploy.State
 	seen  []deploy.NodeHealth
+	// steps was decided once the nodes were listed (decideNodeSteps).
+	steps nodeSteps
 }
 
 // healthy counts the recorded nodes below the count that need nothing.
@@ -247,7 +249,8 @@ func inspect(ctx workflow.Context, t *tracker, cfg deploy.Config) (inspection, e
 	}
 	in.state = inv.State
 	in.seen = deploy.RepairSubjects(inv.State.Nodes, inv.Live)
-	err := forEach(ctx, len(in.seen), max(cfg.Nodes.Parallel, 1), func(ctx workflow.Context, i int) error {
+	in.steps = decideNodeSteps(ctx)
+	err := in.steps.forEach(ctx, len(in.seen), max(cfg.Nodes.Parallel, 1), func(ctx workflow.Context, i int) error {
 		h := in.seen[i]
 		if err := workflow.ExecuteActivity(nctx, acts.InspectNode, cfg.Ref(), h).Get(ctx, &h); err != nil {
 			return failed(fmt.Sprintf("inspect node %d", h.Index), err)

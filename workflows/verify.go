@@ -40,7 +40,7 @@ func VerifyWatch(ctx workflow.Context, req VerifyRequest) error {
 				nodes = filterIndex(nodes, req.Index)
 			}
 			t.step(ctx, fmt.Sprintf("round %d", req.Rounds+i+1), len(nodes))
-			verdicts, err := verifyAll(ctx, req.Config, nodes)
+			verdicts, err := verifyAll(ctx, decideNodeSteps(ctx), req.Config, nodes)
 			if err != nil {
 				t.event(ctx, -1, "round %d: %v", req.Rounds+i+1, err)
 			}
@@ -69,4 +69,16 @@ func filterIndex(nodes []deploy.Node, index int) []deploy.Node {
 		}
 	}
 	return nil
+}
+
+// verifyAll asks verify about every node.
+func verifyAll(ctx workflow.Context, steps nodeSteps, cfg deploy.Config, nodes []deploy.Node) ([]deploy.Verdict, error) {
+	out := make([]deploy.Verdict, len(nodes))
+	err := steps.forEach(ctx, len(nodes), cfg.Nodes.Parallel, func(ctx workflow.Context, i int) error {
+		if err := workflow.ExecuteActivity(nodeOptions(ctx), acts.VerifyNode, cfg.Ref(), nodes[i]).Get(ctx, &out[i]); err != nil {
+			return failed(fmt.Sprintf("verify node %d", nodes[i].Index), err)
+		}
+		return nil
+	})
+	return out, err
 }
