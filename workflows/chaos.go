@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/distributive-flow/dflow/deploy"
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
 
@@ -136,10 +135,10 @@ type RampageResult struct {
 	Skipped int `json:"skipped"`
 }
 
-// ChaosRampage runs `chaos-monkey --rampage`: a Chaos kill every Interval
-// (a durable timer), each a child workflow under the cluster lock, so never
-// while a deploy, rollback or repair runs (that round is skipped). It
-// continues as new when the server suggests it or every roundsPerRun rounds.
+// ChaosRampage runs `chaos-monkey --rampage` on the watch loop (watch.go):
+// a Chaos kill every Interval, each a child workflow under the cluster
+// lock, so never while a deploy, rollback or repair runs (that round is
+// skipped).
 func ChaosRampage(ctx workflow.Context, req RampageRequest) (RampageResult, error) {
 	var res RampageResult
 	t, err := newWatchTracker(ctx, "chaos-monkey --rampage", req.Progress, req.Interval)
@@ -151,41 +150,33 @@ func ChaosRampage(ctx workflow.Context, req RampageRequest) (RampageResult, erro
 	if req.Rounds == 0 {
 		t.event(ctx, -1, "a kill every %s on cluster %s", req.Interval, cfg.Name)
 	}
-	for run := 0; ; run++ {
-		req.Rounds++
+	loop := watchLoop{interval: req.Interval, rounds: &req.Rounds, maxRounds: req.MaxRounds, next: func() error {
+		req.Progress = carried(t)
+		return workflow.NewContinueAsNewError(ctx, ChaosRampage, req)
+	}}
+	err = watch(ctx, loop, func(round int) {
 		res.Rounds++
 		creq := req.Chaos
 		if creq.Seed != 0 {
-			creq.Seed += int64(req.Rounds)
+			creq.Seed += int64(round)
 		}
 		var cr ChaosResult
 		err := onLock(ctx, cfg, "chaos-monkey (rampage)", creq.Who).run(Chaos, creq, &cr)
 		switch {
-		case temporal.IsWorkflowExecutionAlreadyStartedError(err):
+		case lockHeld(err):
 			res.Skipped++
-			t.event(ctx, -1, "round %d: another operation holds the cluster lock (%s): no kill", req.Rounds, LockID(cfg))
+			t.event(ctx, -1, "round %d: another operation holds the cluster lock (%s): no kill", round, LockID(cfg))
 		case err != nil:
-			t.event(ctx, -1, "round %d: chaos failed: %v", req.Rounds, err)
+			t.event(ctx, -1, "round %d: chaos failed: %v", round, err)
 		case cr.Skipped != "":
 			res.Skipped++
-			t.event(ctx, -1, "round %d: no kill: %s", req.Rounds, cr.Skipped)
+			t.event(ctx, -1, "round %d: no kill: %s", round, cr.Skipped)
 		case cr.Killed:
 			res.Kills++
-			t.event(ctx, *cr.Victim, "round %d: destroyed node %d (%s)", req.Rounds, *cr.Victim, cr.Node)
+			t.event(ctx, *cr.Victim, "round %d: destroyed node %d (%s)", round, *cr.Victim, cr.Node)
 		case cr.Victim != nil:
-			t.event(ctx, *cr.Victim, "round %d: dry run: would destroy node %d (%s)", req.Rounds, *cr.Victim, cr.Node)
+			t.event(ctx, *cr.Victim, "round %d: dry run: would destroy node %d (%s)", round, *cr.Victim, cr.Node)
 		}
-		if req.MaxRounds > 0 && req.Rounds >= req.MaxRounds {
-			return res, nil
-		}
-		if err := workflow.Sleep(ctx, req.Interval); err != nil {
-			return res, err
-		}
-		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() || run+1 >= roundsPerRun {
-			p := t.p
-			p.Events = lastEvents(p.Events, 50)
-			req.Progress = &p
-			return res, workflow.NewContinueAsNewError(ctx, ChaosRampage, req)
-		}
-	}
+	})
+	return res, err
 }

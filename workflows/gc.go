@@ -192,7 +192,7 @@ func Scheduled(ctx workflow.Context, req ScheduledRequest) (ScheduledResult, err
 		var r GCResult
 		err = onLock(ctx, req.GC.Config, "gc (scheduled)", req.GC.Who).run(GC, *req.GC, &r)
 		res.GC = &r
-		if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+		if lockHeld(err) {
 			res.Skipped = "another operation holds the cluster lock " + LockID(req.GC.Config)
 			res.GC, err = nil, nil
 		}
@@ -200,7 +200,7 @@ func Scheduled(ctx workflow.Context, req ScheduledRequest) (ScheduledResult, err
 		var r ChaosResult
 		err = onLock(ctx, req.Chaos.Config, "chaos-monkey (scheduled)", req.Chaos.Who).run(Chaos, *req.Chaos, &r)
 		res.Chaos = &r
-		if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+		if lockHeld(err) {
 			res.Skipped = "another operation holds the cluster lock " + LockID(req.Chaos.Config)
 			res.Chaos, err = nil, nil
 		}

@@ -6,9 +6,21 @@ import (
 
 	"github.com/distributive-flow/dflow/activities"
 	"github.com/distributive-flow/dflow/deploy"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
+
+// The cluster lock: one operation that changes a cluster at a time. The
+// workflow ID is the lock (LockID), so Temporal itself refuses a second
+// one; with the etcd store a lease in the Store is held too (lockCluster),
+// for operators who share an etcd but not a Temporal. Watch loops and
+// schedules run what they change as a child workflow on the lock (onLock).
+
+// LockID is the cluster lock: the workflow ID every mutating operation on
+// cfg's cluster runs under (the CLI's startMutating uses the same), so
+// Temporal itself refuses a second one while one runs.
+func LockID(cfg deploy.Config) string { return "dflow-" + cfg.Name }
 
 // beginOp starts a mutating workflow: its progress tracker (op names it),
 // then the store's cluster lock, which the returned function releases.
@@ -51,3 +63,31 @@ func lockCluster(ctx workflow.Context, cfg deploy.Config) (release func(), err e
 		_ = workflow.ExecuteActivity(nodeOptions(dctx), acts.ReleaseClusterLock, cfg.Ref(), lease).Get(dctx, nil)
 	}, nil
 }
+
+// locked runs a child workflow under the cluster lock.
+type locked struct {
+	ctx workflow.Context
+}
+
+// onLock returns a runner of child workflows whose ID is the cluster lock:
+// when another operation holds it, starting the child fails (lockHeld).
+func onLock(ctx workflow.Context, cfg deploy.Config, command, who string) locked {
+	return locked{ctx: workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:        LockID(cfg),
+		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+		Memo:              map[string]any{"command": command, "who": who},
+	})}
+}
+
+// run starts wf(arg) on the lock and waits for its result.
+func (l locked) run(wf any, arg any, result any) error {
+	f := workflow.ExecuteChildWorkflow(l.ctx, wf, arg)
+	if err := f.GetChildWorkflowExecution().Get(l.ctx, nil); err != nil {
+		return err
+	}
+	return f.Get(l.ctx, result)
+}
+
+// lockHeld tells whether a child workflow on the cluster lock (onLock) did
+// not start because another operation holds the lock.
+func lockHeld(err error) bool { return temporal.IsWorkflowExecutionAlreadyStartedError(err) }

@@ -14,52 +14,46 @@ type VerifyRequest struct {
 	Config   deploy.Config `json:"config"`
 	Index    int           `json:"index"`
 	Interval time.Duration `json:"interval"`
-	// Rounds counts the rounds done by earlier runs (continue-as-new).
+	// Rounds counts the rounds so far, across continue-as-new.
 	Rounds int `json:"rounds,omitempty"`
+	// MaxRounds ends the watch after that many rounds (0: never).
+	MaxRounds int `json:"max_rounds,omitempty"`
 }
 
-// verifyRoundsPerRun bounds one run's history; then it continues as new.
-const verifyRoundsPerRun = 200
-
-// VerifyWatch verifies every node (or one) every Interval, recording each
-// verdict in the store, until it is cancelled. It continues as new when
-// Temporal suggests it or after verifyRoundsPerRun rounds. It holds no
+// VerifyWatch runs `verify --watch` on the watch loop (watch.go): it
+// verifies every node (or one) every Interval (at least a second),
+// recording each verdict in the store, until it is cancelled. It holds no
 // cluster lock: it changes nothing on the nodes.
 func VerifyWatch(ctx workflow.Context, req VerifyRequest) error {
 	t, err := newTracker(ctx, "verify --watch")
 	if err != nil {
 		return err
 	}
-	interval := max(req.Interval, time.Second)
-	for i := 0; ; i++ {
+	loop := watchLoop{interval: max(req.Interval, time.Second), rounds: &req.Rounds, maxRounds: req.MaxRounds, next: func() error {
+		return workflow.NewContinueAsNewError(ctx, VerifyWatch, req)
+	}}
+	return watch(ctx, loop, func(round int) {
 		var nodes []deploy.Node
 		if err := workflow.ExecuteActivity(nodeOptions(ctx), acts.Nodes, req.Config.Ref()).Get(ctx, &nodes); err != nil {
-			t.event(ctx, -1, "round %d: %v", req.Rounds+i+1, err)
-		} else {
-			if req.Index >= 0 {
-				nodes = filterIndex(nodes, req.Index)
-			}
-			t.step(ctx, fmt.Sprintf("round %d", req.Rounds+i+1), len(nodes))
-			verdicts, err := verifyAll(ctx, decideNodeSteps(ctx), req.Config, nodes)
-			if err != nil {
-				t.event(ctx, -1, "round %d: %v", req.Rounds+i+1, err)
-			}
-			for _, v := range verdicts {
-				state := "healthy"
-				if !v.Healthy() {
-					state = "UNHEALTHY"
-				}
-				t.event(ctx, v.Index, "node %d: health %.1f threshold %.1f: %s %s", v.Index, v.Health, v.Threshold, state, v.Detail)
-			}
+			t.event(ctx, -1, "round %d: %v", round, err)
+			return
 		}
-		if err := workflow.Sleep(ctx, interval); err != nil {
-			return err // cancelled
+		if req.Index >= 0 {
+			nodes = filterIndex(nodes, req.Index)
 		}
-		if i+1 >= verifyRoundsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
-			req.Rounds += i + 1
-			return workflow.NewContinueAsNewError(ctx, VerifyWatch, req)
+		t.step(ctx, fmt.Sprintf("round %d", round), len(nodes))
+		verdicts, err := verifyAll(ctx, decideNodeSteps(ctx), req.Config, nodes)
+		if err != nil {
+			t.event(ctx, -1, "round %d: %v", round, err)
 		}
-	}
+		for _, v := range verdicts {
+			state := "healthy"
+			if !v.Healthy() {
+				state = "UNHEALTHY"
+			}
+			t.event(ctx, v.Index, "node %d: health %.1f threshold %.1f: %s %s", v.Index, v.Health, v.Threshold, state, v.Detail)
+		}
+	})
 }
 
 func filterIndex(nodes []deploy.Node, index int) []deploy.Node {
