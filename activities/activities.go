@@ -21,6 +21,9 @@ type Backends struct {
 	Store   backends.Store
 	Reader  backends.PackageReader
 	Builder backends.Builder
+	// Container makes what nodes run a release from (nil: the bundle's
+	// executable, run as a process).
+	Container backends.ContainerBackend
 	// Artifacts is the control plane's artifact store (.dflow/artifacts):
 	// every built bundle, by digest; copies to nodes come from here.
 	Artifacts *artifact.Store

@@ -36,6 +36,97 @@ type VMBackend interface {
 	List(ctx context.Context) ([]deploy.Node, error)
 }
 
+// ErrNotReady is what a ContainerBackend's Start error wraps when the new
+// version did not pass its readiness gate: it was killed, and whatever the
+// node served before still serves. Retrying the same start cannot help.
+var ErrNotReady = errors.New("version did not become ready")
+
+// Container is what a ContainerBackend made of a Target: what nodes run its
+// versions from. Workflows carry it by value (references, never bytes).
+type Container struct {
+	// Package, Version and Digest are the Target's; Digest names the bundle
+	// a node must hold before Start (the copy step puts it there).
+	Package string `json:"package"`
+	Version string `json:"version"`
+	Digest  string `json:"digest"`
+	// Image is the runnable made of the Target ("dflow-app/hello:0123abcd4567"
+	// for Docker), or "" when nodes run the bundle's executable as a process.
+	Image string `json:"image,omitempty"`
+	// Built tells that this Containerize call made it; false when it existed
+	// already or there was nothing to make.
+	Built bool `json:"built,omitempty"`
+}
+
+// StartOptions say how to run a version and when it counts as ready.
+type StartOptions struct {
+	// ID names this start (deploy.Release.InstanceID()): at most 128 of
+	// [A-Za-z0-9._-]. Start is idempotent on it.
+	ID string `json:"id"`
+	// Exec is the slash path of the executable in the bundle: "bin/hello".
+	Exec string   `json:"exec"`
+	Args []string `json:"args,omitempty"`
+	// Env is the app's environment, on top of PORT, HOST, DFLOW_VERSION and
+	// DFLOW_INDEX, which the node sets and Env may not override.
+	Env map[string]string `json:"env,omitempty"`
+	// Mode is how readiness is probed: "http" (GET HealthPath, default
+	// "/health") or "tcp" (connect); default http.
+	Mode         string        `json:"mode,omitempty"`
+	HealthPath   string        `json:"health_path,omitempty"`
+	ReadyProbes  int           `json:"ready_probes,omitempty"`  // consecutive good probes; default 3
+	ReadyTimeout time.Duration `json:"ready_timeout,omitempty"` // default 30s
+	// PublicPort is the node's public port (app.port), never a version's PORT.
+	PublicPort int `json:"public_port,omitempty"`
+}
+
+// Process is one version of a Target running on one node.
+type Process struct {
+	ID      string      `json:"id"` // StartOptions.ID
+	Node    deploy.Node `json:"node"`
+	Version string      `json:"version"`
+	Digest  string      `json:"digest"`
+	Port    int         `json:"port,omitempty"` // its PORT, behind the node's proxy
+	PID     int         `json:"pid,omitempty"`  // on the node (on the engine's host for a container)
+	Log     string      `json:"log,omitempty"`  // its log file on the node
+	// ListenWarning says that it listens beyond loopback (it ignored HOST),
+	// where it can be reached around the node's proxy; "" otherwise.
+	ListenWarning string `json:"listen_warning,omitempty"`
+}
+
+// StopOptions say how to stop a Process.
+type StopOptions struct {
+	// Now skips draining: SIGTERM at once, then Grace, then SIGKILL.
+	Now bool `json:"now,omitempty"`
+	// DrainTimeout bounds the wait for its requests in flight; default 30s.
+	DrainTimeout time.Duration `json:"drain_timeout,omitempty"`
+	// Grace is the time from SIGTERM to SIGKILL; default 10s.
+	Grace time.Duration `json:"grace,omitempty"`
+}
+
+// ContainerBackend turns Targets into what nodes run, and runs and stops
+// versions on nodes. The version runs under the node's agent, which owns
+// the public port: a started version can then be switched to and drained
+// like any other (agent/api).
+type ContainerBackend interface {
+	// Containerize makes what nodes run t from (an image, or nothing beyond
+	// the bundle) and returns it. It is idempotent: the same Target gives
+	// the same Container, and what exists is not made again (Built false).
+	// A Target without an executable is an error that says so.
+	Containerize(ctx context.Context, t deploy.Target) (Container, error)
+	// Start runs c on node n as process o.ID and returns once it passed its
+	// readiness gate; c's bundle must be on n already. A start that fails
+	// the gate kills the new version, leaves what served before serving,
+	// and returns an error that wraps ErrNotReady with the reason and the
+	// last lines of its log. Start is idempotent on o.ID: the same ID again
+	// returns the running process; an ID that names another version is an
+	// error.
+	Start(ctx context.Context, c Container, n deploy.Node, o StartOptions) (Process, error)
+	// Stop ends p: unless o.Now, it waits for p's requests in flight
+	// (bounded by o.DrainTimeout), then SIGTERM, o.Grace, SIGKILL; it
+	// returns once p is gone. Stopping a process that is gone already
+	// (stopped, exited, or unknown to the node) is not an error.
+	Stop(ctx context.Context, p Process, o StopOptions) error
+}
+
 // Store keeps the cluster State (the seed's MStore). Implementations must be
 // safe for use by several processes at once: two writers never lose an update.
 type Store interface {

@@ -18,6 +18,7 @@ import (
 	cabalbuilder "github.com/distributive-flow/dflow/backends/builder/cabal"
 	stackbuilder "github.com/distributive-flow/dflow/backends/builder/stack"
 	dockercontainer "github.com/distributive-flow/dflow/backends/container/docker"
+	"github.com/distributive-flow/dflow/backends/container/process"
 	"github.com/distributive-flow/dflow/backends/plugin"
 	cabalreader "github.com/distributive-flow/dflow/backends/reader/cabal"
 	"github.com/distributive-flow/dflow/backends/reader/hpack"
@@ -43,6 +44,7 @@ type vmMaker func(cfg deploy.Config, signer ssh.Signer, env Env) (backends.VMBac
 type storeMaker func(cfg deploy.Config) (backends.Store, error)
 type builderMaker func(cfg deploy.Config) (backends.Builder, error)
 type readerMaker func(cfg deploy.Config) (backends.PackageReader, error)
+type containerMaker func(cfg deploy.Config, signer ssh.Signer, arts *artifact.Store) (backends.ContainerBackend, error)
 
 // The table of backends, by kind and name.
 var (
@@ -111,13 +113,17 @@ var (
 		cabalreader.Name: func(cfg deploy.Config) (backends.PackageReader, error) { return cabalreader.New(), nil },
 		hpack.Name:       func(cfg deploy.Config) (backends.PackageReader, error) { return hpack.New(), nil },
 	}
+	containers = map[string]containerMaker{
+		process.Name: func(cfg deploy.Config, signer ssh.Signer, arts *artifact.Store) (backends.ContainerBackend, error) {
+			return process.New(process.Options{Signer: signer})
+		},
+		dockercontainer.Name: func(cfg deploy.Config, signer ssh.Signer, arts *artifact.Store) (backends.ContainerBackend, error) {
+			return dockercontainer.New(dockercontainer.Options{Artifacts: arts, WorkDir: filepath.Join(cfg.StateDir(), "build"), Signer: signer})
+		},
+	}
 	// Names that are part of dflow's design but not built into this version
 	// yet, so the error can say so instead of "unknown".
 	planned = map[string][]string{}
-	// Names accepted for kinds whose backends are used by later commands.
-	known = map[string][]string{
-		"backends.container": {"process", dockercontainer.Name},
-	}
 )
 
 func names(key string) []string {
@@ -139,8 +145,10 @@ func names(key string) []string {
 		for n := range readers {
 			out = append(out, n)
 		}
-	default:
-		out = append(out, known[key]...)
+	case "backends.container":
+		for n := range containers {
+			out = append(out, n)
+		}
 	}
 	sort.Strings(out)
 	return out
@@ -329,5 +337,10 @@ func Open(ctx context.Context, cfg deploy.Config, env Env) (*activities.Backends
 		_ = st.Close()
 		return nil, fmt.Errorf("artifact store: %w", err)
 	}
-	return &activities.Backends{VM: vm, Store: st, Reader: rd, Builder: bld, Artifacts: arts, Keys: keys, Signer: signer}, nil
+	ctr, err := containers[cfg.Backends.Container](cfg, signer, arts)
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("container backend %s: %w", cfg.Backends.Container, err)
+	}
+	return &activities.Backends{VM: vm, Store: st, Reader: rd, Builder: bld, Container: ctr, Artifacts: arts, Keys: keys, Signer: signer}, nil
 }

@@ -8,13 +8,15 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/distributive-flow/dflow/artifact"
+	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/backends/internal/dockerengine"
 	"github.com/distributive-flow/dflow/backends/internal/dockerimage"
+	"github.com/distributive-flow/dflow/backends/internal/nodeagent"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/docker/docker/client"
+	"golang.org/x/crypto/ssh"
 )
 
 // Name is the backend's name in dflow.yaml (backends.container) and
@@ -38,20 +40,16 @@ type Options struct {
 	Artifacts *artifact.Store
 	// WorkDir is scratch space for unpacking bundles; default os.TempDir().
 	WorkDir string
+	// Signer signs requests to the node agents (Start and Stop need it).
+	Signer ssh.Signer
 }
 
-// Backend turns Targets into images.
+// Backend turns Targets into images and has node agents run them.
 type Backend struct {
 	o Options
 }
 
-// Image is what Containerize made.
-type Image struct {
-	Ref   string  `json:"ref"`   // dflow-app/<package>:<digest[:12]>
-	Built bool    `json:"built"` // false when it existed already
-	Size  int64   `json:"size"`  // bytes, as the engine reports it
-	Secs  float64 `json:"secs"`  // how long Containerize took
-}
+var _ backends.ContainerBackend = (*Backend)(nil)
 
 // New returns the backend.
 func New(o Options) (*Backend, error) {
@@ -103,8 +101,7 @@ func repoName(s string) string {
 // /tmp; user nobody, LANG=C.UTF-8. The image is tagged ImageRef(t) and
 // built once: when the tag exists, nothing is rebuilt (a bundle's digest
 // names its content). t's bundle must be in Options.Artifacts.
-func (b *Backend) Containerize(ctx context.Context, t deploy.Target) (Image, error) {
-	start := time.Now()
+func (b *Backend) Containerize(ctx context.Context, t deploy.Target) (backends.Container, error) {
 	ref := ImageRef(t)
 	var exes []deploy.Artifact
 	for _, a := range t.Artifacts {
@@ -113,7 +110,7 @@ func (b *Backend) Containerize(ctx context.Context, t deploy.Target) (Image, err
 		}
 	}
 	if len(exes) == 0 {
-		return Image{}, fmt.Errorf("containerize %s (version %s): the target has no executable", t.Package, deploy.ShortVersion(t.Version))
+		return backends.Container{}, fmt.Errorf("containerize %s (version %s): the target has no executable", t.Package, deploy.ShortVersion(t.Version))
 	}
 	var tmp string
 	defer func() {
@@ -163,12 +160,23 @@ func (b *Backend) Containerize(ctx context.Context, t deploy.Target) (Image, err
 		return r, nil
 	})
 	if err != nil {
-		return Image{}, fmt.Errorf("containerize %s (version %s): %w", t.Package, deploy.ShortVersion(t.Version), err)
+		return backends.Container{}, fmt.Errorf("containerize %s (version %s): %w", t.Package, deploy.ShortVersion(t.Version), err)
 	}
-	img := Image{Ref: ref, Built: built}
-	if ii, err := b.o.Client.ImageInspect(ctx, ref); err == nil {
-		img.Size = ii.Size
+	return backends.Container{Package: t.Package, Version: t.Version, Digest: t.Digest, Image: ref, Built: built}, nil
+}
+
+// Start has node n's agent run c's image as a container, process o.ID
+// (its entrypoint AppDir/o.Exec), and waits for its readiness gate. The
+// node's agent must reach the Docker engine the image is on.
+func (b *Backend) Start(ctx context.Context, c backends.Container, n deploy.Node, o backends.StartOptions) (backends.Process, error) {
+	if c.Image == "" {
+		return backends.Process{}, fmt.Errorf("start %s on node %d: container of %s (version %s) has no image: Containerize it with the %s backend first", o.ID, n.Index, c.Package, deploy.ShortVersion(c.Version), Name)
 	}
-	img.Secs = time.Since(start).Seconds()
-	return img, nil
+	return nodeagent.Start(ctx, b.o.Signer, c, n, o)
+}
+
+// Stop has p's node's agent stop its container; a process that is gone is
+// no error.
+func (b *Backend) Stop(ctx context.Context, p backends.Process, o backends.StopOptions) error {
+	return nodeagent.Stop(ctx, b.o.Signer, p, o)
 }
