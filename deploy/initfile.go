@@ -1,10 +1,25 @@
 package deploy
 
-import "fmt"
+import (
+	"fmt"
+	"path"
+	"strings"
+)
 
 // InitFile returns a commented dflow.yaml for the package file pkg with
 // cluster name name: every key with its default and what it does.
 func InitFile(name, pkg string) []byte {
+	return InitFileTargets(name, pkg, []string{KindExecutable})
+}
+
+// InitFileTargets is InitFile with the target kinds to build and ship
+// (KindExecutable, KindLibrary, KindSource). A package.yaml gets the hpack
+// package reader, any other package file the cabal one.
+func InitFileTargets(name, pkg string, targets []string) []byte {
+	reader := "cabal "
+	if path.Base(pkg) == "package.yaml" {
+		reader = "hpack "
+	}
 	return []byte(fmt.Sprintf(`# dflow.yaml — how dflow builds and deploys this project.
 # Every key is optional; the values below are the defaults. docs/dflow-yaml.md
 # documents each one. Flags override this file (e.g. --vm-backend docker).
@@ -16,7 +31,7 @@ name: %s
 package: %s
 
 # What to build and ship to the nodes: any of executable, library, source.
-target: [executable]
+target: [%s]
 
 # Image handed to the VM backend (opaque; the local backend ignores it). --image
 image: ""
@@ -29,7 +44,7 @@ backends:
   vm: local              # where nodes come from: local, ssh (nodes.hosts), vagrant. --vm-backend
   container: process     # how a version runs on a node: process. --container-backend
   builder: cabal         # how the target is built: cabal. --builder
-  package_reader: cabal  # how the package file is read: cabal. --package-reader
+  package_reader: %s # how the package file is read: cabal (*.cabal) or hpack (package.yaml). --package-reader
   store: embedded        # where cluster state lives: embedded (.dflow/store.db). --store
 
 nodes:
@@ -73,5 +88,5 @@ temporal:
   task_queue: dflow      # task queue the workers serve
   ui: 127.0.0.1:8233     # where the embedded control plane serves the Web UI, and only it (a taken port falls back to a free one); not loopback: anyone who reaches it can terminate and reset workflows
   frontend: ""           # also serve the embedded frontend on HOST:PORT; no authentication: anyone who reaches it can start, signal, reset, terminate any workflow. "" = 127.0.0.1 only
-`, name, pkg))
+`, name, pkg, strings.Join(targets, ", "), reader))
 }

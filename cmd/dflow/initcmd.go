@@ -1,28 +1,35 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
+	cabalreader "github.com/distributive-flow/dflow/backends/reader/cabal"
+	"github.com/distributive-flow/dflow/backends/reader/hpack"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/spf13/cobra"
 )
 
 func newInitCmd() *cobra.Command {
 	var force bool
+	var targets []string
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Write a commented dflow.yaml for the package in this directory",
 		Long: `Write dflow.yaml for the package file (*.cabal or package.yaml) in this directory:
-every key with its default and a comment saying what it does.`,
+every key with its default and a comment saying what it does.
+
+The target is the package's executable unless --target says otherwise. A package
+without an executable has nothing to run on the nodes: init then names the
+packages below this directory that have one, and writes nothing.`,
 		Example: `  cd myapp && dflow init
-  dflow init --force     # overwrite an existing dflow.yaml`,
+  dflow init --force              # overwrite an existing dflow.yaml
+  dflow init --target library     # ship the library (cabal sdist) instead`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := projectDir()
@@ -37,22 +44,33 @@ every key with its default and a comment saying what it does.`,
 			if err != nil {
 				return fmt.Errorf("init: %w", err)
 			}
-			name, err := packageName(filepath.Join(dir, pkg))
+			desc, err := readPackage(context.Background(), filepath.Join(dir, pkg))
 			if err != nil {
 				return fmt.Errorf("init: %w", err)
 			}
-			data := deploy.InitFile(sanitize(name), pkg)
+			name := desc.Package
+			if len(targets) == 0 {
+				if len(desc.Executables) == 0 {
+					return noExecutable(context.Background(), dir, pkg, desc)
+				}
+				targets = []string{deploy.KindExecutable}
+			}
+			if err := checkTargets(desc, pkg, targets); err != nil {
+				return fmt.Errorf("init: %w", err)
+			}
+			data := deploy.InitFileTargets(sanitize(name), pkg, targets)
 			if _, err := deploy.Parse(out, data, dir); err != nil {
 				return fmt.Errorf("init: the generated file does not parse (a bug): %w", err)
 			}
 			if err := os.WriteFile(out, data, 0o644); err != nil {
 				return fmt.Errorf("init: %w", err)
 			}
-			fmt.Printf("wrote %s for package %s (%s)\nnext: `dflow set 3` makes three local nodes\n", out, name, pkg)
+			fmt.Printf("wrote %s for package %s (%s), target [%s]\nnext: `dflow set 3` makes three local nodes\n", out, name, pkg, strings.Join(targets, ", "))
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing dflow.yaml")
+	cmd.Flags().StringSliceVar(&targets, "target", nil, "what to build and ship: executable, library, source (comma-separated); default executable")
 	return cmd
 }
 
@@ -76,21 +94,96 @@ func findPackage(dir string) (string, error) {
 	return "", fmt.Errorf("several package files in %s (%s): keep one", dir, strings.Join(found, ", "))
 }
 
-var nameField = regexp.MustCompile(`(?i)^name\s*:\s*["']?([A-Za-z0-9][A-Za-z0-9._-]*)`)
-
-// packageName reads the top-level name field of a .cabal or package.yaml.
-func packageName(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
+// readPackage reads a package file with the reader for its kind.
+func readPackage(ctx context.Context, file string) (deploy.TargetDesc, error) {
+	if filepath.Base(file) == "package.yaml" {
+		return hpack.New().Read(ctx, file)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for line := 1; sc.Scan(); line++ {
-		if m := nameField.FindStringSubmatch(sc.Text()); m != nil {
-			return m[1], nil
+	return cabalreader.New().Read(ctx, file)
+}
+
+// checkTargets checks that the package has what targets asks for.
+func checkTargets(d deploy.TargetDesc, pkg string, targets []string) error {
+	for _, k := range targets {
+		switch k {
+		case deploy.KindExecutable:
+			if len(d.Executables) == 0 {
+				return fmt.Errorf("--target executable: package %s (%s) has no executable", d.Package, pkg)
+			}
+		case deploy.KindLibrary:
+			if d.Library == nil {
+				return fmt.Errorf("--target library: package %s (%s) has no library", d.Package, pkg)
+			}
+		case deploy.KindSource:
+		default:
+			return fmt.Errorf("--target %s: want executable, library or source", k)
 		}
 	}
-	return "", fmt.Errorf("%s: no top-level name field", path)
+	return nil
+}
+
+// noExecutable is init's answer for a package without an executable: what
+// the user can do instead, naming the package files below dir that have
+// executables.
+func noExecutable(ctx context.Context, dir, pkg string, d deploy.TargetDesc) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "init: package %s (%s) has no executable, so nothing would run on the nodes (a deploy of target [executable] would fail); nothing written.\n", d.Package, pkg)
+	found := executablesBelow(ctx, dir)
+	switch len(found) {
+	case 0:
+	case 1:
+		fmt.Fprintf(&b, "The package with an executable below this directory is %s: run dflow init in %s.\n", found[0], filepath.Dir(strings.SplitN(found[0], " ", 2)[0]))
+	default:
+		fmt.Fprintf(&b, "Packages with executables below this directory (pick one, and run dflow init in its directory):\n")
+		for _, f := range found {
+			fmt.Fprintf(&b, "  %s\n", f)
+		}
+	}
+	lib := ""
+	if d.Library != nil {
+		lib = "dflow init --target library (its cabal sdist), or "
+	}
+	fmt.Fprintf(&b, "To ship this package without running it: %sdflow init --target source (its source archive).", lib)
+	return errors.New(b.String())
+}
+
+// maxSearchDepth bounds how deep init looks for packages with executables.
+const maxSearchDepth = 3
+
+// executablesBelow lists the package files in the directories below dir
+// (not dir itself; at most maxSearchDepth deep; build outputs, hidden and
+// vendored directories skipped) that have executables, as
+// "path/to/file (executables a, b)", relative to dir.
+func executablesBelow(ctx context.Context, dir string) []string {
+	var out []string
+	filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if e.IsDir() {
+			name := e.Name()
+			if rel != "." && (strings.HasPrefix(name, ".") || name == "dist-newstyle" || name == "dist" || name == "node_modules" || strings.Count(rel, string(filepath.Separator)) >= maxSearchDepth) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if filepath.Dir(rel) == "." || !(strings.HasSuffix(e.Name(), ".cabal") || e.Name() == "package.yaml") {
+			return nil
+		}
+		d, err := readPackage(ctx, p)
+		if err != nil || len(d.Executables) == 0 {
+			return nil
+		}
+		var names []string
+		for _, x := range d.Executables {
+			names = append(names, x.Name)
+		}
+		out = append(out, fmt.Sprintf("%s (executables %s)", rel, strings.Join(names, ", ")))
+		return nil
+	})
+	sort.Strings(out)
+	return out
 }
 
 // sanitize makes a package name a valid cluster name.
