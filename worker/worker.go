@@ -13,18 +13,7 @@ import (
 
 // Register registers every dflow workflow and the activities on r.
 func Register(r sdkworker.Registry, a *activities.Activities) {
-	r.RegisterWorkflow(workflows.Provision)
-	r.RegisterWorkflow(workflows.Deploy)
-	r.RegisterWorkflow(workflows.Build)
-	r.RegisterWorkflow(workflows.Copy)
-	r.RegisterWorkflow(workflows.Stop)
-	r.RegisterWorkflow(workflows.Repair)
-	r.RegisterWorkflow(workflows.RepairWatch)
-	r.RegisterWorkflow(workflows.Chaos)
-	r.RegisterWorkflow(workflows.ChaosRampage)
-	r.RegisterWorkflow(workflows.GC)
-	r.RegisterWorkflow(workflows.Scheduled)
-	r.RegisterWorkflow(workflows.VerifyWatch)
+	workflows.Register(r)
 	r.RegisterActivity(a)
 }
 

@@ -139,9 +139,7 @@ func (f *fleet) env(t *testing.T) *sdktest.TestWorkflowEnvironment {
 	var s sdktest.WorkflowTestSuite
 	s.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := s.NewTestWorkflowEnvironment()
-	for _, wf := range []any{workflows.Deploy, workflows.Build, workflows.Copy, workflows.Stop} {
-		env.RegisterWorkflow(wf)
-	}
+	workflows.Register(env)
 	env.RegisterActivity(f.acts())
 	env.SetTestTimeout(2 * time.Minute)
 	// Each run its own ID, as in production (releases are keyed by it).

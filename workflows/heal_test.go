@@ -173,10 +173,7 @@ func (f *healFleet) exec(t *testing.T, id string, wf any, arg any, result any) e
 	var s sdktest.WorkflowTestSuite
 	s.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := s.NewTestWorkflowEnvironment()
-	for _, w := range []any{workflows.Provision, workflows.Deploy, workflows.Repair, workflows.RepairWatch,
-		workflows.Chaos, workflows.ChaosRampage, workflows.GC, workflows.Scheduled} {
-		env.RegisterWorkflow(w)
-	}
+	workflows.Register(env)
 	env.RegisterActivity(f.acts())
 	env.SetTestTimeout(3 * time.Minute)
 	f.runs++

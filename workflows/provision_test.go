@@ -35,7 +35,7 @@ func (c *cluster) run(t *testing.T, req workflows.ProvisionRequest) (workflows.P
 	var s sdktest.WorkflowTestSuite
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflow(workflows.Provision)
+	workflows.Register(env)
 	env.RegisterActivity(c.acts())
 	req.Config = deploy.Default(t.TempDir())
 	env.ExecuteWorkflow(workflows.Provision, saveConfigs(t, c.store, req))

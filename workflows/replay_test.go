@@ -23,17 +23,7 @@ func TestReplay(t *testing.T) {
 	require.NotEmpty(t, older, "no histories from before node-steps-2")
 	files = append(files, older...)
 	r := worker.NewWorkflowReplayer()
-	r.RegisterWorkflow(workflows.Provision)
-	r.RegisterWorkflow(workflows.Deploy)
-	r.RegisterWorkflow(workflows.Build)
-	r.RegisterWorkflow(workflows.Copy)
-	r.RegisterWorkflow(workflows.Stop)
-	r.RegisterWorkflow(workflows.Repair)
-	r.RegisterWorkflow(workflows.RepairWatch)
-	r.RegisterWorkflow(workflows.Chaos)
-	r.RegisterWorkflow(workflows.ChaosRampage)
-	r.RegisterWorkflow(workflows.GC)
-	r.RegisterWorkflow(workflows.Scheduled)
+	workflows.Register(r)
 	for _, f := range files {
 		name, _ := filepath.Rel("testdata", f)
 		t.Run(name, func(t *testing.T) {
