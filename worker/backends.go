@@ -337,7 +337,12 @@ func Open(ctx context.Context, cfg deploy.Config, env Env) (*activities.Backends
 		_ = st.Close()
 		return nil, fmt.Errorf("artifact store: %w", err)
 	}
-	ctr, err := containers[cfg.Backends.Container](cfg, signer, arts)
+	var ctr backends.ContainerBackend
+	if plugin.IsPlugin(cfg.Backends.Container) {
+		ctr, err = pluginBackend(cfg, "backends.container", (*plugin.Plugin).Container)
+	} else {
+		ctr, err = containers[cfg.Backends.Container](cfg, signer, arts)
+	}
 	if err != nil {
 		_ = st.Close()
 		return nil, fmt.Errorf("container backend %s: %w", cfg.Backends.Container, err)

@@ -11,6 +11,7 @@ var pluginKinds = map[string]string{
 	"backends.store":          plugin.KindStore,
 	"backends.package_reader": plugin.KindReader,
 	"backends.builder":        plugin.KindBuilder,
+	"backends.container":      plugin.KindContainer,
 }
 
 // openPlugin opens the executable plugin the config key names (its

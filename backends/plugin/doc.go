@@ -5,9 +5,10 @@
 // on stdout.
 //
 // Open checks the plugin (its describe answer: protocol version and kinds),
-// and VM, Store, Reader and Builder adapt it to the backends interfaces. Every
-// way a plugin can misbehave — crash, hang, garbage, silence, a flood of
-// output, a missing file — becomes an error that names the plugin and the
-// verb; none makes dflow hang or panic. Serve is the other side: it turns any
-// backends implementation into a plugin, for plugins written in Go.
+// and VM, Store, Reader, Builder and Container adapt it to the backends
+// interfaces. Every way a plugin can misbehave — crash, hang, garbage,
+// silence, a flood of output, a missing file — becomes an error that names
+// the plugin and the verb; none makes dflow hang or panic. Serve is the
+// other side: it turns any backends implementation into a plugin, for
+// plugins written in Go.
 package plugin

@@ -24,16 +24,18 @@ const Protocol = 1
 
 // The backend kinds a plugin can offer (describe's "kinds").
 const (
-	KindVM      = "vm"
-	KindStore   = "store"
-	KindReader  = "reader"
-	KindBuilder = "builder"
+	KindVM        = "vm"
+	KindStore     = "store"
+	KindReader    = "reader"
+	KindBuilder   = "builder"
+	KindContainer = "container"
 )
 
 // Error codes a plugin can answer with; see docs/plugins.md.
 const (
 	CodeConflict    = "conflict"     // backends.ErrConflict
 	CodeIndexTaken  = "index_taken"  // backends.ErrIndexTaken
+	CodeNotReady    = "not_ready"    // backends.ErrNotReady
 	CodeUnknownVerb = "unknown_verb" // the plugin does not implement the verb
 )
 
@@ -53,6 +55,10 @@ var DefaultTimeouts = map[string]time.Duration{
 	"store.remove":  30 * time.Second,
 	"reader.read":   time.Minute,
 	"builder.build": 2 * time.Hour,
+	// An image build; a start's readiness gate; a drain and a grace.
+	"container.containerize": 30 * time.Minute,
+	"container.start":        10 * time.Minute,
+	"container.stop":         10 * time.Minute,
 }
 
 // DefaultTimeout bounds a call whose verb has no timeout of its own.
@@ -103,6 +109,8 @@ func (e *Error) Unwrap() error {
 		return backends.ErrConflict
 	case CodeIndexTaken:
 		return backends.ErrIndexTaken
+	case CodeNotReady:
+		return backends.ErrNotReady
 	}
 	return nil
 }
@@ -180,10 +188,10 @@ var (
 // Open checks the executable at path and asks it to describe itself (once
 // per path and modification time); it refuses a plugin that does not speak
 // Protocol or does not offer kind (KindVM, KindStore, KindReader,
-// KindBuilder).
+// KindBuilder, KindContainer).
 func Open(path string, kind string, env Env) (*Plugin, error) {
 	switch kind {
-	case KindVM, KindStore, KindReader, KindBuilder:
+	case KindVM, KindStore, KindReader, KindBuilder, KindContainer:
 	default:
 		return nil, fmt.Errorf("plugin %s: unknown backend kind %q", path, kind)
 	}

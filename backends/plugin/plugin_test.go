@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distributive-flow/dflow/agent/process/fakeapp"
 	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/backends/plugin"
 	"github.com/distributive-flow/dflow/backends/store/embedded"
@@ -24,8 +25,13 @@ import (
 //     the VM plugins under test (DFLOW_EXE is this binary);
 //   - with DFLOW_TEST_STORE_PLUGIN=1: a store plugin serving the embedded
 //     (bbolt) store at $DFLOW_STATE_DIR/store.db through plugin.Serve;
+//   - with DFLOW_TEST_CONTAINER_PLUGIN=1: a container plugin serving the
+//     process container backend (container_test.go);
+//   - with DFLOW_FAKE_APP=1: the app the container suite runs;
 //   - otherwise the tests.
 func TestMain(m *testing.M) {
+	fakeapp.ServeIfAsked()
+	serveContainerPluginIfAsked()
 	if len(os.Args) > 1 && os.Args[1] == "agent" {
 		os.Args = append(os.Args[:1], os.Args[2:]...)
 		os.Setenv("DFLOW_TEST_AGENT", "1")

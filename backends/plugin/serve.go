@@ -19,6 +19,8 @@ type Handlers struct {
 	Store   backends.Store
 	Reader  backends.PackageReader
 	Builder backends.Builder
+	// Container serves the container kind.
+	Container backends.ContainerBackend
 }
 
 func (h Handlers) kinds() []string {
@@ -34,6 +36,9 @@ func (h Handlers) kinds() []string {
 	}
 	if h.Builder != nil {
 		out = append(out, KindBuilder)
+	}
+	if h.Container != nil {
+		out = append(out, KindContainer)
 	}
 	return out
 }
@@ -64,6 +69,8 @@ func Serve(ctx context.Context, name string, h Handlers, args []string, in io.Re
 			e.Code = CodeConflict
 		case errors.Is(err, backends.ErrIndexTaken):
 			e.Code = CodeIndexTaken
+		case errors.Is(err, backends.ErrNotReady):
+			e.Code, e.Retryable = CodeNotReady, false
 		case errors.As(err, &bad):
 			e.Code, e.Retryable = bad.code, false
 		}
@@ -163,6 +170,25 @@ func serve(ctx context.Context, name string, h Handlers, verb string, in io.Read
 			Dir: r.Options.Dir, Targets: r.Options.Targets, Env: r.Options.Env, WorkDir: r.Options.WorkDir, Log: os.Stderr,
 		})
 		return BuildResult{Target: t, BundlePath: t.BundlePath}, err
+	case h.Container != nil && verb == "container.containerize":
+		var r ContainerizeRequest
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		r.Target.BundlePath = r.BundlePath
+		return h.Container.Containerize(ctx, r.Target)
+	case h.Container != nil && verb == "container.start":
+		var r StartRequest
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		return h.Container.Start(ctx, r.Container, r.Node, r.Options)
+	case h.Container != nil && verb == "container.stop":
+		var r StopRequest
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		return empty, h.Container.Stop(ctx, r.Process, r.Options)
 	}
 	return nil, unknown
 }
