@@ -1,18 +1,14 @@
 package stack_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/backends/builder/stack"
-	cabalreader "github.com/distributive-flow/dflow/backends/reader/cabal"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/testsuite"
 	"github.com/stretchr/testify/require"
@@ -38,48 +34,14 @@ func stackRoot(t *testing.T) string {
 	return dir
 }
 
+// TestBuildHello runs the builder conformance suite on examples/hello with
+// real GHC, stack and git, offline, with a generated stack.yaml.
 func TestBuildHello(t *testing.T) {
 	requireStack(t)
-	ctx := context.Background()
-	repo := testsuite.HelloRepo(t, testsuite.Example(t, "hello"))
-	d, err := cabalreader.New().Read(ctx, repo)
-	require.NoError(t, err)
-	var log bytes.Buffer
-	o := backends.BuildOptions{
-		Dir:     repo,
-		Targets: []string{deploy.KindExecutable, deploy.KindLibrary, deploy.KindSource},
-		Env:     []string{"STACK_ROOT=" + stackRoot(t)},
-		WorkDir: filepath.Join(t.TempDir(), "work"),
-		Log:     &log,
-	}
-	start := time.Now()
-	tg, err := stack.New(stack.Options{}).Build(ctx, d, o)
-	require.NoError(t, err, log.String())
-	t.Logf("stack build --test of examples/hello (cold .stack-work, offline): %s", time.Since(start).Round(100*time.Millisecond))
-	require.Contains(t, log.String(), "Test suite spec passed")
-
-	require.Equal(t, testsuite.Git(t, repo, "rev-parse", "HEAD"), tg.Version, "a build does not make the tree dirty")
-	require.Equal(t, "hello", tg.Package)
-	var paths []string
-	for _, a := range tg.Artifacts {
-		paths = append(paths, a.Kind+":"+a.Path)
-		require.NotEmpty(t, a.SHA256)
-		require.Greater(t, a.Size, int64(0))
-	}
-	require.Equal(t, []string{"executable:bin/hello", "library:lib/hello-0.1.0.0.tar.gz", "source:src/hello-0.1.0.0.tar"}, paths)
-	require.Equal(t, filepath.Join(o.WorkDir, "bundle-"+tg.Version+".tar.zst"), tg.BundlePath)
-	fi, err := os.Stat(tg.BundlePath)
-	require.NoError(t, err)
-	require.Equal(t, tg.Size, fi.Size())
-	require.True(t, strings.HasPrefix(tg.Digest, "sha256:") || len(tg.Digest) == 64, tg.Digest)
-
-	// A failing test suite fails the build, and the error ends with its
-	// output.
-	spec := filepath.Join(repo, "test", "Spec.hs")
-	require.NoError(t, os.WriteFile(spec, []byte("main :: IO ()\nmain = ioError (userError \"dflow: deliberate test failure\")\n"), 0o644))
-	_, err = stack.New(stack.Options{}).Build(ctx, d, o)
-	require.ErrorContains(t, err, "stack build of hello: stack build --test:")
-	require.ErrorContains(t, err, "deliberate test failure")
+	testsuite.BuilderSuite(t, testsuite.BuilderHarness{
+		Builder: stack.New(stack.Options{}), Tool: "stack",
+		Env: []string{"STACK_ROOT=" + stackRoot(t)}, Passed: "Test suite spec passed", TestStep: "stack build --test: ",
+	})
 }
 
 func TestBadInput(t *testing.T) {
