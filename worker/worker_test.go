@@ -238,6 +238,24 @@ func TestHealOnARealServer(t *testing.T) {
 	require.Equal(t, workflows.WatchResult{Rounds: 2, Repairs: 1}, wr)
 	require.Len(t, nodes(), 3)
 
+	// verify --watch holds no lock and changes nothing: two rounds over
+	// the three nodes, every verdict in the store.
+	since := time.Now().UTC()
+	exec("verify-watch", "", workflows.VerifyWatch, workflows.VerifyRequest{Config: cfg, Index: -1, Interval: 100 * time.Millisecond, MaxRounds: 2}, nil)
+	b, err := worker.Open(ctx, cfg, env)
+	require.NoError(t, err)
+	st, err := b.Store.Load(ctx)
+	b.Close()
+	require.NoError(t, err)
+	verdicts := 0
+	for _, v := range st.Health {
+		if !v.At.Before(since) {
+			verdicts++
+		}
+	}
+	require.Equal(t, 6, verdicts, "two rounds over three nodes")
+	require.Len(t, nodes(), 3)
+
 	var cr workflows.ChaosResult
 	exec("chaos-dry-run", "", workflows.Chaos, workflows.ChaosRequest{Config: cfg, MinHealthy: -1, DryRun: true}, &cr)
 	require.NotNil(t, cr.Victim)

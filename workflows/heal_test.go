@@ -333,6 +333,20 @@ func TestRepairOfAClusterWithNothingDeployed(t *testing.T) {
 	require.Len(t, f.state(t).Nodes, 2)
 }
 
+// verify --watch on one node: a verdict per round for that node only, in
+// the store, and the loop ends after MaxRounds.
+func TestVerifyWatch(t *testing.T) {
+	f := newHealFleet(t, 3)
+	f.deploy(t, "v1")
+	require.NoError(t, f.exec(t, "", workflows.VerifyWatch, workflows.VerifyRequest{Config: f.cfg, Index: 1, Interval: time.Minute, MaxRounds: 3}, nil))
+	var seen []int
+	for _, v := range f.state(t).Health {
+		require.True(t, v.Healthy(), "node %d: %s", v.Index, v.Detail)
+		seen = append(seen, v.Index)
+	}
+	require.Equal(t, []int{1, 1, 1}, seen)
+}
+
 func TestChaosAndRepairWatch(t *testing.T) {
 	f := newHealFleet(t, 3)
 	f.deploy(t, "v1")
