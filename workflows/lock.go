@@ -18,8 +18,8 @@ import (
 // schedules run what they change as a child workflow on the lock (onLock).
 
 // LockID is the cluster lock: the workflow ID every mutating operation on
-// cfg's cluster runs under (the CLI's startMutating uses the same), so
-// Temporal itself refuses a second one while one runs.
+// cfg's cluster runs under (controlplane's StartMutating starts them under
+// it), so Temporal itself refuses a second one while one runs.
 func LockID(cfg deploy.Config) string { return "dflow-" + cfg.Name }
 
 // beginOp starts a mutating workflow: its progress tracker (op names it),
