@@ -8,10 +8,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/distributive-flow/dflow/controlplane"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/workflows"
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/client"
 )
 
 // buildEnvVars are passed from the CLI's environment to the build: the
@@ -71,23 +71,9 @@ func deployUpdateCmd(name, short string) *cobra.Command {
 				return err
 			}
 			defer cp.Close()
-			id, runID, running, err := cp.runningOp(cmd.Context())
+			id, err := cp.Update(cmd.Context(), name, controlplane.WhoAmI())
 			if err != nil {
-				return err
-			}
-			if !running {
-				return fmt.Errorf("deploy %s: cluster %s runs no operation", name, cp.cfg.Name)
-			}
-			h, err := cp.c.UpdateWorkflow(cmd.Context(), client.UpdateWorkflowOptions{
-				WorkflowID: id, RunID: runID, UpdateName: name, Args: []any{whoAmI()},
-				WaitForStage: client.WorkflowUpdateStageCompleted,
-			})
-			if err == nil {
-				var out string
-				err = h.Get(cmd.Context(), &out)
-			}
-			if err != nil {
-				return fmt.Errorf("deploy %s: %v", name, unwrapApp(err))
+				return fmt.Errorf("deploy %s: %v", name, err)
 			}
 			fmt.Printf("%s: %s\n", id, name+"d")
 			return nil
@@ -159,7 +145,7 @@ func rolloutCmd(kind, use, short, long, example string) *cobra.Command {
 
 // deployRequest reads a rollout command's flags; bad values change nothing.
 func deployRequest(cmd *cobra.Command, kind string) (workflows.DeployRequest, error) {
-	req := workflows.DeployRequest{Kind: kind, Who: whoAmI()}
+	req := workflows.DeployRequest{Kind: kind, Who: controlplane.WhoAmI()}
 	fl := cmd.Flags()
 	req.Version, _ = fl.GetString("version")
 	req.CommitHash, _ = fl.GetString("commit-hash")
@@ -202,11 +188,11 @@ func operation(cmd *cobra.Command, command string, wait bool, wf any, req func(c
 		return false, err
 	}
 	defer cp.Close()
-	run, err := cp.startMutating(cmd.Context(), command, wait, wf, req(cfg))
+	run, err := cp.StartMutating(cmd.Context(), command, wait, wf, req(cfg))
 	if err != nil {
 		return false, err
 	}
-	return asJSON, cp.follow(cmd.Context(), command, run.GetID(), run.GetRunID(), result, os.Stderr)
+	return asJSON, cp.Follow(cmd.Context(), command, run.GetID(), run.GetRunID(), result, os.Stderr)
 }
 
 // printJSON prints v as JSON when asked to (and err is nil); it returns err.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,14 +10,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/distributive-flow/dflow/controlplane"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/workflows"
 	"github.com/spf13/cobra"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/temporal"
 )
 
 // scheduleCatchup is how late a Schedule may still fire after the control
@@ -63,12 +58,12 @@ following, not the watch: ` + "`dflow repair --stop`" + ` ends it.`,
 			if watch {
 				var res workflows.WatchResult
 				return startLoop(cmd, workflows.RepairWatchID, "repair --watch", "`dflow repair --stop`", func(cfg deploy.Config) any {
-					return workflows.RepairWatchRequest{Config: cfg, Interval: interval, Who: whoAmI()}
+					return workflows.RepairWatchRequest{Config: cfg, Interval: interval, Who: controlplane.WhoAmI()}
 				}, workflows.RepairWatch, &res)
 			}
 			var res workflows.RepairResult
 			asJSON, err := operation(cmd, "repair", wait, workflows.Repair, func(cfg deploy.Config) any {
-				return workflows.RepairRequest{Config: cfg, Who: whoAmI()}
+				return workflows.RepairRequest{Config: cfg, Who: controlplane.WhoAmI()}
 			}, &res)
 			if err != nil || asJSON {
 				return printJSON(asJSON, res, err)
@@ -128,26 +123,11 @@ func startLoop(cmd *cobra.Command, idOf func(deploy.Config) string, label, stopH
 	}
 	defer cp.Close()
 	id := idOf(cfg)
-	opts := client.StartWorkflowOptions{
-		ID:                                       id,
-		TaskQueue:                                cfg.Temporal.TaskQueue,
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		Memo:                                     map[string]any{"command": label, "who": whoAmI()},
-	}
-	if cp.embedded {
-		opts.TypedSearchAttributes = temporal.NewSearchAttributes(temporal.NewSearchAttributeKeyKeyword("DflowCluster").ValueSet(cfg.Name))
-	}
-	_, err = cp.c.ExecuteWorkflow(ctx, opts, wf, req(cfg))
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
-		return &exitError{code: 75, err: fmt.Errorf("%s runs already on cluster %s (workflow %s): `dflow follow` is for the cluster lock; %s ends it", label, cfg.Name, id, stopHint)}
-	}
-	if err != nil {
-		return fmt.Errorf("start %s: %w", label, err)
+	if err := cp.StartLoop(ctx, id, label, stopHint, wf, req(cfg)); err != nil {
+		return err
 	}
 	// Follow the newest run: the loop continues as new now and then.
-	return cp.follow(ctx, label, id, "", result, os.Stderr)
+	return cp.Follow(ctx, label, id, "", result, os.Stderr)
 }
 
 // stopLoop cancels a watcher workflow.
@@ -157,11 +137,10 @@ func stopLoop(cmd *cobra.Command, idOf func(deploy.Config) string, label string)
 		return err
 	}
 	defer cp.Close()
-	id := idOf(cp.cfg)
-	err = cp.c.CancelWorkflow(cmd.Context(), id, "")
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return fmt.Errorf("%s does not run on cluster %s", label, cp.cfg.Name)
+	id := idOf(cp.Config())
+	err = cp.Stop(cmd.Context(), id)
+	if errors.Is(err, controlplane.ErrNotRunning) {
+		return fmt.Errorf("%s does not run on cluster %s", label, cp.Config().Name)
 	}
 	if err != nil {
 		return fmt.Errorf("stop %s: %w", label, err)
@@ -220,7 +199,7 @@ while the control plane runs, and a missed run is not replayed later than a minu
 				return errors.New("chaos-monkey: --dry-run, --seed and --min-healthy go with a kill, not --report or --stop")
 			}
 			req := func(cfg deploy.Config) workflows.ChaosRequest {
-				return workflows.ChaosRequest{Config: cfg, Seed: seed, MinHealthy: minHealthy, DryRun: dryRun, Who: whoAmI()}
+				return workflows.ChaosRequest{Config: cfg, Seed: seed, MinHealthy: minHealthy, DryRun: dryRun, Who: controlplane.WhoAmI()}
 			}
 			switch {
 			case report:
@@ -351,7 +330,7 @@ fires only while the control plane runs; --older is read at each run.`,
 				return errors.New("gc: --dry-run does not go with --schedule")
 			}
 			req := func(cfg deploy.Config) workflows.GCRequest {
-				return workflows.GCRequest{Config: cfg, Count: count, Older: older, DryRun: dryRun, Who: whoAmI()}
+				return workflows.GCRequest{Config: cfg, Count: count, Older: older, DryRun: dryRun, Who: controlplane.WhoAmI()}
 			}
 			if schedule != "" {
 				return createSchedule(cmd, workflows.ScheduledGC, schedule, func(cfg deploy.Config) workflows.ScheduledRequest {
@@ -416,11 +395,6 @@ func printGC(res workflows.GCResult) {
 	fmt.Printf("%d versions removed (%d copies from nodes, %d from the control plane), %d kept\n", len(res.Plan.Remove), n, len(res.Store), len(res.Plan.Keep))
 }
 
-// scheduleID names a cluster's schedule of op.
-func scheduleID(cfg deploy.Config, op string) string {
-	return workflows.LockID(cfg) + "-schedule-" + op
-}
-
 // createSchedule creates the Temporal Schedule that runs op at the cron
 // times spec: skip when the previous run still runs, catch up for a minute
 // at most.
@@ -438,7 +412,6 @@ func createSchedule(cmd *cobra.Command, op, spec string, req func(deploy.Config)
 		return err
 	}
 	defer cp.Close()
-	id := scheduleID(cfg, op)
 	command := "dflow"
 	for _, a := range os.Args[1:] {
 		if strings.ContainsAny(a, " *?\"'") {
@@ -446,68 +419,17 @@ func createSchedule(cmd *cobra.Command, op, spec string, req func(deploy.Config)
 		}
 		command += " " + a
 	}
-	_, err = cp.c.ScheduleClient().Create(ctx, client.ScheduleOptions{
-		ID:            id,
-		Spec:          client.ScheduleSpec{CronExpressions: []string{spec}},
-		Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-		CatchupWindow: scheduleCatchup,
-		Memo:          map[string]any{"cron": spec, "command": command},
-		Action: &client.ScheduleWorkflowAction{
-			ID:        workflows.LockID(cfg) + "-scheduled-" + op,
-			Workflow:  workflows.Scheduled,
-			Args:      []any{req(cfg)},
-			TaskQueue: cfg.Temporal.TaskQueue,
-			Memo:      map[string]any{"command": op + " (scheduled)"},
-		},
-	})
-	switch {
-	case errors.Is(err, temporal.ErrScheduleAlreadyRunning):
-		return fmt.Errorf("%s --schedule: cluster %s has a %s schedule already (%s): `dflow schedules delete %s` first", op, cfg.Name, op, id, id)
-	case err != nil:
-		var bad *serviceerror.InvalidArgument
-		if errors.As(err, &bad) {
-			return fmt.Errorf("%s --schedule %q: %s", op, spec, bad.Message)
-		}
-		return fmt.Errorf("%s --schedule %q: %w", op, spec, err)
-	}
-	row, err := describeSchedule(ctx, cp, id)
+	row, err := cp.CreateSchedule(ctx, op, spec, command, req(cp.Config()))
 	if err != nil {
 		return err
 	}
+	id := row.ID
 	next := "-"
 	if !row.Next.IsZero() {
 		next = row.Next.Local().Format("2006-01-02 15:04:05")
 	}
 	fmt.Printf("schedule %s: %s at %q; next run %s (fires only while the control plane runs)\n", id, op, spec, next)
 	return nil
-}
-
-// scheduleRow is one line of `dflow schedules`.
-type scheduleRow struct {
-	ID     string    `json:"id"`
-	Spec   string    `json:"spec"`
-	Next   time.Time `json:"next,omitzero"`
-	Action string    `json:"action"`
-	Paused bool      `json:"paused,omitempty"`
-}
-
-func describeSchedule(ctx context.Context, cp *conn, id string) (scheduleRow, error) {
-	d, err := cp.c.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
-	if err != nil {
-		return scheduleRow{ID: id}, err
-	}
-	r := scheduleRow{ID: id, Paused: d.Schedule.State != nil && d.Schedule.State.Paused}
-	dc := converter.GetDefaultDataConverter()
-	if p, ok := d.Memo.GetFields()["cron"]; ok {
-		_ = dc.FromPayload(p, &r.Spec)
-	}
-	if p, ok := d.Memo.GetFields()["command"]; ok {
-		_ = dc.FromPayload(p, &r.Action)
-	}
-	if len(d.Info.NextActionTimes) > 0 {
-		r.Next = d.Info.NextActionTimes[0]
-	}
-	return r, nil
 }
 
 func newSchedulesCmd() *cobra.Command {
@@ -532,17 +454,9 @@ the previous one is skipped.`,
 				return err
 			}
 			defer cp.Close()
-			rows := []scheduleRow{}
-			for _, op := range []string{workflows.ScheduledGC, workflows.ScheduledChaos} {
-				r, err := describeSchedule(cmd.Context(), cp, scheduleID(cp.cfg, op))
-				var nf *serviceerror.NotFound
-				if errors.As(err, &nf) {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				rows = append(rows, r)
+			rows, err := cp.Schedules(cmd.Context())
+			if err != nil {
+				return err
 			}
 			if asJSON {
 				return json.NewEncoder(os.Stdout).Encode(rows)
@@ -577,13 +491,8 @@ the previous one is skipped.`,
 				return err
 			}
 			defer cp.Close()
-			err = cp.c.ScheduleClient().GetHandle(cmd.Context(), id).Delete(cmd.Context())
-			var nf *serviceerror.NotFound
-			if errors.As(err, &nf) {
-				return fmt.Errorf("schedules delete: no schedule %s (see `dflow schedules`)", id)
-			}
-			if err != nil {
-				return fmt.Errorf("schedules delete %s: %w", id, err)
+			if err := cp.DeleteSchedule(cmd.Context(), id); err != nil {
+				return fmt.Errorf("schedules delete: %w", err)
 			}
 			fmt.Fprintf(os.Stderr, "deleted schedule %s\n", id)
 			return nil
@@ -603,57 +512,23 @@ and follow the run to its end: a way to check a schedule without waiting for it.
 			}
 			defer cp.Close()
 			ctx := cmd.Context()
-			h := cp.c.ScheduleClient().GetHandle(ctx, id)
-			before, err := h.Describe(ctx)
-			var nf *serviceerror.NotFound
-			if errors.As(err, &nf) {
-				return fmt.Errorf("schedules trigger: no schedule %s (see `dflow schedules`)", id)
-			}
+			wid, runID, err := cp.TriggerSchedule(ctx, id)
 			if err != nil {
-				return fmt.Errorf("schedules trigger %s: %w", id, err)
+				return fmt.Errorf("schedules trigger: %w", err)
 			}
-			if err := h.Trigger(ctx, client.ScheduleTriggerOptions{}); err != nil {
-				return fmt.Errorf("schedules trigger %s: %w", id, err)
+			var res workflows.ScheduledResult
+			if err := cp.Follow(ctx, "schedule "+id, wid, runID, &res, os.Stderr); err != nil {
+				return err
 			}
-			// The run shows up among the schedule's recent actions.
-			seen := len(before.Info.RecentActions)
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				d, err := h.Describe(ctx)
-				if err != nil {
-					return fmt.Errorf("schedules trigger %s: %w", id, err)
-				}
-				if n := len(d.Info.RecentActions); n > seen || n == 10 && !sameAction(d.Info.RecentActions[n-1], before.Info.RecentActions) {
-					run := d.Info.RecentActions[n-1].StartWorkflowResult
-					var res workflows.ScheduledResult
-					if err := cp.follow(ctx, "schedule "+id, run.WorkflowID, run.FirstExecutionRunID, &res, os.Stderr); err != nil {
-						return err
-					}
-					return printJSON(true, res, nil)
-				}
-				if time.Now().After(deadline) {
-					return fmt.Errorf("schedules trigger %s: the run did not start within 30s (does the control plane's worker run?)", id)
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
+			return printJSON(true, res, nil)
 		},
 	})
 	return cmd
 }
 
-// sameAction tells whether a is among the recent actions before.
-func sameAction(a client.ScheduleActionResult, before []client.ScheduleActionResult) bool {
-	for _, b := range before {
-		if b.StartWorkflowResult != nil && a.StartWorkflowResult != nil && b.StartWorkflowResult.WorkflowID == a.StartWorkflowResult.WorkflowID {
-			return true
-		}
-	}
-	return false
-}
-
 // scheduleArg resolves a schedule argument ("gc", "chaos-monkey" or a full
 // ID of this cluster) and connects.
-func scheduleArg(cmd *cobra.Command, verb, arg string) (*conn, string, error) {
+func scheduleArg(cmd *cobra.Command, verb, arg string) (*controlplane.Client, string, error) {
 	cfg, err := loadConfig(cmd)
 	if err != nil {
 		return nil, "", err
@@ -661,7 +536,7 @@ func scheduleArg(cmd *cobra.Command, verb, arg string) (*conn, string, error) {
 	id := arg
 	for _, op := range []string{workflows.ScheduledGC, workflows.ScheduledChaos} {
 		if id == op {
-			id = scheduleID(cfg, op)
+			id = controlplane.ScheduleID(cfg, op)
 		}
 	}
 	if !strings.HasPrefix(id, workflows.LockID(cfg)+"-schedule-") {

@@ -10,6 +10,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/distributive-flow/dflow/controlplane"
+	"github.com/distributive-flow/dflow/deploy"
 )
 
 // exitError carries a specific exit code.
@@ -29,13 +32,39 @@ func main() {
 	if err == nil {
 		return
 	}
-	code := 1
+	// Follow has said how to follow again; an empty exitError has said
+	// what it had to: nothing more to print.
 	var ee *exitError
-	if errors.As(err, &ee) {
-		code = ee.code
-	}
-	if ee == nil || ee.err != nil && ee.err.Error() != "" {
+	if !errors.Is(err, controlplane.ErrDetached) && (!errors.As(err, &ee) || ee.err != nil && ee.err.Error() != "") {
 		fmt.Fprintln(os.Stderr, "dflow:", err)
 	}
-	os.Exit(code)
+	os.Exit(exitCode(err))
+}
+
+// connect records cfg's configuration revision in the Store and connects to
+// the cluster's control plane (starting the embedded one when it is used).
+func connect(ctx context.Context, cfg *deploy.Config) (*controlplane.Client, error) {
+	cp, err := controlplane.Connect(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cp.ProgressJSON, _ = jsonOutput()
+	return cp, nil
+}
+
+// exitCode is the exit status err asks for: 75 when the cluster is busy,
+// 130 when the operator stopped following, else 1.
+func exitCode(err error) int {
+	var ee *exitError
+	var busy *controlplane.BusyError
+	var running *controlplane.AlreadyRunningError
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &busy), errors.As(err, &running):
+		return 75
+	case errors.Is(err, controlplane.ErrDetached):
+		return 130
+	}
+	return 1
 }

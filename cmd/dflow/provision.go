@@ -13,6 +13,7 @@ import (
 
 	"github.com/distributive-flow/dflow/activities"
 	"github.com/distributive-flow/dflow/agent/api"
+	"github.com/distributive-flow/dflow/controlplane"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/worker"
 	"github.com/distributive-flow/dflow/workflows"
@@ -136,12 +137,12 @@ func provision(cmd *cobra.Command, req workflows.ProvisionRequest, command strin
 	}
 	defer cp.Close()
 	req.Config = cfg
-	run, err := cp.startMutating(ctx, command, wait, workflows.Provision, req)
+	run, err := cp.StartMutating(ctx, command, wait, workflows.Provision, req)
 	if err != nil {
 		return err
 	}
 	var res workflows.ProvisionResult
-	if err := cp.follow(ctx, command, run.GetID(), run.GetRunID(), &res, os.Stderr); err != nil {
+	if err := cp.Follow(ctx, command, run.GetID(), run.GetRunID(), &res, os.Stderr); err != nil {
 		return err
 	}
 	if asJSON {
@@ -345,15 +346,15 @@ func newFollowCmd() *cobra.Command {
 				return err
 			}
 			defer cp.Close()
-			id, runID, running, err := cp.runningOp(cmd.Context())
+			id, runID, running, err := cp.RunningOp(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if !running {
-				fmt.Fprintf(os.Stderr, "cluster %s runs no operation\n", cp.cfg.Name)
+				fmt.Fprintf(os.Stderr, "cluster %s runs no operation\n", cp.Config().Name)
 				return nil
 			}
-			return cp.follow(cmd.Context(), "follow", id, runID, nil, os.Stderr)
+			return cp.Follow(cmd.Context(), "follow", id, runID, nil, os.Stderr)
 		},
 	}
 }
@@ -370,7 +371,7 @@ func newCancelCmd() *cobra.Command {
 				return err
 			}
 			defer cp.Close()
-			id, err := cp.cancelOp(cmd.Context())
+			id, err := cp.CancelOp(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -381,7 +382,7 @@ func newCancelCmd() *cobra.Command {
 }
 
 // connectCmd loads the command's configuration and connects to its control plane.
-func connectCmd(cmd *cobra.Command) (*conn, error) {
+func connectCmd(cmd *cobra.Command) (*controlplane.Client, error) {
 	cfg, err := loadConfig(cmd)
 	if err != nil {
 		return nil, err

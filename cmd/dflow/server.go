@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/distributive-flow/dflow/controlplane"
 	"github.com/distributive-flow/dflow/version"
 	"github.com/distributive-flow/dflow/worker"
 	"github.com/distributive-flow/dflow/worker/devserver"
@@ -79,7 +80,7 @@ func newServerRunCmd() *cobra.Command {
 			return err
 		}
 		defer srv.Stop(context.Background())
-		c, err := client.Dial(client.Options{HostPort: srv.FrontendAddress(), Namespace: cfg.Temporal.Namespace, Logger: quietLogger{}})
+		c, err := client.Dial(client.Options{HostPort: srv.FrontendAddress(), Namespace: cfg.Temporal.Namespace, Logger: controlplane.QuietLogger()})
 		if err != nil {
 			return fmt.Errorf("connect the worker: %w", err)
 		}
@@ -97,8 +98,8 @@ func newServerRunCmd() *cobra.Command {
 			return err
 		}
 		defer devserver.RemoveInfo(cfg.StateDir())
-		fmt.Fprintf(os.Stderr, "dflow control plane for %s: Temporal %s, Web UI %s, worker on task queue %s\n", cfg.Dir, frontendString(info), orNone(info.UI), cfg.Temporal.TaskQueue)
-		warnExposed(info)
+		fmt.Fprintf(os.Stderr, "dflow control plane for %s: Temporal %s, Web UI %s, worker on task queue %s\n", cfg.Dir, controlplane.FrontendString(info), orNone(info.UI), cfg.Temporal.TaskQueue)
+		controlplane.WarnExposed(info)
 		<-ctx.Done()
 		fmt.Fprintln(os.Stderr, "dflow control plane: stopping")
 		return nil
@@ -111,23 +112,6 @@ func orNone(s string) string {
 		return "(disabled)"
 	}
 	return s
-}
-
-// frontendString is where the frontend listens: 127.0.0.1, and the exposed
-// address when there is one.
-func frontendString(i devserver.Info) string {
-	if i.ExposedFrontend == "" {
-		return i.Frontend
-	}
-	return i.Frontend + " (exposed on " + i.ExposedFrontend + ")"
-}
-
-// warnExposed prints, on stderr, what the control plane serves beyond
-// loopback and what whoever reaches it can do.
-func warnExposed(i devserver.Info) {
-	for _, w := range i.Warnings() {
-		fmt.Fprintf(os.Stderr, "dflow: warning: %s\n", w)
-	}
 }
 
 func newServerStartCmd() *cobra.Command {
@@ -145,7 +129,7 @@ func newServerStartCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		info, started, err := ensureServer(cmd.Context(), cfg)
+		info, started, err := controlplane.EnsureServer(cmd.Context(), cfg)
 		if err != nil {
 			return err
 		}
@@ -161,7 +145,7 @@ func newServerStartCmd() *cobra.Command {
 // printServer reports a running control plane on stdout, and its warnings
 // (what it serves beyond loopback) on stderr.
 func printServer(dir, word string, i devserver.Info) error {
-	warnExposed(i)
+	controlplane.WarnExposed(i)
 	if asJSON, _ := jsonOutput(); asJSON {
 		out := map[string]any{"state": word, "pid": i.PID, "frontend": i.Frontend, "ui": i.UI, "started": i.Started, "version": i.Version}
 		if i.ExposedFrontend != "" {
@@ -173,7 +157,7 @@ func printServer(dir, word string, i devserver.Info) error {
 		return json.NewEncoder(os.Stdout).Encode(out)
 	}
 	fmt.Printf("control plane %s for %s\n  pid       %d\n  temporal  %s\n  web ui    %s\n  up        %s\n  version   %s\n",
-		word, dir, i.PID, frontendString(i), orNone(i.UI), time.Since(i.Started).Round(time.Second), i.Version)
+		word, dir, i.PID, controlplane.FrontendString(i), orNone(i.UI), time.Since(i.Started).Round(time.Second), i.Version)
 	return nil
 }
 
@@ -248,7 +232,7 @@ machines). The embedded control plane runs its own worker: this command is for s
 			if cfg.Temporal.Address == "" {
 				return errors.New("worker: no Temporal address: give --temporal HOST:PORT, TEMPORAL_ADDRESS or temporal.address in dflow.yaml (the embedded control plane runs its own worker)")
 			}
-			c, err := client.DialContext(cmd.Context(), client.Options{HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace, Logger: quietLogger{}})
+			c, err := client.DialContext(cmd.Context(), client.Options{HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace, Logger: controlplane.QuietLogger()})
 			if err != nil {
 				return fmt.Errorf("worker: connect to Temporal at %s (%s): %w", cfg.Temporal.Address, cfg.Where("temporal.address"), err)
 			}

@@ -11,12 +11,11 @@ import (
 	"time"
 
 	"github.com/distributive-flow/dflow/activities"
+	"github.com/distributive-flow/dflow/controlplane"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/worker"
 	"github.com/distributive-flow/dflow/workflows"
 	"github.com/spf13/cobra"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 )
 
 func newVerifyCmd() *cobra.Command {
@@ -130,7 +129,7 @@ func verifyNow(ctx context.Context, cfg deploy.Config, index int) ([]deploy.Verd
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, fmt.Errorf("verify: %v", unwrapApp(err))
+			return nil, fmt.Errorf("verify: %v", controlplane.Explain(err))
 		}
 	}
 	return out, nil
@@ -144,15 +143,12 @@ func verifyWatch(ctx context.Context, cfg deploy.Config, index int, interval tim
 		return err
 	}
 	defer cp.Close()
-	run, err := cp.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: verifyWatchID(cfg), TaskQueue: cfg.Temporal.TaskQueue,
-		// A second --watch follows the running one.
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}, workflows.VerifyWatch, workflows.VerifyRequest{Config: cfg, Index: index, Interval: interval})
+	// A second --watch follows the running one.
+	run, err := cp.StartOrJoin(ctx, verifyWatchID(cfg), workflows.VerifyWatch, workflows.VerifyRequest{Config: cfg, Index: index, Interval: interval})
 	if err != nil {
 		return fmt.Errorf("verify --watch: %w", err)
 	}
-	return cp.follow(ctx, "verify --watch", run.GetID(), run.GetRunID(), nil, os.Stderr)
+	return cp.Follow(ctx, "verify --watch", run.GetID(), run.GetRunID(), nil, os.Stderr)
 }
 
 func stopVerifyWatch(ctx context.Context, cfg deploy.Config) error {
@@ -161,7 +157,7 @@ func stopVerifyWatch(ctx context.Context, cfg deploy.Config) error {
 		return err
 	}
 	defer cp.Close()
-	if err := cp.c.CancelWorkflow(ctx, verifyWatchID(cfg), ""); err != nil {
+	if err := cp.Stop(ctx, verifyWatchID(cfg)); err != nil {
 		return fmt.Errorf("verify --stop: no verify --watch runs for cluster %s (%v)", cfg.Name, err)
 	}
 	fmt.Fprintf(os.Stderr, "verify --watch of cluster %s stopped\n", cfg.Name)

@@ -1,4 +1,4 @@
-package main
+package controlplane
 
 import (
 	"context"
@@ -18,36 +18,42 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
-// conn is the CLI's connection to the control plane.
-type conn struct {
+// Client is a connection to a cluster's control plane: the embedded one of
+// its project (started on first use) or a team's Temporal.
+type Client struct {
 	cfg      deploy.Config
 	c        client.Client
 	embedded bool
 	info     devserver.Info // the embedded control plane, when embedded
+	// ProgressJSON makes Follow print progress events as JSON lines.
+	ProgressJSON bool
+	// Stderr is where Follow and waits report (default os.Stderr).
+	Stderr io.Writer
 }
 
-// connect records cfg as a configuration revision in the cluster's Store
+// Connect records cfg as a configuration revision in the cluster's Store
 // (setting cfg.Revision: workflows carry that number, never app.env's
 // values), then dials the configured Temporal, or makes sure the embedded
 // control plane of this project runs (starting it in the background) and
 // dials it.
-func connect(ctx context.Context, cfg *deploy.Config) (*conn, error) {
+func Connect(ctx context.Context, cfg *deploy.Config) (*Client, error) {
 	if err := worker.RecordConfig(ctx, cfg); err != nil {
 		return nil, err
 	}
-	cp := &conn{cfg: *cfg, embedded: cfg.Temporal.Address == ""}
+	cp := &Client{cfg: *cfg, embedded: cfg.Temporal.Address == "", Stderr: os.Stderr}
 	if err := cp.dial(ctx); err != nil {
 		return nil, err
 	}
 	return cp, nil
 }
 
-func (cp *conn) dial(ctx context.Context) error {
+func (cp *Client) dial(ctx context.Context) error {
 	if !cp.embedded {
 		return cp.dialAddr(ctx, cp.cfg.Temporal.Address)
 	}
@@ -55,7 +61,7 @@ func (cp *conn) dial(ctx context.Context) error {
 	// lock and point at its dead port: dial again until a live one answers.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		info, started, err := ensureServer(ctx, cp.cfg)
+		info, started, err := EnsureServer(ctx, cp.cfg)
 		if err != nil {
 			return err
 		}
@@ -65,8 +71,8 @@ func (cp *conn) dial(ctx context.Context) error {
 			if ui == "" {
 				ui = "disabled"
 			}
-			fmt.Fprintf(os.Stderr, "dflow: started the control plane for %s (Temporal %s, Web UI %s); `dflow server stop` ends it\n", cp.cfg.Dir, frontendString(info), ui)
-			warnExposed(info)
+			fmt.Fprintf(os.Stderr, "dflow: started the control plane for %s (Temporal %s, Web UI %s); `dflow server stop` ends it\n", cp.cfg.Dir, FrontendString(info), ui)
+			WarnExposed(info)
 		}
 		err = cp.dialAddr(ctx, info.Frontend)
 		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
@@ -76,7 +82,7 @@ func (cp *conn) dial(ctx context.Context) error {
 	}
 }
 
-func (cp *conn) dialAddr(ctx context.Context, addr string) error {
+func (cp *Client) dialAddr(ctx context.Context, addr string) error {
 	c, err := client.DialContext(ctx, client.Options{
 		HostPort:  addr,
 		Namespace: cp.cfg.Temporal.Namespace,
@@ -92,8 +98,9 @@ func (cp *conn) dialAddr(ctx context.Context, addr string) error {
 	return nil
 }
 
-// ensureServer starts this project's embedded control plane unless it runs.
-func ensureServer(ctx context.Context, cfg deploy.Config) (devserver.Info, bool, error) {
+// EnsureServer starts this project's embedded control plane unless it runs;
+// started tells whether it did.
+func EnsureServer(ctx context.Context, cfg deploy.Config) (devserver.Info, bool, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return devserver.Info{}, false, err
@@ -105,33 +112,32 @@ func ensureServer(ctx context.Context, cfg deploy.Config) (devserver.Info, bool,
 	return devserver.StartBackground(ctx, cfg.StateDir(), argv)
 }
 
-func (cp *conn) Close() { cp.c.Close() }
+func (cp *Client) Close() { cp.c.Close() }
 
-// workflowURL is the Web UI page of a run ("" when there is none to show).
-func (cp *conn) workflowURL(id, runID string) string {
+// Config is the configuration the client connected with (its Revision set).
+func (cp *Client) Config() deploy.Config { return cp.cfg }
+
+// WorkflowURL is the Web UI page of a run ("" when there is none to show).
+func (cp *Client) WorkflowURL(id, runID string) string {
 	if cp.embedded {
 		return cp.info.WorkflowURL(id, runID)
 	}
 	return ""
 }
 
-// lockID is the workflow ID every mutating operation on cfg's cluster uses:
-// Temporal refuses a second one while the first runs.
-func lockID(cfg deploy.Config) string { return "dflow-" + cfg.Name }
-
-// busyError says which operation holds the cluster.
-type busyError struct {
-	cluster, id, runID, command, who string
-	started                          time.Time
+// BusyError says which operation holds the cluster (the CLI's exit code 75).
+type BusyError struct {
+	Cluster, ID, RunID, Command, Who string
+	Started                          time.Time
 }
 
-func (e *busyError) Error() string {
+func (e *BusyError) Error() string {
 	return fmt.Sprintf("cluster %s is busy with `dflow %s` (workflow %s, run %s, started %s ago by %s); wait for it with `dflow follow`, pass --wait to queue behind it, or stop it with `dflow cancel`",
-		e.cluster, e.command, e.id, e.runID, time.Since(e.started).Round(time.Second), e.who)
+		e.Cluster, e.Command, e.ID, e.RunID, time.Since(e.Started).Round(time.Second), e.Who)
 }
 
-// whoAmI names the operator: user@host.
-func whoAmI() string {
+// WhoAmI names the operator: user@host.
+func WhoAmI() string {
 	who := "unknown"
 	if u, err := user.Current(); err == nil {
 		who = u.Username
@@ -142,13 +148,13 @@ func whoAmI() string {
 	return who
 }
 
-// startMutating starts a mutating workflow under the cluster lock. When the
+// StartMutating starts a mutating workflow under the cluster lock. When the
 // cluster is busy it fails naming the running operation, or with wait it
 // waits for that one to end and tries again.
-func (cp *conn) startMutating(ctx context.Context, command string, wait bool, wf any, args ...any) (client.WorkflowRun, error) {
-	who := whoAmI()
+func (cp *Client) StartMutating(ctx context.Context, command string, wait bool, wf any, args ...any) (client.WorkflowRun, error) {
+	who := WhoAmI()
 	opts := client.StartWorkflowOptions{
-		ID:                                       lockID(cp.cfg),
+		ID:                                       workflows.LockID(cp.cfg),
 		TaskQueue:                                cp.cfg.Temporal.TaskQueue,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
@@ -169,9 +175,9 @@ func (cp *conn) startMutating(ctx context.Context, command string, wait bool, wf
 		}
 		busy := cp.describeBusy(ctx, opts.ID)
 		if !wait {
-			return nil, &exitError{code: 75, err: busy}
+			return nil, busy
 		}
-		fmt.Fprintf(os.Stderr, "dflow: waiting: %v\n", busy)
+		fmt.Fprintf(cp.Stderr, "dflow: waiting: %v\n", busy)
 		_ = cp.c.GetWorkflow(ctx, opts.ID, "").Get(ctx, nil)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -179,17 +185,17 @@ func (cp *conn) startMutating(ctx context.Context, command string, wait bool, wf
 	}
 }
 
-func (cp *conn) describeBusy(ctx context.Context, id string) error {
-	e := &busyError{cluster: cp.cfg.Name, id: id, command: "?", who: "?"}
+func (cp *Client) describeBusy(ctx context.Context, id string) error {
+	e := &BusyError{Cluster: cp.cfg.Name, ID: id, Command: "?", Who: "?"}
 	d, err := cp.c.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
 		return e
 	}
 	info := d.GetWorkflowExecutionInfo()
-	e.runID = info.GetExecution().GetRunId()
-	e.started = info.GetStartTime().AsTime()
+	e.RunID = info.GetExecution().GetRunId()
+	e.Started = info.GetStartTime().AsTime()
 	dc := converter.GetDefaultDataConverter()
-	for k, dst := range map[string]*string{"command": &e.command, "who": &e.who} {
+	for k, dst := range map[string]*string{"command": &e.Command, "who": &e.Who} {
 		if p, ok := info.GetMemo().GetFields()[k]; ok {
 			_ = dc.FromPayload(p, dst)
 		}
@@ -197,9 +203,9 @@ func (cp *conn) describeBusy(ctx context.Context, id string) error {
 	return e
 }
 
-// runningOp returns the cluster's running mutating workflow, if any.
-func (cp *conn) runningOp(ctx context.Context) (id, runID string, ok bool, err error) {
-	id = lockID(cp.cfg)
+// RunningOp returns the cluster's running mutating workflow, if any.
+func (cp *Client) RunningOp(ctx context.Context) (id, runID string, ok bool, err error) {
+	id = workflows.LockID(cp.cfg)
 	d, err := cp.c.DescribeWorkflowExecution(ctx, id, "")
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
@@ -212,12 +218,12 @@ func (cp *conn) runningOp(ctx context.Context) (id, runID string, ok bool, err e
 	return id, info.GetExecution().GetRunId(), info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
 }
 
-// follow prints a workflow's progress until it ends and stores its result in
+// Follow prints a workflow's progress until it ends and stores its result in
 // result. Ctrl-C stops following, not the workflow. When the embedded
 // control plane dies mid-way, follow starts it again and goes on: the
 // workflow resumes where it stopped.
-func (cp *conn) follow(ctx context.Context, label, id, runID string, result any, w io.Writer) error {
-	if u := cp.workflowURL(id, runID); u != "" {
+func (cp *Client) Follow(ctx context.Context, label, id, runID string, result any, w io.Writer) error {
+	if u := cp.WorkflowURL(id, runID); u != "" {
 		fmt.Fprintf(w, "%s: workflow %s — %s\n", label, id, u)
 	} else {
 		fmt.Fprintf(w, "%s: workflow %s (run %s)\n", label, id, runID)
@@ -226,7 +232,7 @@ func (cp *conn) follow(ctx context.Context, label, id, runID string, result any,
 	seen := 0
 	restarts := 0
 	const maxRestarts = 10
-	view := newProgressView(w, start)
+	view := newProgressView(w, start, cp.ProgressJSON)
 	defer view.close()
 	printNew := func() error {
 		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -269,7 +275,7 @@ func (cp *conn) follow(ctx context.Context, label, id, runID string, result any,
 		if ctx.Err() != nil {
 			view.clear()
 			fmt.Fprintf(w, "\n%s: stopped following; the operation goes on. `dflow follow` watches it again, `dflow cancel` stops it.\n", label)
-			return &exitError{code: 130, err: errors.New("")}
+			return ErrDetached
 		}
 		if lost || (err != nil && cp.embedded && unavailable(err)) {
 			restarts++
@@ -285,7 +291,7 @@ func (cp *conn) follow(ctx context.Context, label, id, runID string, result any,
 		}
 		_ = printNew()
 		if err != nil {
-			return fmt.Errorf("%s failed after %s: %w", label, time.Since(start).Round(10*time.Millisecond), unwrapApp(err))
+			return fmt.Errorf("%s failed after %s: %w", label, time.Since(start).Round(10*time.Millisecond), Explain(err))
 		}
 		view.clear()
 		fmt.Fprintf(w, "%s: done in %s\n", label, time.Since(start).Round(10*time.Millisecond))
@@ -314,9 +320,13 @@ func unavailable(err error) bool {
 	return strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "Unavailable")
 }
 
-// unwrapApp shortens "workflow execution error (...): activity error (...):
-// X (type: T, retryable: false)" to X.
-func unwrapApp(err error) error {
+// ErrDetached: the operator stopped following (Ctrl-C); the operation goes
+// on. The CLI's exit code 130.
+var ErrDetached = errors.New("stopped following")
+
+// Explain shortens "workflow execution error (...): activity error (...):
+// X (type: T, retryable: false)" to X: dflow's own words.
+func Explain(err error) error {
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
 		return errors.New(app.Message())
@@ -324,9 +334,9 @@ func unwrapApp(err error) error {
 	return err
 }
 
-// cancelOp asks the cluster's running operation to stop.
-func (cp *conn) cancelOp(ctx context.Context) (string, error) {
-	id, runID, running, err := cp.runningOp(ctx)
+// CancelOp asks the cluster's running operation to stop.
+func (cp *Client) CancelOp(ctx context.Context) (string, error) {
+	id, runID, running, err := cp.RunningOp(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -339,10 +349,29 @@ func (cp *conn) cancelOp(ctx context.Context) (string, error) {
 	return id, nil
 }
 
-// quietLogger keeps the SDK's own log lines off the operator's terminal.
+// QuietLogger keeps the SDK's own log lines off the operator's terminal.
+func QuietLogger() log.Logger { return quietLogger{} }
+
 type quietLogger struct{}
 
 func (quietLogger) Debug(string, ...interface{}) {}
 func (quietLogger) Info(string, ...interface{})  {}
 func (quietLogger) Warn(string, ...interface{})  {}
 func (quietLogger) Error(string, ...interface{}) {}
+
+// FrontendString is where the frontend listens: 127.0.0.1, and the exposed
+// address when there is one.
+func FrontendString(i devserver.Info) string {
+	if i.ExposedFrontend == "" {
+		return i.Frontend
+	}
+	return i.Frontend + " (exposed on " + i.ExposedFrontend + ")"
+}
+
+// WarnExposed prints, on stderr, what the control plane serves beyond
+// loopback and what whoever reaches it can do.
+func WarnExposed(i devserver.Info) {
+	for _, w := range i.Warnings() {
+		fmt.Fprintf(os.Stderr, "dflow: warning: %s\n", w)
+	}
+}

@@ -1,4 +1,4 @@
-package main
+package controlplane
 
 import (
 	"encoding/json"
@@ -24,9 +24,8 @@ type progressView struct {
 	status string // what is drawn at the bottom now ("" none)
 }
 
-func newProgressView(w io.Writer, start time.Time) *progressView {
-	v := &progressView{w: w, start: start}
-	v.asJSON, _ = jsonOutput()
+func newProgressView(w io.Writer, start time.Time, asJSON bool) *progressView {
+	v := &progressView{w: w, start: start, asJSON: asJSON}
 	if f, ok := w.(*os.File); ok && !v.asJSON && os.Getenv("TERM") != "dumb" {
 		v.tty = term.IsTerminal(int(f.Fd()))
 	}

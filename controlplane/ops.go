@@ -1,0 +1,106 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/distributive-flow/dflow/workflows"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+)
+
+// AlreadyRunningError: a watch loop of this kind runs on the cluster
+// already (the CLI's exit code 75).
+type AlreadyRunningError struct {
+	Label, Cluster, ID, StopHint string
+}
+
+func (e *AlreadyRunningError) Error() string {
+	return fmt.Sprintf("%s runs already on cluster %s (workflow %s): `dflow follow` is for the cluster lock; %s ends it", e.Label, e.Cluster, e.ID, e.StopHint)
+}
+
+// ErrNotRunning: the workflow asked for does not run.
+var ErrNotRunning = errors.New("not running")
+
+// searchAttributes tags a workflow with its cluster where the embedded
+// control plane has the attribute.
+func (cp *Client) searchAttributes() temporal.SearchAttributes {
+	if !cp.embedded {
+		return temporal.SearchAttributes{}
+	}
+	return temporal.NewSearchAttributes(temporal.NewSearchAttributeKeyKeyword("DflowCluster").ValueSet(cp.cfg.Name))
+}
+
+// StartLoop starts a watcher workflow (repair --watch, chaos-monkey
+// --rampage) under its own ID id (not the cluster lock: it takes the lock
+// for each round). A second one of the same ID is an *AlreadyRunningError.
+func (cp *Client) StartLoop(ctx context.Context, id, label, stopHint string, wf any, req any) error {
+	opts := client.StartWorkflowOptions{
+		ID:                                       id,
+		TaskQueue:                                cp.cfg.Temporal.TaskQueue,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		Memo:                                     map[string]any{"command": label, "who": WhoAmI()},
+		TypedSearchAttributes:                    cp.searchAttributes(),
+	}
+	_, err := cp.c.ExecuteWorkflow(ctx, opts, wf, req)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return &AlreadyRunningError{Label: label, Cluster: cp.cfg.Name, ID: id, StopHint: stopHint}
+	}
+	if err != nil {
+		return fmt.Errorf("start %s: %w", label, err)
+	}
+	return nil
+}
+
+// StartOrJoin starts workflow wf under id, or joins the one that runs under
+// it (verify --watch), and returns its run.
+func (cp *Client) StartOrJoin(ctx context.Context, id string, wf any, req any) (client.WorkflowRun, error) {
+	return cp.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: id, TaskQueue: cp.cfg.Temporal.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+	}, wf, req)
+}
+
+// Stop cancels the workflow id (its newest run); ErrNotRunning when there is
+// none.
+func (cp *Client) Stop(ctx context.Context, id string) error {
+	err := cp.c.CancelWorkflow(ctx, id, "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return ErrNotRunning
+	}
+	return err
+}
+
+// Update sends Update name (pause, resume, abort) with who to the cluster's
+// running operation and returns its id; the workflow's validator refuses
+// what makes no sense, in dflow's words.
+func (cp *Client) Update(ctx context.Context, name, who string) (string, error) {
+	id, runID, running, err := cp.RunningOp(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !running {
+		return "", fmt.Errorf("cluster %s runs no operation", cp.cfg.Name)
+	}
+	h, err := cp.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: id, RunID: runID, UpdateName: name, Args: []any{who},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		var out string
+		err = h.Get(ctx, &out)
+	}
+	if err != nil {
+		return id, Explain(err)
+	}
+	return id, nil
+}
+
+// LockID is the workflow ID of the cluster's mutating operations.
+func (cp *Client) LockID() string { return workflows.LockID(cp.cfg) }
