@@ -26,6 +26,7 @@ import (
 	"github.com/distributive-flow/dflow/agent/process"
 	"github.com/distributive-flow/dflow/agent/process/fakeapp"
 	"github.com/distributive-flow/dflow/artifact"
+	"github.com/distributive-flow/dflow/testsuite"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
 )
@@ -85,34 +86,11 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-var (
-	bundleOnce   sync.Once
-	bundlePath   string
-	bundleDigest string
-	bundleSize   int64
-	bundleErr    error
-)
-
 // testBundle is a bundle holding this test binary as bin/app: started with
 // DFLOW_FAKE_APP=1 it is the fake app.
 func testBundle(t *testing.T) (path, digest string, size int64) {
 	t.Helper()
-	bundleOnce.Do(func() {
-		exe, err := os.Executable()
-		if err != nil {
-			bundleErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "dflow-agent-test-")
-		if err != nil {
-			bundleErr = err
-			return
-		}
-		bundlePath = filepath.Join(dir, "bundle.tar.zst")
-		bundleDigest, bundleSize, bundleErr = artifact.WriteBundleFile(bundlePath, []artifact.File{{Path: "bin/app", Source: exe, Mode: 0o755}})
-	})
-	require.NoError(t, bundleErr)
-	return bundlePath, bundleDigest, bundleSize
+	return testsuite.FakeAppBundle(t)
 }
 
 // countingReader counts the bytes read from it.

@@ -91,38 +91,41 @@ func NewContainerNode(t *testing.T) ContainerNode {
 
 var (
 	fakeAppOnce   sync.Once
-	fakeAppTg     deploy.Target
 	fakeAppBundle string
+	fakeAppDigest string
+	fakeAppSize   int64
 	fakeAppErr    error
 )
 
-// fakeAppTarget is a Target whose bundle holds this test binary as
-// bin/app, written once per test binary.
-func fakeAppTarget(t *testing.T) (deploy.Target, string) {
+// FakeAppBundle is a bundle holding this test binary as bin/app, written
+// once per test binary: started with fakeapp.Env=1 it is the fake app.
+func FakeAppBundle(t *testing.T) (path, digest string, size int64) {
+	t.Helper()
 	fakeAppOnce.Do(func() {
 		exe, err := os.Executable()
 		if err != nil {
 			fakeAppErr = err
 			return
 		}
-		dir, err := os.MkdirTemp("", "dflow-container-suite-")
+		dir, err := os.MkdirTemp("", "dflow-fake-app-")
 		if err != nil {
 			fakeAppErr = err
 			return
 		}
 		fakeAppBundle = filepath.Join(dir, "bundle.tar.zst")
-		digest, size, err := artifact.WriteBundleFile(fakeAppBundle, []artifact.File{{Path: "bin/app", Source: exe, Mode: 0o755}})
-		if err != nil {
-			fakeAppErr = err
-			return
-		}
-		fakeAppTg = deploy.Target{
-			Package: "Fake_App", Version: "0123456789abcdef0123456789abcdef01234567", Digest: digest, Size: size,
-			Artifacts: []deploy.Artifact{{Kind: deploy.KindExecutable, Name: "app", Path: "bin/app"}},
-		}
+		fakeAppDigest, fakeAppSize, fakeAppErr = artifact.WriteBundleFile(fakeAppBundle, []artifact.File{{Path: "bin/app", Source: exe, Mode: 0o755}})
 	})
 	require.NoError(t, fakeAppErr)
-	return fakeAppTg, fakeAppBundle
+	return fakeAppBundle, fakeAppDigest, fakeAppSize
+}
+
+// fakeAppTarget is the Target of FakeAppBundle, and the bundle's path.
+func fakeAppTarget(t *testing.T) (deploy.Target, string) {
+	path, digest, size := FakeAppBundle(t)
+	return deploy.Target{
+		Package: "Fake_App", Version: "0123456789abcdef0123456789abcdef01234567", Digest: digest, Size: size,
+		Artifacts: []deploy.Artifact{{Kind: deploy.KindExecutable, Name: "app", Path: "bin/app"}},
+	}, path
 }
 
 // containerNodeSuffix tells one suite node's ID from another's.
