@@ -23,7 +23,7 @@ import (
 type fatalError struct{ err error }
 
 // benchTB lets bench use testsuite's helpers (HelloRepo, ChangeHello, Git,
-// CabalDir) outside a test: a failure aborts the running benchmark.
+// CabalDir, FreePort) outside a test: a failure aborts the running benchmark.
 type benchTB struct {
 	testing.TB // nil: only the methods below are used
 	tmp        string

@@ -60,10 +60,7 @@ func runRollout(e *env) ([]Figure, any, error) {
 	}
 	sort.Sort(sort.Reverse(sort.IntSlice(ns)))
 	tb := &benchTB{tmp: e.work}
-	port, err := freePort()
-	if err != nil {
-		return nil, nil, err
-	}
+	port := testsuite.FreePort(tb)
 	yaml := func(parallel int) string {
 		return fmt.Sprintf("nodes:\n  parallel: 16\napp:\n  port: %d\n  drain_timeout: 5s\n  stop_grace: 5s\ndeploy:\n  parallel: %d\n", port, parallel)
 	}

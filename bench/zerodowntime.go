@@ -40,10 +40,7 @@ type secondStat struct {
 // roll back, and again.
 func runZeroDowntime(e *env) ([]Figure, any, error) {
 	tb := &benchTB{tmp: e.work}
-	port, err := freePort()
-	if err != nil {
-		return nil, nil, err
-	}
+	port := testsuite.FreePort(tb)
 	d := helloProject(e, tb, "zd", fmt.Sprintf("app:\n  port: %d\n  drain_timeout: 5s\n  stop_grace: 5s\n", port))
 	d.must("set", "5")
 	t0 := time.Now()
@@ -176,14 +173,4 @@ func perSecond(ss []sample, from time.Time) []secondStat {
 		out = append(out, secondStat{T: float64(i), P50ms: st.P50ms, P99ms: st.P99ms, Maxms: st.Maxms, Failed: st.Failed})
 	}
 	return out
-}
-
-// freePort is a TCP port nobody listens on now.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -3,7 +3,6 @@ package testsuite
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -165,7 +164,7 @@ func BuilderSuite(t *testing.T, h BuilderHarness) *BuiltHello {
 
 	t.Run("a dirty tree is COMMIT-dirty, and the same dirty tree gives the same digest", func(t *testing.T) {
 		defer Git(t, repo, "checkout", "--", ".")
-		appendTo(t, filepath.Join(repo, "src", "Hello.hs"), "-- a local change\n")
+		AppendFile(t, filepath.Join(repo, "src", "Hello.hs"), "-- a local change\n")
 		dirty, log, err := b.Build(t, AllKinds...)
 		require.NoError(t, err, log)
 		require.Equal(t, head+"-dirty", dirty.Version)
@@ -207,7 +206,8 @@ func unpackBundle(t *testing.T, target deploy.Target) string {
 	return dir
 }
 
-func appendTo(t *testing.T, path, s string) {
+// AppendFile appends s to the file at path, which must exist.
+func AppendFile(t testing.TB, path, s string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	require.NoError(t, err)
@@ -221,10 +221,7 @@ func appendTo(t *testing.T, path, s string) {
 // survive with exit status 0.
 func RunHello(t *testing.T, exe string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
+	port := FreePort(t)
 
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "HOST=127.0.0.1", "DFLOW_VERSION=x")

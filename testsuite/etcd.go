@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -49,13 +48,13 @@ func StartEtcd(t testing.TB) (endpoint string) {
 }
 
 func startEtcd(t testing.TB) (string, error) {
-	ports, err := freePorts(2)
-	if err != nil {
-		return "", err
+	clientPort, peerPort := FreePort(t), FreePort(t)
+	for peerPort == clientPort {
+		peerPort = FreePort(t)
 	}
 	dir := t.TempDir()
-	client := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
-	peer := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	client := fmt.Sprintf("http://127.0.0.1:%d", clientPort)
+	peer := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
 	logPath := filepath.Join(dir, "etcd.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -64,7 +63,7 @@ func startEtcd(t testing.TB) (string, error) {
 	defer logFile.Close()
 	// A name of its own: the health check must know it talks to this
 	// server, not to another test's that took the port first.
-	name := fmt.Sprintf("dflow-test-%d-%d-%d", os.Getpid(), ports[0], time.Now().UnixNano()%1e9)
+	name := fmt.Sprintf("dflow-test-%d-%d-%d", os.Getpid(), clientPort, time.Now().UnixNano()%1e9)
 	cmd := exec.Command(EtcdBinary,
 		"--name="+name,
 		"--data-dir="+filepath.Join(dir, "data"),
@@ -159,24 +158,4 @@ func isMember(hc *http.Client, base, name string) bool {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	return resp.StatusCode == http.StatusOK && bytes.Contains(b, []byte(`"name":"`+name+`"`))
-}
-
-// freePorts returns n distinct TCP ports that were free on 127.0.0.1.
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -143,31 +142,6 @@ func waitBanner(addr string, exited <-chan struct{}) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("sshd on %s did not answer within 10s", addr)
-}
-
-// FreePort returns a TCP port that is free on every one of ips now.
-func FreePort(t *testing.T, ips ...string) int {
-	t.Helper()
-	for attempt := 0; attempt < 100; attempt++ {
-		ln, err := net.Listen("tcp", net.JoinHostPort(ips[0], "0"))
-		require.NoError(t, err)
-		port := ln.Addr().(*net.TCPAddr).Port
-		ok := true
-		for _, ip := range ips[1:] {
-			l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		ln.Close()
-		if ok {
-			return port
-		}
-	}
-	t.Fatalf("no port free on all of %s", strings.Join(ips, ", "))
-	return 0
 }
 
 type lockedBuffer struct {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,13 +30,9 @@ func repoRoot(t *testing.T) string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-// freePort is a port nothing listens on at the plugins' first addresses.
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.100:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+// firstIP is the example plugins' first node address, where their agents
+// listen on the port the tests choose with testsuite.FreePort.
+const firstIP = "127.0.0.100"
 
 // vmHarness opens the VM plugin at path on a fresh project whose nodes run
 // this test binary as their agent.
@@ -76,7 +71,7 @@ func vmHarness(t *testing.T, path string, port int) testsuite.VMHarness {
 // examples/plugins/vm-local.sh.
 func TestShellVMPluginConformance(t *testing.T) {
 	path := filepath.Join(repoRoot(t), "examples", "plugins", "vm-local.sh")
-	port := freePort(t)
+	port := testsuite.FreePort(t, firstIP)
 	testsuite.VMSuite(t, func(t *testing.T) testsuite.VMHarness { return vmHarness(t, path, port) })
 }
 
@@ -89,7 +84,7 @@ func TestShellVMPluginNodesAnswerSignedRequests(t *testing.T) {
 // start is reported with the agent's own words, and a bad index is refused.
 func signedRequests(t *testing.T, path, name string) {
 	project := t.TempDir()
-	p := open(t, path, plugin.KindVM, plugin.Env{Exe: testBinary(t), Project: project, AgentPort: freePort(t)})
+	p := open(t, path, plugin.KindVM, plugin.Env{Exe: testBinary(t), Project: project, AgentPort: testsuite.FreePort(t, firstIP)})
 	_, k, _ := ed25519.GenerateKey(rand.Reader)
 	signer, _ := ssh.NewSignerFromKey(k)
 	ctx := context.Background()
@@ -125,7 +120,7 @@ func TestHaskellVMPluginConformance(t *testing.T) {
 	bin := filepath.Join(out, "vm-haskell")
 	b, err := exec.Command(ghc, "-O0", "-threaded", "-outputdir", out, "-o", bin, src).CombinedOutput()
 	require.NoError(t, err, "ghc:\n%s", b)
-	port := freePort(t)
+	port := testsuite.FreePort(t, firstIP)
 	testsuite.VMSuite(t, func(t *testing.T) testsuite.VMHarness { return vmHarness(t, bin, port) })
 	t.Run("nodes answer signed requests", func(t *testing.T) { signedRequests(t, bin, "vm-haskell") })
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,14 +27,6 @@ func helloProject(t *testing.T, yaml string) *project {
 	p := &project{t: t, dir: dir, env: []string{"CABAL_DIR=" + testsuite.CabalDir(t)}}
 	t.Cleanup(p.cleanup)
 	return p
-}
-
-// freePort is a TCP port nobody listens on now.
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // commit changes the app and commits it, returning the new commit hash.
@@ -91,7 +82,7 @@ func (p *project) requireServing(v string) {
 // compare-checksums on a corrupted executable, restart, stop and start.
 func TestDeployEndToEnd(t *testing.T) {
 	t.Parallel() // its own project, control plane, addresses and ports
-	port := freePort(t)
+	port := testsuite.FreePort(t)
 	p := helloProject(t, fmt.Sprintf("app:\n  port: %d\n  drain_timeout: 5s\n  stop_grace: 5s\n", port))
 	p.run("set", "3")
 
@@ -214,7 +205,7 @@ func TestDeployThroughShellPlugin(t *testing.T) {
 	t.Parallel() // its own project, control plane, addresses and ports
 	script, err := filepath.Abs(filepath.Join("..", "..", "examples", "plugins", "vm-local.sh"))
 	require.NoError(t, err)
-	p := helloProject(t, fmt.Sprintf("backends:\n  vm: %s\napp:\n  port: %d\n", script, freePort(t)))
+	p := helloProject(t, fmt.Sprintf("backends:\n  vm: %s\napp:\n  port: %d\n", script, testsuite.FreePort(t)))
 	out, errOut := p.run("set", "2")
 	require.Contains(t, out, "2 created", errOut)
 	rows := p.list()

@@ -26,7 +26,7 @@ func TestDockerDeployEndToEnd(t *testing.T) {
 	t.Setenv(containerdocker.LabelsEnv, testsuite.DockerLabels())
 	t.Cleanup(testsuite.CleanDocker) // runs last: whatever the test left
 	etcd := testsuite.StartEtcd(t)
-	port := freePort(t)
+	port := testsuite.FreePort(t)
 	p := helloProject(t, fmt.Sprintf(`backends:
   vm: docker
   container: docker
@@ -109,7 +109,7 @@ func TestDockerNodesRunProcesses(t *testing.T) {
 	testsuite.Docker(t) // skips, loudly, without an engine
 	t.Setenv(containerdocker.LabelsEnv, testsuite.DockerLabels())
 	t.Cleanup(testsuite.CleanDocker)
-	p := helloProject(t, fmt.Sprintf("backends:\n  vm: docker\napp:\n  port: %d\n", freePort(t)))
+	p := helloProject(t, fmt.Sprintf("backends:\n  vm: docker\napp:\n  port: %d\n", testsuite.FreePort(t)))
 	out, errOut := p.run("set", "1")
 	require.Contains(t, out, "1 created", errOut)
 	t.Cleanup(func() {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distributive-flow/dflow/testsuite"
 	"github.com/stretchr/testify/require"
 )
 
@@ -33,7 +34,7 @@ func TestFaultsDuringDeploys(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	t.Logf("seed %d (DFLOW_FAULT_SEED=%d repeats this run)", seed, seed)
 
-	p := helloProject(t, fmt.Sprintf("app:\n  port: %d\n  drain_timeout: 3s\n  stop_grace: 3s\n", freePort(t)))
+	p := helloProject(t, fmt.Sprintf("app:\n  port: %d\n  drain_timeout: 3s\n  stop_grace: 3s\n", testsuite.FreePort(t)))
 	p.run("set", "3")
 	p.run("deploy")
 	var urls []string

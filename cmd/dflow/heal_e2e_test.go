@@ -106,7 +106,7 @@ func (p *project) corruptServing(index int) {
 // down failed.
 func TestHealEndToEnd(t *testing.T) {
 	t.Parallel() // its own project, control plane, addresses and ports
-	port := freePort(t)
+	port := testsuite.FreePort(t)
 	p := helloProject(t, fmt.Sprintf("app:\n  port: %d\n  drain_timeout: 2s\n  stop_grace: 2s\n", port))
 	p.run("set", "4")
 	v1 := testsuite.Git(t, p.dir, "rev-parse", "HEAD")

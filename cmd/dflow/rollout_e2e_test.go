@@ -41,7 +41,7 @@ func TestRolloutControlEndToEnd(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("SKIPPED: the verify program of this test needs curl: apt-get install curl")
 	}
-	port := freePort(t)
+	port := testsuite.FreePort(t)
 	p := helloProject(t, fmt.Sprintf("app:\n  port: %d\n  drain_timeout: 5s\nverify:\n  program: verify.sh\n", port))
 	require.NoError(t, os.WriteFile(filepath.Join(p.dir, "verify.sh"), []byte(verifyScript), 0o755))
 	testsuite.Git(t, p.dir, "add", "verify.sh")

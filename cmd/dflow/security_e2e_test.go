@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distributive-flow/dflow/testsuite"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -33,7 +34,7 @@ func TestSecretsStayOutOfTheControlPlane(t *testing.T) {
 	secret := fmt.Sprintf("postgres://app:s3cr3t-%d@db.internal/app", time.Now().UnixNano())
 	inline := fmt.Sprintf("inline-token-%d", time.Now().UnixNano())
 	p := helloProject(t, fmt.Sprintf("nodes:\n  agent_port: %d\napp:\n  port: %d\n  env: [INLINE_TOKEN=%s]\n  secrets: [DATABASE_URL]\n",
-		freePort(t), freePort(t), inline))
+		testsuite.FreePort(t), testsuite.FreePort(t), inline))
 	state := filepath.Join(p.dir, ".dflow")
 	require.NoError(t, os.MkdirAll(state, 0o700))
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distributive-flow/dflow/testsuite"
 	"github.com/stretchr/testify/require"
 )
 
@@ -27,10 +28,7 @@ func TestServerExposesOnlyTheUI(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(state, "server.log"), []byte("an older dflow's log\n"), 0o644))
 	require.NoError(t, os.Chmod(filepath.Join(state, "server.log"), 0o644))
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := testsuite.FreePort(t)
 	const warning = "dflow: warning: the Temporal Web UI listens on 0.0.0.0:"
 	_, errOut := p.run("server", "start", "--ui", fmt.Sprintf("0.0.0.0:%d", port))
 	require.Contains(t, errOut, warning, "server start warns")

@@ -106,7 +106,7 @@ func TestVersion(t *testing.T) {
 	require.NoError(t, os.Remove(filepath.Join(repo, "NOTES")))
 
 	// So does a modified tracked file.
-	appendFile(t, filepath.Join(repo, "src", "Hello.hs"), "-- changed\n")
+	testsuite.AppendFile(t, filepath.Join(repo, "src", "Hello.hs"), "-- changed\n")
 	require.Equal(t, head+"-dirty", version())
 	testsuite.Git(t, repo, "checkout", "--", ".")
 	require.Equal(t, head, version())
@@ -166,15 +166,6 @@ func TestBuildHello(t *testing.T) {
 		require.True(t, errors.Is(err, context.DeadlineExceeded), "%v", err)
 		require.Less(t, time.Since(begin), 10*time.Second)
 	})
-}
-
-func appendFile(t *testing.T, path, s string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	require.NoError(t, err)
-	_, err = f.WriteString(s)
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
 }
 
 func replaceIn(t *testing.T, path, old, new string) {
