@@ -21,8 +21,8 @@ type Backends struct {
 	Store   backends.Store
 	Reader  backends.PackageReader
 	Builder backends.Builder
-	// Container makes what nodes run a release from (nil: the bundle's
-	// executable, run as a process).
+	// Container makes what nodes run a release from, and starts and stops
+	// its versions on the nodes (StartOnNode, StopOnNode need it).
 	Container backends.ContainerBackend
 	// Artifacts is the control plane's artifact store (.dflow/artifacts):
 	// every built bundle, by digest; copies to nodes come from here.

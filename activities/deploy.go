@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/distributive-flow/dflow/agent/api"
@@ -289,76 +287,6 @@ func (a *Activities) NodeProcesses(ctx context.Context, ref deploy.ConfigRef, n 
 	return l, nil
 }
 
-// StartRequest is what the agent is asked to start for release r on node n,
-// with env as the app's environment (see appEnv).
-func StartRequest(cfg deploy.Config, r deploy.Release, n deploy.Node, env map[string]string) (api.StartRequest, error) {
-	exe, ok := r.Target.Executable(cfg.App.Executable)
-	if !ok {
-		if cfg.App.Executable != "" {
-			return api.StartRequest{}, fmt.Errorf("%s: app.executable %q is not among the built executables", cfg.Where("app.executable"), cfg.App.Executable)
-		}
-		return api.StartRequest{}, fmt.Errorf("release %d (%s) has no executable to run: add executable to target: in dflow.yaml", r.ID, deploy.ShortVersion(r.Version))
-	}
-	return api.StartRequest{
-		ID: r.InstanceID(), Version: r.Version, Digest: r.Digest, Exec: exe.Path, Args: cfg.App.Args, Env: env,
-		Mode: cfg.App.ProxyMode(), HealthPath: cfg.App.Health, ReadyProbes: cfg.App.ReadyProbes, ReadyTimeout: cfg.App.ReadyTimeout.D(),
-		PublicPort: cfg.App.Port,
-	}, nil
-}
-
-// appEnv is the app's environment for cfg (a configuration revision read
-// from the Store: app.env's values included): app.env, and app.secrets'
-// values read here, on the worker, from the secrets file or the worker's
-// environment.
-func appEnv(cfg deploy.Config) (map[string]string, error) {
-	env := make(map[string]string, len(cfg.App.Env)+len(cfg.App.Secrets))
-	for _, kv := range cfg.App.Env {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
-	secrets, err := cfg.Secrets(os.LookupEnv)
-	if err != nil {
-		return nil, err
-	}
-	maps.Copy(env, secrets)
-	return env, nil
-}
-
-// StartOnNode starts release r beside whatever runs on node n and waits for
-// its readiness gate. A version that fails the gate is killed by the agent
-// (the old one keeps serving) and the error, with the probe and the last
-// lines of the new version's log, is not retried.
-func (a *Activities) StartOnNode(ctx context.Context, ref deploy.ConfigRef, n deploy.Node, r deploy.Release) (api.ProcessInfo, error) {
-	cfg, b, err := a.resolve(ctx, ref)
-	if err != nil {
-		return api.ProcessInfo{}, err
-	}
-	env, err := appEnv(cfg)
-	if err != nil {
-		return api.ProcessInfo{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
-	}
-	req, err := StartRequest(cfg, r, n, env)
-	if err != nil {
-		return api.ProcessInfo{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
-	}
-	var info api.ProcessInfo
-	err = heartbeating(ctx, "starting "+req.ID, func(ctx context.Context) (err error) {
-		if req.Image, err = StartImage(ctx, cfg, b, r); err != nil {
-			return err
-		}
-		info, err = api.NewClient(n.AgentURL, n.ID, b.Signer).StartProcess(ctx, req)
-		return err
-	})
-	var gate *api.GateError
-	if errors.As(err, &gate) {
-		return info, temporal.NewNonRetryableApplicationError(fmt.Sprintf("node %d (%s): version %s did not become ready: %v", n.Index, n.Address, deploy.ShortVersion(r.Version), gate), ErrGateFailed, nil)
-	}
-	if err != nil {
-		return info, permanent(fmt.Errorf("start %s on node %d: %w", req.ID, n.Index, err))
-	}
-	return info, nil
-}
-
 // SwitchOnNode points node n's public port at process id.
 func (a *Activities) SwitchOnNode(ctx context.Context, ref deploy.ConfigRef, n deploy.Node, id string) (api.SwitchResult, error) {
 	cfg, b, err := a.resolve(ctx, ref)
@@ -370,31 +298,6 @@ func (a *Activities) SwitchOnNode(ctx context.Context, ref deploy.ConfigRef, n d
 		return res, permanent(fmt.Errorf("switch node %d to %s: %w", n.Index, id, err))
 	}
 	return res, nil
-}
-
-// StopOnNode stops process id on node n: unless now, it first drains the
-// requests in flight (bounded by app.drain_timeout), then SIGTERM, grace,
-// SIGKILL.
-func (a *Activities) StopOnNode(ctx context.Context, ref deploy.ConfigRef, n deploy.Node, id string, now bool) (api.ProcessInfo, error) {
-	cfg, b, err := a.resolve(ctx, ref)
-	if err != nil {
-		return api.ProcessInfo{}, err
-	}
-	var info api.ProcessInfo
-	err = heartbeating(ctx, "stopping "+id, func(ctx context.Context) (err error) {
-		info, err = api.NewClient(n.AgentURL, n.ID, b.Signer).StopProcess(ctx, id, api.StopRequest{
-			Now: now, DrainTimeout: cfg.App.DrainTimeout.D(), Grace: cfg.App.StopGrace.D(),
-		})
-		return err
-	})
-	var api *api.APIError
-	if errors.As(err, &api) && api.Status == 404 {
-		return info, nil // gone already
-	}
-	if err != nil {
-		return info, permanent(fmt.Errorf("stop %s on node %d: %w", id, n.Index, err))
-	}
-	return info, nil
 }
 
 // permanent marks agent answers that retrying cannot change (4xx) as

@@ -90,6 +90,9 @@ type Process struct {
 	// ListenWarning says that it listens beyond loopback (it ignored HOST),
 	// where it can be reached around the node's proxy; "" otherwise.
 	ListenWarning string `json:"listen_warning,omitempty"`
+	// StartedAt is when the node started it (by the node's clock), before
+	// its readiness gate: what Start took beyond it is the gate's.
+	StartedAt time.Time `json:"started_at,omitzero"`
 }
 
 // StopOptions say how to stop a Process.
@@ -123,7 +126,9 @@ type ContainerBackend interface {
 	// Stop ends p: unless o.Now, it waits for p's requests in flight
 	// (bounded by o.DrainTimeout), then SIGTERM, o.Grace, SIGKILL; it
 	// returns once p is gone. Stopping a process that is gone already
-	// (stopped, exited, or unknown to the node) is not an error.
+	// (stopped, exited, or unknown to the node) is not an error. Only
+	// p.ID and p.Node are needed: a process can be stopped by a caller
+	// that did not start it (one listed on the node).
 	Stop(ctx context.Context, p Process, o StopOptions) error
 }
 

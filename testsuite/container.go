@@ -208,6 +208,7 @@ func ContainerSuite(t *testing.T, open func(t *testing.T) ContainerHarness) {
 		require.Equal(t, c.Version, p.Version)
 		require.Equal(t, c.Digest, p.Digest)
 		require.NotZero(t, p.Port)
+		require.WithinDuration(t, time.Now(), p.StartedAt, time.Minute, "StartedAt is when the node started it")
 		require.Equal(t, api.StateReady, state(t, h, "p1"))
 		again, err := h.Backend.Start(ctx, c, h.Node, opts(h, "p1"))
 		require.NoError(t, err)

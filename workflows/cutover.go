@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/distributive-flow/dflow/agent/api"
+	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/deploy"
 	"go.temporal.io/sdk/workflow"
 )
@@ -60,7 +61,7 @@ func (r *rollout) cutover(ctx workflow.Context, n deploy.Node, bg *behind) (Node
 		o.Serving = ""
 	}
 	t.event(ctx, n.Index, "node %d: starting %s", n.Index, id)
-	var started api.ProcessInfo
+	var started backends.Process
 	if err := workflow.ExecuteActivity(nctx, acts.StartOnNode, cfg.Ref(), n, rel).Get(ctx, &started); err != nil {
 		return o, failed("deploy stopped", err)
 	}

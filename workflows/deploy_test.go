@@ -23,6 +23,7 @@ import (
 	"github.com/distributive-flow/dflow/agent/process/fakeapp"
 	"github.com/distributive-flow/dflow/artifact"
 	"github.com/distributive-flow/dflow/backends"
+	"github.com/distributive-flow/dflow/backends/container/process"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/testsuite"
 	"github.com/distributive-flow/dflow/workflows"
@@ -128,8 +129,12 @@ func freePort(t *testing.T) int {
 
 func (f *fleet) acts() *activities.Activities {
 	return &activities.Activities{Open: func(ctx context.Context, cfg deploy.Config) (*activities.Backends, error) {
+		ctr, err := process.New(process.Options{Signer: f.signer})
+		if err != nil {
+			return nil, err
+		}
 		return &activities.Backends{VM: testsuite.NewFakeVM(), Store: f.store, Reader: fakeReader{}, Builder: f.builder,
-			Artifacts: f.arts, Signer: f.signer}, nil
+			Container: ctr, Artifacts: f.arts, Signer: f.signer}, nil
 	}}
 }
 
@@ -343,6 +348,22 @@ func TestDeployThatNeverBecomesReadyKeepsTheOldVersion(t *testing.T) {
 	require.Contains(t, last.Error, "did not become ready")
 	cur, _ := st.CurrentRelease()
 	require.Equal(t, "good", cur.Version, "a failed release never becomes current")
+}
+
+// The agent's warning about a version that listens beyond loopback comes
+// back from the container backend's start, into the node's outcome and the
+// release's record.
+func TestDeployWarnsOfAVersionListeningBeyondLoopback(t *testing.T) {
+	f := newFleet(t, 1)
+	cfg := f.cfg
+	cfg.App.Env = append([]string{"DFLOW_FAKE_LISTEN_HOST=0.0.0.0"}, f.cfg.App.Env...)
+	res, err := f.deploy(t, deploy.ReleaseDeploy, "v1", cfg)
+	require.NoError(t, err)
+	require.Len(t, res.Nodes, 1)
+	require.Contains(t, res.Nodes[0].Warning, "node 0: ")
+	require.Contains(t, res.Nodes[0].Warning, "beyond loopback")
+	st := f.state(t)
+	require.Equal(t, []string{res.Nodes[0].Warning}, st.Releases[len(st.Releases)-1].Warnings)
 }
 
 func TestRestartModeStopsTheOldVersionFirst(t *testing.T) {

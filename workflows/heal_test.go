@@ -20,6 +20,7 @@ import (
 	"github.com/distributive-flow/dflow/agent"
 	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/backends"
+	"github.com/distributive-flow/dflow/backends/container/process"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/workflows"
 	"github.com/stretchr/testify/require"
@@ -161,7 +162,11 @@ func newHealFleet(t *testing.T, count int) *healFleet {
 
 func (f *healFleet) acts() *activities.Activities {
 	return &activities.Activities{Open: func(ctx context.Context, cfg deploy.Config) (*activities.Backends, error) {
-		return &activities.Backends{VM: f.vm, Store: f.store, Reader: fakeReader{}, Builder: f.builder,
+		ctr, err := process.New(process.Options{Signer: f.signer})
+		if err != nil {
+			return nil, err
+		}
+		return &activities.Backends{VM: f.vm, Store: f.store, Reader: fakeReader{}, Builder: f.builder, Container: ctr,
 			Artifacts: f.arts, Signer: f.signer, Keys: string(ssh.MarshalAuthorizedKey(f.signer.PublicKey()))}, nil
 	}}
 }

@@ -34,7 +34,7 @@ func Start(ctx context.Context, signer ssh.Signer, c backends.Container, n deplo
 	}
 	return backends.Process{
 		ID: info.ID, Node: n, Version: info.Version, Digest: info.Digest,
-		Port: info.Port, PID: info.PID, Log: info.Log, ListenWarning: info.ListenWarning,
+		Port: info.Port, PID: info.PID, Log: info.Log, ListenWarning: info.ListenWarning, StartedAt: info.StartedAt,
 	}, nil
 }
 
