@@ -303,8 +303,8 @@ func (a *Activities) SwitchOnNode(ctx context.Context, ref deploy.ConfigRef, n d
 // permanent marks agent answers that retrying cannot change (4xx) as
 // non-retryable; transport errors stay retryable.
 func permanent(err error) error {
-	var api *api.APIError
-	if errors.As(err, &api) && api.Permanent() {
+	var apiErr *api.APIError
+	if errors.As(err, &apiErr) && apiErr.Permanent() {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
 	}
 	return err

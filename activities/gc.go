@@ -64,13 +64,13 @@ func (a *Activities) RemoveFromNode(ctx context.Context, ref deploy.ConfigRef, n
 	res := Removed{Removed: []string{}}
 	for _, d := range digests {
 		err := c.RemoveArtifact(ctx, d)
-		var api *api.APIError
+		var apiErr *api.APIError
 		switch {
-		case errors.As(err, &api) && api.Status == http.StatusConflict:
+		case errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict:
 			if res.InUse == nil {
 				res.InUse = map[string]string{}
 			}
-			res.InUse[d] = api.Msg
+			res.InUse[d] = apiErr.Msg
 		case err != nil:
 			return res, permanent(fmt.Errorf("remove %s from node %d: %w", d[:12], n.Index, err))
 		default:

@@ -58,9 +58,9 @@ func (a *Activities) InspectNode(ctx context.Context, ref deploy.ConfigRef, h de
 	qctx, cancel = context.WithTimeout(ctx, time.Minute)
 	sum, err := c.Checksum(qctx, serving.Digest, exe.Path)
 	cancel()
-	var api *api.APIError
+	var apiErr *api.APIError
 	switch {
-	case errors.As(err, &api) && api.Status == 404:
+	case errors.As(err, &apiErr) && apiErr.Status == 404:
 		h.Checksum = deploy.ChecksumMissing
 	case err != nil:
 		h.AgentOK, h.Detail = false, err.Error()
