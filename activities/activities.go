@@ -206,26 +206,13 @@ func (a *Activities) SetCount(ctx context.Context, ref deploy.ConfigRef, count i
 	return update(ctx, b.Store, func(s *deploy.State) { s.Count = count })
 }
 
-// update applies f to the stored state with compare-and-swap, retrying on
-// conflicts.
+// update applies f to the stored state and saves it (backends.Update:
+// compare-and-swap, f applied again after a conflict).
 func update(ctx context.Context, s backends.Store, f func(*deploy.State)) error {
-	for {
-		st, err := s.Load(ctx)
-		if err != nil {
-			return fmt.Errorf("update state: %w", err)
-		}
-		f(&st)
-		err = s.Save(ctx, st)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, backends.ErrConflict) {
-			return fmt.Errorf("update state: %w", err)
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("update state: %w", ctx.Err())
-		}
+	if err := backends.Update(ctx, s, func(st *deploy.State) bool { f(st); return true }); err != nil {
+		return fmt.Errorf("update state: %w", err)
 	}
+	return nil
 }
 
 // CreateNode makes the node at index (idempotent: an existing live node is

@@ -155,6 +155,32 @@ type Store interface {
 	Close() error
 }
 
+// Update changes the state s keeps with compare-and-swap: it loads the
+// state, applies f and saves the result; when another writer saved in
+// between (ErrConflict), it loads again and applies f again, until a save
+// goes through or ctx ends. f may thus run several times, each time on a
+// fresh state; it returns false to leave the store as it is (nothing is
+// saved). The error is s's (from Load, or from Save other than
+// ErrConflict), or ctx's.
+func Update(ctx context.Context, s Store, f func(*deploy.State) bool) error {
+	for {
+		st, err := s.Load(ctx)
+		if err != nil {
+			return err
+		}
+		if !f(&st) {
+			return nil
+		}
+		err = s.Save(ctx, st)
+		if err == nil || !errors.Is(err, ErrConflict) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
 // PackageReader reads a package file (*.cabal, package.yaml) into a TargetDesc.
 type PackageReader interface {
 	// Read parses the package file at path. Errors name the file and line.

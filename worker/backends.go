@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -253,30 +252,20 @@ func RecordConfig(ctx context.Context, cfg *deploy.Config) error {
 		return err
 	}
 	defer st.Close()
-	for {
-		s, err := st.Load(ctx)
-		if err != nil {
-			return fmt.Errorf("record the configuration: %w", err)
-		}
-		n := len(s.Configs)
+	var rev int64
+	err = backends.Update(ctx, st, func(s *deploy.State) bool {
 		last := int64(0)
-		if n > 0 {
+		if n := len(s.Configs); n > 0 {
 			last = s.Configs[n-1].Rev
 		}
-		rev := s.PutConfig(*cfg, time.Now())
-		if rev == last {
-			cfg.Revision = rev
-			return nil
-		}
-		err = st.Save(ctx, s)
-		if err == nil {
-			cfg.Revision = rev
-			return nil
-		}
-		if !errors.Is(err, backends.ErrConflict) || ctx.Err() != nil {
-			return fmt.Errorf("record the configuration: %w", err)
-		}
+		rev = s.PutConfig(*cfg, time.Now())
+		return rev != last
+	})
+	if err != nil {
+		return fmt.Errorf("record the configuration: %w", err)
 	}
+	cfg.Revision = rev
+	return nil
 }
 
 // Opener returns the activities.Opener that builds backends from the table.

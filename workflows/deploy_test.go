@@ -191,14 +191,10 @@ func saveConfigs(t *testing.T, store backends.Store, arg any) any {
 		}
 		if v.Type() == reflect.TypeOf(deploy.Config{}) {
 			cfg := v.Interface().(deploy.Config)
-			for {
-				st, err := store.Load(context.Background())
-				require.NoError(t, err)
+			require.NoError(t, backends.Update(context.Background(), store, func(st *deploy.State) bool {
 				cfg.Revision = st.PutConfig(cfg, time.Now())
-				if err := store.Save(context.Background(), st); err == nil {
-					break
-				}
-			}
+				return true
+			}))
 			v.Set(reflect.ValueOf(cfg))
 			return
 		}
