@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -131,18 +130,34 @@ func startReq(id, version, digest string, env ...string) api.StartRequest {
 
 func alive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }
 
-func postNoRetry(c *http.Client, url, body string) (int, string, error) {
-	req, err := http.NewRequest(http.MethodPost, url, struct{ io.Reader }{strings.NewReader(body)})
-	if err != nil {
-		return 0, "", err
+// echoLoad is the request of a testsuite.Load to the fake app: a POST of a
+// message of the worker's own that version vN must echo as "vN:message",
+// 1 <= N <= last; every fourth request asks for a 100ms answer, so that
+// requests are in flight at each switch. stoppedAt (nil: none) tells when
+// vN was stopped (unix ns, 0: not yet): an answer from a version stopped
+// before the request was sent fails.
+func echoLoad(last int, stoppedAt func(v int) int64) func(c *http.Client, url string, w, i int) (string, error) {
+	return func(c *http.Client, url string, w, i int) (string, error) {
+		msg := fmt.Sprintf("w%d-%d", w, i)
+		if i%4 == 0 {
+			url += "?sleep=100ms"
+		}
+		sent := time.Now().UnixNano()
+		code, body, err := testsuite.Post(c, url, msg)
+		var v int
+		if err != nil || code != http.StatusOK {
+			return "", fmt.Errorf("%d %q %v", code, body, err)
+		}
+		if _, err := fmt.Sscanf(body, "v%d:", &v); err != nil || body != fmt.Sprintf("v%d:%s", v, msg) || v < 1 || v > last {
+			return "", fmt.Errorf("%d %q: not an echo of %q by v1 to v%d", code, body, msg, last)
+		}
+		if stoppedAt != nil {
+			if at := stoppedAt(v); at != 0 && sent > at {
+				return "", fmt.Errorf("%q answered by v%d, stopped before the request was sent", msg, v)
+			}
+		}
+		return fmt.Sprintf("v%d", v), nil
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
 }
 
 func TestArtifacts(t *testing.T) {
@@ -240,56 +255,18 @@ func TestRolloutUnderLoad(t *testing.T) {
 
 	url := fmt.Sprintf("http://127.0.0.1:%d/", appPort)
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 32}, Timeout: 30 * time.Second}
-	code, body, err := postNoRetry(hc, url, "hi")
+	code, body, err := testsuite.Post(hc, url, "hi")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, "v1:hi", body)
 
 	// 16 workers POST without retries while five new versions in turn
-	// start, take over, and see the previous one drained and stopped. Every
-	// fourth request takes 100ms, so requests are in flight at each switch.
+	// start, take over, and see the previous one drained and stopped; no
+	// request fails, none is answered by a version already stopped.
 	const rounds = 5
-	var served [rounds + 2]atomic.Int64    // by version number
 	var stoppedAt [rounds + 2]atomic.Int64 // when StopProcess returned, unix ns
-	var late atomic.Int64                  // answered by a version stopped before the request was sent
-	stop := make(chan struct{})
-	var total atomic.Int64
-	var mu sync.Mutex
-	var failures []string
-	var wg sync.WaitGroup
-	for w := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				u, msg := url, fmt.Sprintf("w%d-%d", w, i)
-				if i%4 == 0 {
-					u += "?sleep=100ms"
-				}
-				total.Add(1)
-				sent := time.Now().UnixNano()
-				code, body, err := postNoRetry(hc, u, msg)
-				var v int
-				if err == nil && code == http.StatusOK {
-					if _, err := fmt.Sscanf(body, "v%d:", &v); err == nil && body == fmt.Sprintf("v%d:%s", v, msg) && v >= 1 && v <= rounds+1 {
-						served[v].Add(1)
-						if s := stoppedAt[v].Load(); s != 0 && sent > s {
-							late.Add(1)
-						}
-						continue
-					}
-				}
-				mu.Lock()
-				failures = append(failures, fmt.Sprintf("%d %q %v", code, body, err))
-				mu.Unlock()
-			}
-		}()
-	}
+	load := testsuite.StartLoad(t, []string{url}, testsuite.LoadOptions{Workers: 16, Timeout: 30 * time.Second,
+		Send: echoLoad(rounds+1, func(v int) int64 { return stoppedAt[v].Load() })})
 	started := time.Now()
 	var v2 api.ProcessInfo
 	prev := v1
@@ -316,18 +293,13 @@ func TestRolloutUnderLoad(t *testing.T) {
 		}
 	}
 	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	counts := make([]int64, 0, rounds+1)
-	for v := 1; v <= rounds+1; v++ {
-		counts = append(counts, served[v].Load())
-	}
+	load.Stop()
+	served := load.Served(url)
 	t.Logf("rollout under load: %d requests in %s by 16 workers, served per version %v, %d failed, %d switches and drained stops",
-		total.Load(), time.Since(started).Round(time.Millisecond), counts, len(failures), rounds)
-	require.Empty(t, failures)
-	require.Zero(t, late.Load(), "requests sent after a version was stopped were answered by it")
+		load.OK()+int64(load.Failed()), time.Since(started).Round(time.Millisecond), served, load.Failed(), rounds)
+	require.Empty(t, load.Sample())
 	for v := 1; v <= rounds+1; v++ {
-		require.Greater(t, served[v].Load(), int64(10), "v%d served", v)
+		require.Greater(t, served[fmt.Sprintf("v%d", v)], int64(10), "v%d served", v)
 	}
 	last := prev
 
@@ -356,7 +328,7 @@ func TestRolloutUnderLoad(t *testing.T) {
 	bad := find(t, l, "r0-bad")
 	require.Equal(t, api.StateFailed, bad.State)
 	require.False(t, alive(bad.PID))
-	code, body, err = postNoRetry(hc, url, "still")
+	code, body, err = testsuite.Post(hc, url, "still")
 	require.NoError(t, err)
 	require.Equal(t, "v6:still", body)
 	require.Equal(t, http.StatusOK, code)
@@ -399,7 +371,7 @@ func TestRolloutUnderLoad(t *testing.T) {
 	require.NoError(t, err)
 	slow := make(chan string, 1)
 	go func() {
-		code, body, err := postNoRetry(hc, url+"?sleep=5s", "slow")
+		code, body, err := testsuite.Post(hc, url+"?sleep=5s", "slow")
 		slow <- fmt.Sprint(code, body, err)
 	}()
 	time.Sleep(200 * time.Millisecond)
@@ -418,7 +390,7 @@ func TestRolloutUnderLoad(t *testing.T) {
 	require.NoError(t, n.a.Stop(sctx), "stop twice")
 	require.False(t, alive(last.PID), "no orphan after agent Stop")
 	require.False(t, alive(v2.PID))
-	_, _, err = postNoRetry(hc, url, "after")
+	_, _, err = testsuite.Post(hc, url, "after")
 	require.Error(t, err)
 }
 
@@ -489,7 +461,7 @@ func TestProcessExitsOnItsOwn(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "e1", l.Serving, "the proxy keeps pointing at it")
 	require.Contains(t, find(t, l, "e1").Error, "killed")
-	code, _, err := postNoRetry(http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/", appPort), "x")
+	code, _, err := testsuite.Post(http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/", appPort), "x")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusBadGateway, code)
 
@@ -497,7 +469,7 @@ func TestProcessExitsOnItsOwn(t *testing.T) {
 	info, err = n.c.StopProcess(ctx, "e1", api.StopRequest{})
 	require.NoError(t, err)
 	require.Equal(t, api.StateExited, info.State)
-	code, _, err = postNoRetry(http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/", appPort), "x")
+	code, _, err = testsuite.Post(http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/", appPort), "x")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusServiceUnavailable, code)
 }
@@ -533,7 +505,7 @@ func TestTCPModeAndPortChange(t *testing.T) {
 	_, err = n.c.Switch(ctx, api.SwitchRequest{ID: "t1", AppPort: port1, Mode: "tcp"})
 	require.NoError(t, err)
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil}}
-	code, body, err := postNoRetry(hc, fmt.Sprintf("http://127.0.0.1:%d/", port1), "tcp")
+	code, body, err := testsuite.Post(hc, fmt.Sprintf("http://127.0.0.1:%d/", port1), "tcp")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, "v1:tcp", body)
@@ -551,11 +523,11 @@ func TestTCPModeAndPortChange(t *testing.T) {
 	res, err := n.c.Switch(ctx, api.SwitchRequest{ID: "t1", AppPort: port2})
 	require.NoError(t, err)
 	require.Equal(t, "t1", res.Serving)
-	code, body, err = postNoRetry(hc, fmt.Sprintf("http://127.0.0.1:%d/", port2), "http")
+	code, body, err = testsuite.Post(hc, fmt.Sprintf("http://127.0.0.1:%d/", port2), "http")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, "v1:http", body)
-	_, _, err = postNoRetry(hc, fmt.Sprintf("http://127.0.0.1:%d/", port1), "old")
+	_, _, err = testsuite.Post(hc, fmt.Sprintf("http://127.0.0.1:%d/", port1), "old")
 	require.Error(t, err, "the old public port is closed")
 	l, err = n.c.Processes(ctx)
 	require.NoError(t, err)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,45 +81,11 @@ func TestContainerVersionsSwitchUnderLoad(t *testing.T) {
 
 	url := fmt.Sprintf("http://127.0.0.1:%d/", appPort)
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16}, Timeout: 30 * time.Second}
-	code, body, err := postNoRetry(hc, url, "hi")
+	code, body, err := testsuite.Post(hc, url, "hi")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, "v1:hi", body)
-	var served [4]atomic.Int64
-	var total atomic.Int64
-	var mu sync.Mutex
-	var failures []string
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				u, msg := url, fmt.Sprintf("w%d-%d", w, i)
-				if i%4 == 0 {
-					u += "?sleep=100ms"
-				}
-				total.Add(1)
-				code, body, err := postNoRetry(hc, u, msg)
-				var v int
-				if err == nil && code == http.StatusOK {
-					if _, err := fmt.Sscanf(body, "v%d:", &v); err == nil && body == fmt.Sprintf("v%d:%s", v, msg) && v >= 1 && v <= 3 {
-						served[v].Add(1)
-						continue
-					}
-				}
-				mu.Lock()
-				failures = append(failures, fmt.Sprintf("%d %q %v", code, body, err))
-				mu.Unlock()
-			}
-		}()
-	}
+	load := testsuite.StartLoad(t, []string{url}, testsuite.LoadOptions{Workers: 8, Timeout: 30 * time.Second, Send: echoLoad(3, nil)})
 	prev := "c1"
 	for v := 2; v <= 3; v++ {
 		time.Sleep(300 * time.Millisecond)
@@ -138,13 +102,13 @@ func TestContainerVersionsSwitchUnderLoad(t *testing.T) {
 		prev = id
 	}
 	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	t.Logf("container rollout under load: %d requests, served by v1/v2/v3: %d/%d/%d, %d failed",
-		total.Load(), served[1].Load(), served[2].Load(), served[3].Load(), len(failures))
-	require.Empty(t, failures)
+	load.Stop()
+	served := load.Served(url)
+	t.Logf("container rollout under load: %d requests, served per version %v, %d failed",
+		load.OK()+int64(load.Failed()), served, load.Failed())
+	require.Empty(t, load.Sample())
 	for v := 1; v <= 3; v++ {
-		require.Greater(t, served[v].Load(), int64(10), "v%d served", v)
+		require.Greater(t, served[fmt.Sprintf("v%d", v)], int64(10), "v%d served", v)
 	}
 
 	// The version's output is in its log file; stop --now with a grace.

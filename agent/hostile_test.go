@@ -23,6 +23,7 @@ import (
 	"github.com/distributive-flow/dflow/agent/auth"
 	"github.com/distributive-flow/dflow/agent/process"
 	"github.com/distributive-flow/dflow/artifact"
+	"github.com/distributive-flow/dflow/testsuite"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
 )
@@ -166,7 +167,7 @@ func stateOf(t *testing.T, n node, publicURL string) agentState {
 		}
 	}
 	if publicURL != "" {
-		code, body, err := postNoRetry(http.DefaultClient, publicURL, "probe")
+		code, body, err := testsuite.Post(http.DefaultClient, publicURL, "probe")
 		require.NoError(t, err)
 		st.Public = strconv.Itoa(code) + " " + body
 	}

@@ -10,12 +10,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/distributive-flow/dflow/agent/proxy"
+	"github.com/distributive-flow/dflow/testsuite"
 	"github.com/stretchr/testify/require"
 )
 
@@ -69,52 +69,9 @@ func startProxy(t *testing.T, mode proxy.Mode) *proxy.Proxy {
 type onlyReader struct{ io.Reader }
 
 // noRetryClient never retries: a fresh transport, and callers send POSTs
-// with bodies that cannot be rewound.
+// with testsuite.Post, which net/http cannot retry.
 func noRetryClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}, Timeout: 10 * time.Second}
-}
-
-func post(c *http.Client, url, body string) (int, string, error) {
-	req, err := http.NewRequest(http.MethodPost, url, onlyReader{strings.NewReader(body)})
-	if err != nil {
-		return 0, "", err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
-}
-
-// load runs workers until stop is closed, each sending one request after the
-// other with do, and returns how many requests were made and the failures.
-func load(workers int, stop <-chan struct{}, do func(worker, i int) error) (*atomic.Int64, func() []error) {
-	var n atomic.Int64
-	var mu sync.Mutex
-	var errs []error
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				n.Add(1)
-				if err := do(w, i); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	return &n, func() []error { wg.Wait(); return errs }
 }
 
 // switchUnderLoad switches 50 times between a and b, draining the old one
@@ -144,31 +101,29 @@ func TestHTTPSwitchUnderLoad(t *testing.T) {
 	a, b := newHTTPBackend(t, "a"), newHTTPBackend(t, "b")
 	p := startProxy(t, proxy.ModeHTTP)
 	url := "http://" + p.Addr() + "/echo"
-	c := noRetryClient()
 	p.Switch(b.addr)
-	stop := make(chan struct{})
-	n, wait := load(32, stop, func(w, i int) error {
-		body := fmt.Sprintf("w%d-%d", w, i)
-		code, got, err := post(c, url, body)
-		switch {
-		case err != nil:
-			return err
-		case code != http.StatusOK:
-			return fmt.Errorf("status %d: %s", code, got)
-		case got != "a:"+body && got != "b:"+body:
-			return fmt.Errorf("answer %q to %q", got, body)
-		}
-		return nil
-	})
+	load := testsuite.StartLoad(t, []string{url}, testsuite.LoadOptions{Workers: 32,
+		Send: func(c *http.Client, url string, w, i int) (string, error) {
+			body := fmt.Sprintf("w%d-%d", w, i)
+			code, got, err := testsuite.Post(c, url, body)
+			switch {
+			case err != nil:
+				return "", err
+			case code != http.StatusOK:
+				return "", fmt.Errorf("status %d: %s", code, got)
+			case got != "a:"+body && got != "b:"+body:
+				return "", fmt.Errorf("answer %q to %q", got, body)
+			}
+			return got[:1], nil
+		}})
 	start := time.Now()
 	switches := switchUnderLoad(t, p, a, b)
-	close(stop)
-	errs := wait()
+	load.Stop()
 	t.Logf("http: %d requests in %s with %d switches, %d failed; a served %d, b served %d",
-		n.Load(), time.Since(start).Round(time.Millisecond), switches, len(errs), a.served.Load(), b.served.Load())
-	require.Empty(t, errs)
+		load.OK()+int64(load.Failed()), time.Since(start).Round(time.Millisecond), switches, load.Failed(), a.served.Load(), b.served.Load())
+	require.Empty(t, load.Sample())
 	require.Zero(t, a.violations.Load()+b.violations.Load(), "a drained upstream got requests")
-	require.Greater(t, n.Load(), int64(1000))
+	require.Greater(t, load.OK(), int64(1000))
 }
 
 func TestHTTPDrainWaitsForSlowRequest(t *testing.T) {
@@ -185,7 +140,7 @@ func TestHTTPDrainWaitsForSlowRequest(t *testing.T) {
 
 	res := make(chan string, 1)
 	go func() {
-		_, body, err := post(noRetryClient(), "http://"+p.Addr()+"/", "x")
+		_, body, err := testsuite.Post(noRetryClient(), "http://"+p.Addr()+"/", "x")
 		if err != nil {
 			body = err.Error()
 		}
@@ -200,7 +155,7 @@ func TestHTTPDrainWaitsForSlowRequest(t *testing.T) {
 	require.Greater(t, time.Since(started), 150*time.Millisecond)
 	require.Equal(t, "slow", <-res)
 
-	_, body, err := post(noRetryClient(), "http://"+p.Addr()+"/", "y")
+	_, body, err := testsuite.Post(noRetryClient(), "http://"+p.Addr()+"/", "y")
 	require.NoError(t, err)
 	require.Equal(t, "fast:y", body)
 }
@@ -214,7 +169,7 @@ func TestHTTPDrainBound(t *testing.T) {
 	defer close(release)
 	p := startProxy(t, proxy.ModeHTTP)
 	p.Switch(stuck.Listener.Addr().String())
-	go func() { _, _, _ = post(noRetryClient(), "http://"+p.Addr()+"/", "x") }()
+	go func() { _, _, _ = testsuite.Post(noRetryClient(), "http://"+p.Addr()+"/", "x") }()
 	require.Eventually(t, func() bool { return p.Current().InFlight() == 1 }, 2*time.Second, time.Millisecond)
 	prev := p.Switch("")
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -229,19 +184,16 @@ func TestHTTPDrainBound(t *testing.T) {
 func TestHTTPNoUpstreamAndBadGateway(t *testing.T) {
 	p := startProxy(t, proxy.ModeHTTP)
 	require.Nil(t, p.Current())
-	code, body, err := post(noRetryClient(), "http://"+p.Addr()+"/", "x")
+	code, body, err := testsuite.Post(noRetryClient(), "http://"+p.Addr()+"/", "x")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.Contains(t, body, "no version is serving")
 
 	// A port nobody listens on.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	dead := ln.Addr().String()
-	require.NoError(t, ln.Close())
+	dead := testsuite.FreeAddr(t)
 	require.Nil(t, p.Switch(dead))
 	require.Nil(t, p.Switch(dead), "switching to the current address is a no-op")
-	code, body, err = post(noRetryClient(), "http://"+p.Addr()+"/", "x")
+	code, body, err = testsuite.Post(noRetryClient(), "http://"+p.Addr()+"/", "x")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusBadGateway, code)
 	require.Contains(t, body, "bad gateway")
@@ -249,7 +201,7 @@ func TestHTTPNoUpstreamAndBadGateway(t *testing.T) {
 
 	prev := p.Switch("")
 	require.Equal(t, dead, prev.Addr())
-	code, _, err = post(noRetryClient(), "http://"+p.Addr()+"/", "x")
+	code, _, err = testsuite.Post(noRetryClient(), "http://"+p.Addr()+"/", "x")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusServiceUnavailable, code)
 }
@@ -329,19 +281,19 @@ func TestTCPSwitchUnderLoad(t *testing.T) {
 	a, b := newEchoBackend(t), newEchoBackend(t)
 	p := startProxy(t, proxy.ModeTCP)
 	p.Switch(a.addr)
-	stop := make(chan struct{})
-	n, wait := load(32, stop, func(w, i int) error {
-		return echoOnce(p.Addr(), fmt.Sprintf("w%d-%d %s", w, i, strings.Repeat("x", 100)))
-	})
+	// The load's "URL" is the proxy's address: each request is a connection.
+	load := testsuite.StartLoad(t, []string{p.Addr()}, testsuite.LoadOptions{Workers: 32,
+		Send: func(_ *http.Client, addr string, w, i int) (string, error) {
+			return "", echoOnce(addr, fmt.Sprintf("w%d-%d %s", w, i, strings.Repeat("x", 100)))
+		}})
 	start := time.Now()
 	switches := switchUnderLoad(t, p, b, a)
-	close(stop)
-	errs := wait()
+	load.Stop()
 	t.Logf("tcp: %d connections in %s with %d switches, %d failed; a served %d, b served %d",
-		n.Load(), time.Since(start).Round(time.Millisecond), switches, len(errs), a.served.Load(), b.served.Load())
-	require.Empty(t, errs)
+		load.OK()+int64(load.Failed()), time.Since(start).Round(time.Millisecond), switches, load.Failed(), a.served.Load(), b.served.Load())
+	require.Empty(t, load.Sample())
 	require.Zero(t, a.violations.Load()+b.violations.Load(), "a drained upstream got connections")
-	require.Greater(t, n.Load(), int64(1000))
+	require.Greater(t, load.OK(), int64(1000))
 }
 
 func TestTCPNoUpstreamClosesAndDrainCountsConnections(t *testing.T) {
@@ -499,7 +451,7 @@ func TestHTTPAppClosesIdleConnections(t *testing.T) {
 	p.Switch(srv.Listener.Addr().String())
 	c := noRetryClient()
 	for i := 0; i < 5; i++ {
-		code, body, err := post(c, "http://"+p.Addr()+"/", "x")
+		code, body, err := testsuite.Post(c, "http://"+p.Addr()+"/", "x")
 		require.NoError(t, err)
 		require.Equal(t, http.StatusOK, code, body)
 		time.Sleep(60 * time.Millisecond) // the app has closed the proxy's connection by now
@@ -517,7 +469,7 @@ func TestHTTPClientGoesAway(t *testing.T) {
 	p.Switch(stuck.Listener.Addr().String())
 	c := noRetryClient()
 	c.Timeout = 100 * time.Millisecond
-	_, _, err := post(c, "http://"+p.Addr()+"/", "x")
+	_, _, err := testsuite.Post(c, "http://"+p.Addr()+"/", "x")
 	require.Error(t, err)
 	prev := p.Switch("")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

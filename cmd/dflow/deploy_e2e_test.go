@@ -96,7 +96,7 @@ func TestDeployEndToEnd(t *testing.T) {
 	for _, r := range p.versions() {
 		urls = append(urls, r.AppURL)
 	}
-	l := startLoad(t, urls, 2)
+	l := testsuite.StartLoad(t, urls, testsuite.LoadOptions{Workers: 2, Pause: 5 * time.Millisecond})
 
 	var commits []string
 	for i := 2; i <= 4; i++ {
@@ -114,13 +114,14 @@ func TestDeployEndToEnd(t *testing.T) {
 	p.run("restart")
 	p.requireServing(commits[0])
 
-	l.halt()
-	t.Logf("load: %d ok, %d failed", l.ok.Load(), int64(l.failed()))
-	require.Zero(t, int64(l.failed()), "failed requests: %v", l.sample())
-	require.Greater(t, l.ok.Load(), int64(500), "the load really ran")
-	for u, seen := range l.seen {
+	l.Stop()
+	t.Logf("load: %d ok, %d failed", l.OK(), l.Failed())
+	require.Zero(t, l.Failed(), "failed requests: %v", l.Sample())
+	require.Greater(t, l.OK(), int64(500), "the load really ran")
+	for _, u := range urls {
+		seen := l.Served(u)
 		for _, v := range []string{commits[0], commits[1], commits[2]} {
-			require.True(t, seen[v], "%s never answered from %s under load (saw %v)", u, v, seen)
+			require.NotZero(t, seen[v], "%s never answered from %s under load (saw %v)", u, v, seen)
 		}
 	}
 
@@ -137,7 +138,7 @@ func TestDeployEndToEnd(t *testing.T) {
 	}
 
 	t.Run("a version that never becomes ready is refused", func(t *testing.T) {
-		l := startLoad(t, urls, 2)
+		l := testsuite.StartLoad(t, urls, testsuite.LoadOptions{Workers: 2, Pause: 5 * time.Millisecond})
 		y, err := os.ReadFile(filepath.Join(p.dir, "dflow.yaml"))
 		require.NoError(t, err)
 		bad := string(y) + "  ready_timeout: 3s\n  env: [HELLO_FAIL_HEALTH=1]\n"
@@ -150,8 +151,8 @@ func TestDeployEndToEnd(t *testing.T) {
 		require.Contains(t, errOut, "/health", "the error names the probe")
 		require.Contains(t, errOut, "node 0", "the error names the node")
 		require.Contains(t, errOut, "listening on", "the error ends with the new version's log")
-		l.halt()
-		require.Zero(t, int64(l.failed()), "failed requests: %v", l.sample())
+		l.Stop()
+		require.Zero(t, l.Failed(), "failed requests: %v", l.Sample())
 		p.requireServing(commits[0])
 		out, _ := p.run("releases", "-o", "json")
 		require.Contains(t, out, `"outcome":"failed"`)

@@ -76,7 +76,7 @@ app:
 	for _, r := range p.versions() {
 		urls = append(urls, r.AppURL)
 	}
-	l := startLoad(t, urls, 2)
+	l := testsuite.StartLoad(t, urls, testsuite.LoadOptions{Workers: 2, Pause: 5 * time.Millisecond})
 	v2 := p.commit(2)
 	start = time.Now()
 	out, errOut = p.run("deploy")
@@ -86,13 +86,14 @@ app:
 	require.Equal(t, 2, appContainers(), "the old versions' containers are gone")
 	p.run("rollback")
 	p.requireServing(v1)
-	l.halt()
-	t.Logf("load: %d ok, %d failed", l.ok.Load(), l.failed())
-	require.Zero(t, l.failed(), "failed requests: %v", l.sample())
-	require.Greater(t, l.ok.Load(), int64(100), "the load really ran")
-	for u, seen := range l.seen {
-		require.True(t, seen[v1], "%s never answered from %s under load (saw %v)", u, v1, seen)
-		require.True(t, seen[v2], "%s never answered from %s under load (saw %v)", u, v2, seen)
+	l.Stop()
+	t.Logf("load: %d ok, %d failed", l.OK(), l.Failed())
+	require.Zero(t, l.Failed(), "failed requests: %v", l.Sample())
+	require.Greater(t, l.OK(), int64(100), "the load really ran")
+	for _, u := range urls {
+		seen := l.Served(u)
+		require.NotZero(t, seen[v1], "%s never answered from %s under load (saw %v)", u, v1, seen)
+		require.NotZero(t, seen[v2], "%s never answered from %s under load (saw %v)", u, v2, seen)
 	}
 	require.Equal(t, 2, appContainers())
 

@@ -41,7 +41,7 @@ func TestFaultsDuringDeploys(t *testing.T) {
 	for _, r := range p.versions() {
 		urls = append(urls, r.AppURL)
 	}
-	l := startLoad(t, urls, 1)
+	l := testsuite.StartLoad(t, urls, testsuite.LoadOptions{Workers: 1, Pause: 5 * time.Millisecond})
 	type killed struct {
 		host     string
 		from, to time.Time
@@ -91,22 +91,22 @@ func TestFaultsDuringDeploys(t *testing.T) {
 		}
 		p.requireConsistent()
 	}
-	l.halt()
+	l.Stop()
 
 	var bad []string
-	for _, f := range l.failures {
-		u, _ := url.Parse(f.url)
+	for _, f := range l.Failures() {
+		u, _ := url.Parse(f.URL)
 		excused := false
 		for _, k := range down {
-			if u.Hostname() == k.host && !f.end.Before(k.from) && !f.start.After(k.to) {
+			if u.Hostname() == k.host && !f.End.Before(k.from) && !f.Start.After(k.to) {
 				excused = true
 			}
 		}
 		if !excused {
-			bad = append(bad, fmt.Sprintf("%s at %s: %s", f.url, f.start.Format("15:04:05.000"), f.msg))
+			bad = append(bad, f.String())
 		}
 	}
-	t.Logf("load: %d ok, %d failed, %d of them at a killed node while it was down", l.ok.Load(), l.failed(), l.failed()-len(bad))
+	t.Logf("load: %d ok, %d failed, %d of them at a killed node while it was down", l.OK(), l.Failed(), l.Failed()-len(bad))
 	require.Empty(t, bad, "requests to nodes that were not killed failed")
 }
 

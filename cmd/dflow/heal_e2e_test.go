@@ -149,7 +149,7 @@ func TestHealEndToEnd(t *testing.T) {
 	for _, r := range p.versions() {
 		urls = append(urls, r.AppURL)
 	}
-	l := startLoad(t, urls, 2)
+	l := testsuite.StartLoad(t, urls, testsuite.LoadOptions{Workers: 2, Pause: 5 * time.Millisecond})
 	stopWatch := p.background("repair", "--watch", "--interval", "1s")
 	time.Sleep(2 * time.Second)
 	stopRampage := p.background("chaos-monkey", "--rampage", "5s")
@@ -170,7 +170,7 @@ func TestHealEndToEnd(t *testing.T) {
 	}, 60*time.Second, time.Second, "every kill recovers")
 	p.run("repair", "--stop")
 	watchOut := stopWatch()
-	l.halt()
+	l.Stop()
 	t.Logf("rampage:\n%s", rampageOut)
 	t.Logf("repair --watch:\n%s", watchOut)
 
@@ -189,13 +189,13 @@ func TestHealEndToEnd(t *testing.T) {
 	}
 
 	// Failures are allowed only at a killed node's URL while it was down.
-	excused := func(f loadFailure) bool {
-		u, err := url.Parse(f.url)
+	excused := func(f testsuite.LoadFailure) bool {
+		u, err := url.Parse(f.URL)
 		if err != nil {
 			return false
 		}
 		for _, k := range rep.Kills {
-			if u.Hostname() == k.Address && !f.end.Before(k.At.Add(-time.Second)) && !f.start.After(k.RecoveredAt.Add(time.Second)) {
+			if u.Hostname() == k.Address && !f.End.Before(k.At.Add(-time.Second)) && !f.Start.After(k.RecoveredAt.Add(time.Second)) {
 				return true
 			}
 		}
@@ -203,15 +203,15 @@ func TestHealEndToEnd(t *testing.T) {
 	}
 	var bad []string
 	perURL := map[string]int{}
-	for _, f := range l.failures {
-		perURL[f.url]++
+	for _, f := range l.Failures() {
+		perURL[f.URL]++
 		if !excused(f) {
-			bad = append(bad, fmt.Sprintf("%s at %s: %s", f.url, f.start.Format("15:04:05.000"), f.msg))
+			bad = append(bad, f.String())
 		}
 	}
-	t.Logf("load: %d ok, %d failed (per URL %v), all while their node was down", l.ok.Load(), len(l.failures), perURL)
+	t.Logf("load: %d ok, %d failed (per URL %v), all while their node was down", l.OK(), l.Failed(), perURL)
 	require.Empty(t, bad, "requests to nodes that were not down failed")
-	require.Greater(t, l.ok.Load(), int64(1000), "the load really ran")
+	require.Greater(t, l.OK(), int64(1000), "the load really ran")
 
 	require.Len(t, p.versions(), 4)
 	p.requireServing(v1)

@@ -73,15 +73,15 @@ func TestRolloutControlEndToEnd(t *testing.T) {
 
 	t.Run("auto-rollout brings back a version whose health drops", func(t *testing.T) {
 		good := testsuite.Git(t, p.dir, "rev-parse", "HEAD")
-		l := startLoad(t, urls, 2)
+		l := testsuite.StartLoad(t, urls, testsuite.LoadOptions{Workers: 2, Pause: 5 * time.Millisecond})
 		bad := testsuite.ChangeHelloTo(t, p.dir, "#bad")
 		errOut, code := p.fail("deploy", "--auto-rollout", "10")
-		l.halt()
+		l.Stop()
 		require.NotZero(t, code)
 		require.Contains(t, errOut, "auto-rollout: health 0.0 after the switch against a baseline of 100.0")
 		require.Contains(t, errOut, "went back to version "+good[:12])
-		require.Zero(t, int64(l.failed()), "failed requests: %v", l.sample())
-		require.Greater(t, l.ok.Load(), int64(100))
+		require.Zero(t, l.Failed(), "failed requests: %v", l.Sample())
+		require.Greater(t, l.OK(), int64(100))
 		p.requireServing(good)
 		out, _ := p.run("releases", "-o", "json")
 		var rels []struct{ Kind, Version, Outcome string }
