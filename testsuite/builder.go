@@ -79,7 +79,7 @@ func BuilderSuite(t *testing.T, h BuilderHarness) *BuiltHello {
 	head := Git(t, repo, "rev-parse", "HEAD")
 	b := &BuiltHello{Repo: repo, WorkDir: filepath.Join(t.TempDir(), "work"), Desc: HelloDesc(repo)}
 	b.Build = func(t *testing.T, targets ...string) (deploy.Target, string, error) {
-		var log lockedBuffer
+		var log SyncBuffer
 		tg, err := h.Builder.Build(ctx, b.Desc, backends.BuildOptions{
 			Dir: repo, Targets: targets, Env: h.Env, WorkDir: b.WorkDir, Log: &log,
 		})
@@ -225,7 +225,7 @@ func RunHello(t *testing.T, exe string) {
 
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "HOST=127.0.0.1", "DFLOW_VERSION=x")
-	stderr := &lockedBuffer{}
+	stderr := &SyncBuffer{}
 	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	defer cmd.Process.Kill()

@@ -63,7 +63,7 @@ func NewContainerNode(t *testing.T) ContainerNode {
 	dir := t.TempDir()
 	id := "container-suite-" + containerNodeSuffix()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o600))
-	logs := &lockedBuffer{}
+	logs := &SyncBuffer{}
 	a, err := agent.New(agent.Options{
 		Dir: dir, Listen: "127.0.0.1:0", Index: 0, NodeID: id, Version: "test",
 		Log: log.New(logs, "", log.Lmicroseconds),

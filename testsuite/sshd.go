@@ -1,7 +1,6 @@
 package testsuite
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,7 +44,7 @@ type SSHD struct {
 	HostKey ssh.PublicKey
 	// AuthorizedKeys is the file of keys that may log in (as any user).
 	AuthorizedKeys string
-	log            *lockedBuffer
+	log            *SyncBuffer
 }
 
 // HostPort is Addr:Port.
@@ -98,7 +96,7 @@ MaxStartups 100
 MaxSessions 100
 LogLevel VERBOSE
 `, port, ip, hostKey, ak)), 0o600))
-		log := &lockedBuffer{}
+		log := &SyncBuffer{}
 		cmd := exec.Command(SSHDPath, "-D", "-e", "-f", cfg)
 		cmd.Stdout, cmd.Stderr = log, log
 		require.NoError(t, cmd.Start())
@@ -142,21 +140,4 @@ func waitBanner(addr string, exited <-chan struct{}) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("sshd on %s did not answer within 10s", addr)
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

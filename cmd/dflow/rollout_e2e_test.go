@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -153,7 +152,7 @@ func TestRolloutControlEndToEnd(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		w := p.command(ctx, "deploy", "--watch", "--debounce", "300ms")
-		var out syncBuffer
+		var out testsuite.SyncBuffer
 		w.Stdout, w.Stderr = &out, &out
 		require.NoError(t, w.Start())
 		defer func() { _ = w.Process.Kill(); _ = w.Wait() }()
@@ -187,22 +186,4 @@ func TestRolloutControlEndToEnd(t *testing.T) {
 		require.NoError(t, w.Wait())
 		require.NoError(t, os.WriteFile(hello, orig, 0o644))
 	})
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's output and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
