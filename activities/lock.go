@@ -24,13 +24,9 @@ const LockTTL = 15 * time.Second
 // store can hold one (etcd); otherwise it returns lease 0 and the Temporal
 // workflow ID stays the only lock.
 func (a *Activities) AcquireClusterLock(ctx context.Context, ref deploy.ConfigRef, holder string) (int64, error) {
-	_, b, err := a.resolve(ctx, ref)
-	if err != nil {
+	l, err := a.locker(ctx, ref)
+	if err != nil || l == nil {
 		return 0, err
-	}
-	l, ok := b.Store.(backends.Locker)
-	if !ok {
-		return 0, nil
 	}
 	lease, err := l.Acquire(ctx, holder, LockTTL)
 	if errors.Is(err, backends.ErrLocked) {
@@ -47,13 +43,9 @@ func (a *Activities) AcquireClusterLock(ctx context.Context, ref deploy.ConfigRe
 // elsewhere (after the heartbeat timeout, shorter than LockTTL) on the
 // same lease.
 func (a *Activities) KeepClusterLock(ctx context.Context, ref deploy.ConfigRef, lease int64) error {
-	_, b, err := a.resolve(ctx, ref)
-	if err != nil {
+	l, err := a.locker(ctx, ref)
+	if err != nil || l == nil || lease == 0 {
 		return err
-	}
-	l, ok := b.Store.(backends.Locker)
-	if !ok || lease == 0 {
-		return nil
 	}
 	return heartbeating(ctx, "holding the cluster lock", func(ctx context.Context) error {
 		return l.Keep(ctx, lease)
@@ -62,13 +54,20 @@ func (a *Activities) KeepClusterLock(ctx context.Context, ref deploy.ConfigRef, 
 
 // ReleaseClusterLock frees the lock (idempotent).
 func (a *Activities) ReleaseClusterLock(ctx context.Context, ref deploy.ConfigRef, lease int64) error {
-	_, b, err := a.resolve(ctx, ref)
-	if err != nil {
+	l, err := a.locker(ctx, ref)
+	if err != nil || l == nil || lease == 0 {
 		return err
 	}
-	l, ok := b.Store.(backends.Locker)
-	if !ok || lease == 0 {
-		return nil
-	}
 	return l.Release(ctx, lease)
+}
+
+// locker is the cluster lock of the Store ref names, or nil when that
+// store cannot hold one.
+func (a *Activities) locker(ctx context.Context, ref deploy.ConfigRef) (backends.Locker, error) {
+	_, b, err := a.resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	l, _ := b.Store.(backends.Locker)
+	return l, nil
 }

@@ -3,10 +3,10 @@ package worker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -125,32 +125,21 @@ var (
 	planned = map[string][]string{}
 )
 
+// names are the built-in backends of a config key, sorted.
 func names(key string) []string {
-	var out []string
 	switch key {
 	case "backends.vm":
-		for n := range vmBackends {
-			out = append(out, n)
-		}
+		return slices.Sorted(maps.Keys(vmBackends))
 	case "backends.store":
-		for n := range stores {
-			out = append(out, n)
-		}
+		return slices.Sorted(maps.Keys(stores))
 	case "backends.builder":
-		for n := range builders {
-			out = append(out, n)
-		}
+		return slices.Sorted(maps.Keys(builders))
 	case "backends.package_reader":
-		for n := range readers {
-			out = append(out, n)
-		}
+		return slices.Sorted(maps.Keys(readers))
 	case "backends.container":
-		for n := range containers {
-			out = append(out, n)
-		}
+		return slices.Sorted(maps.Keys(containers))
 	}
-	sort.Strings(out)
-	return out
+	return nil
 }
 
 // storeName is the table key of a store value ("etcd://h:p" -> "etcd").
@@ -170,13 +159,7 @@ func Check(cfg deploy.Config) error {
 		if key == "backends.store" {
 			name = storeName(v)
 		}
-		ok := false
-		for _, n := range names(key) {
-			if n == name {
-				ok = true
-			}
-		}
-		if ok {
+		if slices.Contains(names(key), name) {
 			continue
 		}
 		kind := strings.ReplaceAll(strings.TrimPrefix(key, "backends."), "_", " ")
