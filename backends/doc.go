@@ -23,6 +23,7 @@
 //
 // Backends do not import each other: what several of them share lives in
 // backends/internal (loopback: the machine-wide loopback address registry;
+// nodedir: a node kept in a directory on this machine, its node.json;
 // dockerengine and dockerimage: reaching the Docker engine and building
 // images FROM scratch; nodeagent: starting and stopping versions through a
 // node's agent; build: what the Haskell builders share; cabalsyntax: the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -21,6 +20,7 @@ import (
 	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/backends/internal/loopback"
+	"github.com/distributive-flow/dflow/backends/internal/nodedir"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/filelock"
 	"github.com/distributive-flow/dflow/statedir"
@@ -89,8 +89,6 @@ func (b *Backend) nodeDir(index int) string {
 	return filepath.Join(b.o.StateDir, "nodes", strconv.Itoa(index))
 }
 
-func nodeFile(dir string) string { return filepath.Join(dir, "node.json") }
-
 // Create makes the node at s.Index: a fresh directory and agent, or, when
 // the directory exists, the same node with its agent restarted if it died.
 func (b *Backend) Create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, error) {
@@ -102,7 +100,7 @@ func (b *Backend) Create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, e
 		return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
 	}
 	dir := b.nodeDir(s.Index)
-	n, err := readNode(dir)
+	n, err := nodedir.Read(dir)
 	switch {
 	case err == nil && n.Address == addr:
 		if agent.Running(dir) {
@@ -121,7 +119,7 @@ func (b *Backend) Create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, e
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
 		}
-		if err := writeNode(dir, n); err != nil {
+		if err := nodedir.Write(dir, n); err != nil {
 			return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
 		}
 	default:
@@ -185,11 +183,7 @@ func (b *Backend) waitReady(ctx context.Context, n deploy.Node, dir string, exit
 // incarnation (n.ID set and different) is already gone: nothing is touched.
 func (b *Backend) Destroy(ctx context.Context, n deploy.Node) error {
 	dir := b.nodeDir(n.Index)
-	cur, err := readNode(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err == nil && n.ID != "" && cur.ID != n.ID {
+	if nodedir.Gone(dir, n) {
 		return nil
 	}
 	if err := b.kill(ctx, dir); err != nil {
@@ -245,7 +239,7 @@ func (b *Backend) List(ctx context.Context) ([]deploy.Node, error) {
 		if !e.IsDir() || !agent.Running(dir) {
 			continue
 		}
-		n, err := readNode(dir)
+		n, err := nodedir.Read(dir)
 		if err != nil {
 			return nil, fmt.Errorf("list nodes: %w", err)
 		}
@@ -253,42 +247,6 @@ func (b *Backend) List(ctx context.Context) ([]deploy.Node, error) {
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Index < nodes[j].Index })
 	return nodes, nil
-}
-
-func readNode(dir string) (deploy.Node, error) {
-	var n deploy.Node
-	b, err := os.ReadFile(nodeFile(dir))
-	if err != nil {
-		return n, err
-	}
-	if err := json.Unmarshal(b, &n); err != nil {
-		return n, fmt.Errorf("read %s: %w", nodeFile(dir), err)
-	}
-	return n, nil
-}
-
-func writeNode(dir string, n deploy.Node) error {
-	b, err := json.MarshalIndent(n, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := nodeFile(dir) + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, nodeFile(dir))
 }
 
 func randomHex(n int) string {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -20,6 +19,7 @@ import (
 	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/backends/internal/loopback"
+	"github.com/distributive-flow/dflow/backends/internal/nodedir"
 	"github.com/distributive-flow/dflow/deploy"
 	"golang.org/x/crypto/ssh"
 )
@@ -183,7 +183,7 @@ func (b *Backend) create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, e
 		return deploy.Node{}, err
 	}
 	dir := b.nodeDir(s.Index)
-	n, err := readNode(dir)
+	n, err := nodedir.Read(dir)
 	existing := err == nil && n.Address == addr
 	switch {
 	case existing:
@@ -254,18 +254,14 @@ func (b *Backend) writeFiles(dir string, n deploy.Node, keys string) error {
 	if abs, err := filepath.Abs(dir); err == nil {
 		m.Dir = abs
 	}
-	if err := writeAtomic(filepath.Join(dir, "authorized_keys"), []byte(keys), 0o600); err != nil {
+	if err := nodedir.WriteFile(filepath.Join(dir, "authorized_keys"), []byte(keys), 0o600); err != nil {
 		return fmt.Errorf("write authorized_keys: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(dir, "Vagrantfile"), []byte(m.vagrantfile()), 0o644); err != nil {
+	if err := nodedir.WriteFile(filepath.Join(dir, "Vagrantfile"), []byte(m.vagrantfile()), 0o644); err != nil {
 		return fmt.Errorf("write Vagrantfile: %w", err)
 	}
-	nj, err := json.MarshalIndent(n, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := writeAtomic(filepath.Join(dir, "node.json"), nj, 0o644); err != nil {
-		return fmt.Errorf("write node.json: %w", err)
+	if err := nodedir.Write(dir, n); err != nil {
+		return fmt.Errorf("write %s: %w", nodedir.Record, err)
 	}
 	return nil
 }
@@ -319,11 +315,7 @@ func (b *Backend) agentLog(dir string) string {
 // different), or none, is already gone: nothing is touched.
 func (b *Backend) Destroy(ctx context.Context, n deploy.Node) error {
 	dir := b.nodeDir(n.Index)
-	cur, err := readNode(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err == nil && n.ID != "" && cur.ID != n.ID {
+	if nodedir.Gone(dir, n) {
 		return nil
 	}
 	if _, err := os.Stat(filepath.Join(dir, "Vagrantfile")); err == nil {
@@ -357,7 +349,7 @@ func (b *Backend) List(ctx context.Context) ([]deploy.Node, error) {
 			if !e.IsDir() {
 				return
 			}
-			n, err := readNode(filepath.Join(root, e.Name()))
+			n, err := nodedir.Read(filepath.Join(root, e.Name()))
 			if err != nil || b.answers(ctx, n, 3*time.Second) != nil {
 				return
 			}
@@ -375,38 +367,6 @@ func (b *Backend) List(ctx context.Context) ([]deploy.Node, error) {
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Index < nodes[j].Index })
 	return nodes, nil
-}
-
-func readNode(dir string) (deploy.Node, error) {
-	var n deploy.Node
-	data, err := os.ReadFile(filepath.Join(dir, "node.json"))
-	if err != nil {
-		return n, err
-	}
-	if err := json.Unmarshal(data, &n); err != nil {
-		return n, fmt.Errorf("read %s: %w", filepath.Join(dir, "node.json"), err)
-	}
-	return n, nil
-}
-
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 func randomHex(n int) string {
