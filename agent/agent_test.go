@@ -3,7 +3,6 @@ package agent_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -44,16 +43,7 @@ type node struct {
 	o      agent.Options
 }
 
-func newSigner(t *testing.T) ssh.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	signer, err := ssh.NewSignerFromKey(priv)
-	require.NoError(t, err)
-	return signer
-}
-
-func startAgent(t *testing.T) node { return startAgentWith(t, newSigner(t), nil) }
+func startAgent(t *testing.T) node { return startAgentWith(t, testsuite.NewSigner(t), nil) }
 
 // startAgentWith starts an agent that authorizes signer, with options
 // tuned by tune (may be nil), in a new directory unless tune sets Dir.
@@ -66,15 +56,7 @@ func startAgentWith(t *testing.T, signer ssh.Signer, tune func(*agent.Options)) 
 	if tune != nil {
 		tune(&o)
 	}
-	require.NoError(t, os.WriteFile(filepath.Join(o.Dir, "authorized_keys"), ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o600))
-	a, err := agent.New(o)
-	require.NoError(t, err)
-	require.NoError(t, a.Start(context.Background()))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		_ = a.Stop(ctx)
-	})
+	a := testsuite.StartAgent(t, signer, o)
 	return node{a: a, c: api.NewClient("http://"+a.Addr(), o.NodeID, signer), dir: o.Dir, signer: signer, o: o}
 }
 

@@ -175,11 +175,11 @@ func stateOf(t *testing.T, n node, publicURL string) agentState {
 }
 
 func TestHostileClient(t *testing.T) {
-	mallory := newSigner(t) // not authorized
+	mallory := testsuite.NewSigner(t) // not authorized
 	_, digest, bundleSize := testBundle(t)
 	const nodeID = "hostile-node-3-a1b2"
 	maxArtifact := bundleSize + 2<<20
-	n := startAgentWith(t, newSigner(t), func(o *agent.Options) {
+	n := startAgentWith(t, testsuite.NewSigner(t), func(o *agent.Options) {
 		o.NodeID = nodeID
 		o.MaxArtifact = maxArtifact
 	})
@@ -380,7 +380,7 @@ func signedStream(t *testing.T, req *http.Request, s ssh.Signer, nodeID, digest 
 // and it refuses what was signed before it started.
 func TestReplayAcrossAgentRestart(t *testing.T) {
 	const nodeID = "restart-node-0-ffee"
-	n := startAgentWith(t, newSigner(t), func(o *agent.Options) { o.NodeID = nodeID })
+	n := startAgentWith(t, testsuite.NewSigner(t), func(o *agent.Options) { o.NodeID = nodeID })
 	req := signedReq(t, n, n.signer, nodeID, "GET", "/v1/processes", nil, time.Now())
 	replay := req.Clone(context.Background())
 	unsent := signedReq(t, n, n.signer, nodeID, "GET", "/v1/artifacts", nil, time.Now())
@@ -463,7 +463,7 @@ func TestUploadBounds(t *testing.T) {
 		return n.c.PutArtifact(ctx, digest, f, size, false)
 	}
 	t.Run("too large", func(t *testing.T) {
-		n := startAgentWith(t, newSigner(t), func(o *agent.Options) { o.MaxArtifact = size - 1 })
+		n := startAgentWith(t, testsuite.NewSigner(t), func(o *agent.Options) { o.MaxArtifact = size - 1 })
 		err := put(t, n)
 		require.ErrorIs(t, err, artifact.ErrTooLarge)
 		var ae *api.APIError
@@ -477,7 +477,7 @@ func TestUploadBounds(t *testing.T) {
 		require.Empty(t, arts)
 	})
 	t.Run("too large, size unknown: stopped at the cap", func(t *testing.T) {
-		n := startAgentWith(t, newSigner(t), func(o *agent.Options) { o.MaxArtifact = size / 2 })
+		n := startAgentWith(t, testsuite.NewSigner(t), func(o *agent.Options) { o.MaxArtifact = size / 2 })
 		f, err := os.Open(path)
 		require.NoError(t, err)
 		defer f.Close()
@@ -489,12 +489,12 @@ func TestUploadBounds(t *testing.T) {
 		require.Empty(t, des)
 	})
 	t.Run("small, too large", func(t *testing.T) {
-		n := startAgentWith(t, newSigner(t), func(o *agent.Options) { o.MaxArtifact = 3 })
+		n := startAgentWith(t, testsuite.NewSigner(t), func(o *agent.Options) { o.MaxArtifact = 3 })
 		err := n.c.PutArtifact(ctx, hexSHA([]byte("four")), strings.NewReader("four"), 4, false)
 		require.ErrorIs(t, err, artifact.ErrTooLarge)
 	})
 	t.Run("no room on the disk", func(t *testing.T) {
-		n := startAgentWith(t, newSigner(t), func(o *agent.Options) { o.ArtifactReserve = 1 << 60 })
+		n := startAgentWith(t, testsuite.NewSigner(t), func(o *agent.Options) { o.ArtifactReserve = 1 << 60 })
 		err := put(t, n)
 		require.ErrorIs(t, err, artifact.ErrNoSpace)
 		var ae *api.APIError

@@ -2,13 +2,20 @@ package testsuite
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
+	"testing"
+	"time"
 
 	"github.com/distributive-flow/dflow/agent"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
 )
 
 // agentEnv marks a test binary started to be a node agent.
@@ -38,4 +45,30 @@ func ServeAgentIfAsked() {
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+// StartAgent starts a node agent in this process with o, in o.Dir, that
+// authorizes signer's key; it is stopped when t ends.
+func StartAgent(t testing.TB, signer ssh.Signer, o agent.Options) *agent.Agent {
+	t.Helper()
+	require.NoError(t, os.WriteFile(filepath.Join(o.Dir, "authorized_keys"), ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o600))
+	a, err := agent.New(o)
+	require.NoError(t, err)
+	require.NoError(t, a.Start(context.Background()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = a.Stop(ctx)
+	})
+	return a
+}
+
+// NewSigner is a fresh ed25519 key: a control plane's, or a login's.
+func NewSigner(t testing.TB) ssh.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	s, err := ssh.NewSignerFromKey(priv)
+	require.NoError(t, err)
+	return s
 }

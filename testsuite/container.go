@@ -62,21 +62,15 @@ func NewContainerNode(t *testing.T) ContainerNode {
 
 	dir := t.TempDir()
 	id := "container-suite-" + containerNodeSuffix()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o600))
 	logs := &SyncBuffer{}
-	a, err := agent.New(agent.Options{
-		Dir: dir, Listen: "127.0.0.1:0", Index: 0, NodeID: id, Version: "test",
-		Log: log.New(logs, "", log.Lmicroseconds),
-	})
-	require.NoError(t, err)
-	require.NoError(t, a.Start(ctx))
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = a.Stop(sctx)
+	t.Cleanup(func() { // after the agent's stop
 		if t.Failed() {
 			t.Logf("node agent %s's log:\n%s", id, logs.String())
 		}
+	})
+	a := StartAgent(t, signer, agent.Options{
+		Dir: dir, Listen: "127.0.0.1:0", Index: 0, NodeID: id, Version: "test",
+		Log: log.New(logs, "", log.Lmicroseconds),
 	})
 	n := deploy.Node{Index: 0, ID: id, Address: "127.0.0.1", AgentURL: "http://" + a.Addr(), Backend: "test", CreatedAt: time.Now().UTC()}
 	f, err := os.Open(path)

@@ -2,8 +2,6 @@ package plugin_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,10 +46,7 @@ func vmHarness(t *testing.T, path string, port int) testsuite.VMHarness {
 			_ = vm.Destroy(context.Background(), n)
 		}
 	})
-	_, k, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	signer, err := ssh.NewSignerFromKey(k)
-	require.NoError(t, err)
+	signer := testsuite.NewSigner(t)
 	return testsuite.VMHarness{
 		Backend: vm,
 		Keys:    string(ssh.MarshalAuthorizedKey(signer.PublicKey())),
@@ -85,8 +80,7 @@ func TestShellVMPluginNodesAnswerSignedRequests(t *testing.T) {
 func signedRequests(t *testing.T, path, name string) {
 	project := t.TempDir()
 	p := open(t, path, plugin.KindVM, plugin.Env{Exe: testBinary(t), Project: project, AgentPort: testsuite.FreePort(t, firstIP)})
-	_, k, _ := ed25519.GenerateKey(rand.Reader)
-	signer, _ := ssh.NewSignerFromKey(k)
+	signer := testsuite.NewSigner(t)
 	ctx := context.Background()
 	n, err := p.VM().Create(ctx, deploy.NodeSpec{Index: 3, Image: `img "quoted"`, Keys: string(ssh.MarshalAuthorizedKey(signer.PublicKey()))})
 	require.NoError(t, err)

@@ -2,7 +2,6 @@ package docker_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -41,20 +40,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func newSigner(t *testing.T) ssh.Signer {
-	_, k, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	s, err := ssh.NewSignerFromKey(k)
-	require.NoError(t, err)
-	return s
-}
-
 func open(t *testing.T) (*docker.Backend, string) {
 	cli := testsuite.Docker(t)
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	cluster := "t" + hex.EncodeToString(b)
-	signer := newSigner(t)
+	signer := testsuite.NewSigner(t)
 	be, err := docker.New(docker.Options{
 		Cluster:   cluster,
 		AgentPort: 17077,

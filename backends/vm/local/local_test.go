@@ -2,8 +2,6 @@ package local_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,19 +24,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func newSigner(t *testing.T) ssh.Signer {
-	_, k, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	s, err := ssh.NewSignerFromKey(k)
-	require.NoError(t, err)
-	return s
-}
-
 func open(t *testing.T) (*local.Backend, string, string) {
 	project := t.TempDir()
 	state := filepath.Join(project, ".dflow")
 	require.NoError(t, os.MkdirAll(state, 0o755))
-	signer := newSigner(t)
+	signer := testsuite.NewSigner(t)
 	b, err := local.New(local.Options{
 		StateDir:   state,
 		Project:    project,

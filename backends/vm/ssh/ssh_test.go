@@ -2,8 +2,6 @@ package ssh_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
 	"net"
 	"os"
@@ -28,14 +26,6 @@ import (
 func TestMain(m *testing.M) {
 	testsuite.ServeAgentIfAsked()
 	os.Exit(m.Run())
-}
-
-func newSigner(t *testing.T) ssh.Signer {
-	_, k, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	s, err := ssh.NewSignerFromKey(k)
-	require.NoError(t, err)
-	return s
 }
 
 func authorized(s ssh.Signer) string { return string(ssh.MarshalAuthorizedKey(s.PublicKey())) }
@@ -68,7 +58,7 @@ type setup struct {
 
 func open(t *testing.T, s setup) *cluster {
 	testsuite.RequireSSHD(t)
-	signer := newSigner(t)
+	signer := testsuite.NewSigner(t)
 	login := s.login
 	if login == nil {
 		login = signer
@@ -224,7 +214,7 @@ func TestUnknownHostKeyIsRefused(t *testing.T) {
 }
 
 func TestChangedHostKeyIsRefused(t *testing.T) {
-	other := newSigner(t)
+	other := testsuite.NewSigner(t)
 	c := open(t, setup{hosts: 1, acceptNew: true, knownHosts: func(s []testsuite.SSHD) string {
 		return testsuite.SSHD{Addr: s[0].Addr, Port: s[0].Port, HostKey: other.PublicKey()}.KnownHostsLine() + "\n"
 	}})
@@ -254,7 +244,7 @@ func TestAcceptNewRecordsTheKey(t *testing.T) {
 }
 
 func TestWrongLoginKeyIsRefused(t *testing.T) {
-	c := open(t, setup{hosts: 1, login: newSigner(t)})
+	c := open(t, setup{hosts: 1, login: testsuite.NewSigner(t)})
 	_, err := c.b.Create(context.Background(), deploy.NodeSpec{Index: 0, Keys: c.keys})
 	require.Error(t, err)
 	t.Log(err)
@@ -331,7 +321,7 @@ func TestInventoryAndConfig(t *testing.T) {
 	dir := t.TempDir()
 	inv := filepath.Join(dir, "hosts.txt")
 	require.NoError(t, os.WriteFile(inv, []byte("# web\ndeploy@10.0.0.5\n\n10.0.0.6:2222  # the odd one\n[::1]:2200\n"), 0o644))
-	signer := newSigner(t)
+	signer := testsuite.NewSigner(t)
 	cfg := deploy.Default(dir)
 	cfg.Backends.VM = sshvm.Name
 	require.NoError(t, cfg.Set("nodes.inventory", "hosts.txt", "test"))

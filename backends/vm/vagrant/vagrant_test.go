@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -98,14 +96,6 @@ var testImage = sync.OnceValues(func() (string, error) {
 	return name, nil
 })
 
-func newSigner(t *testing.T) ssh.Signer {
-	_, k, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	s, err := ssh.NewSignerFromKey(k)
-	require.NoError(t, err)
-	return s
-}
-
 // machineDir is the local backend tests' registry, so the two never hand
 // out the same address at once.
 var machineDir = filepath.Join(os.TempDir(), "dflow-local-test-registry")
@@ -117,7 +107,7 @@ func open(t *testing.T, mod func(*vagrant.Options)) (*vagrant.Backend, vagrant.O
 	project := t.TempDir()
 	state := filepath.Join(project, ".dflow")
 	require.NoError(t, os.MkdirAll(state, 0o755))
-	signer := newSigner(t)
+	signer := testsuite.NewSigner(t)
 	o := vagrant.Options{
 		StateDir:     state,
 		Project:      project,
