@@ -2,13 +2,10 @@ package workflows_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -86,45 +83,26 @@ type fleet struct {
 
 func newFleet(t *testing.T, n int) *fleet {
 	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	signer, err := ssh.NewSignerFromKey(priv)
-	require.NoError(t, err)
+	signer := testsuite.NewSigner(t)
 	arts, err := artifact.OpenStore(t.TempDir())
 	require.NoError(t, err)
 	f := &fleet{store: testsuite.NewMemStore(), builder: &fakeBuilder{}, arts: arts, signer: signer}
 	f.cfg = deploy.Default(t.TempDir())
-	f.cfg.App.Port = freePort(t)
+	f.cfg.App.Port = testsuite.FreePort(t)
 	f.cfg.App.Env = []string{fakeapp.Env + "=1"}
 	f.cfg.App.DrainTimeout = deploy.Duration(2 * time.Second)
 	f.cfg.App.StopGrace = deploy.Duration(2 * time.Second)
 	base := fmt.Sprintf("127.%d.%d.", 100+os.Getpid()%100, time.Now().UnixNano()%200+1)
 	for i := 0; i < n; i++ {
-		dir := t.TempDir()
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o600))
 		addr := base + fmt.Sprint(i+1)
-		a, err := agent.New(agent.Options{Dir: dir, Listen: addr + ":0", Index: i, NodeID: fmt.Sprint("n", i), Version: "test",
-			Log: log.New(io.Discard, "", 0)})
-		require.NoError(t, err)
-		require.NoError(t, a.Start(context.Background()))
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			defer cancel()
-			_ = a.Stop(ctx)
-		})
+		a := testsuite.StartAgent(t, signer, agent.Options{Dir: t.TempDir(), Listen: addr + ":0", Index: i, NodeID: fmt.Sprint("n", i),
+			Version: "test", Log: log.New(io.Discard, "", 0)})
 		node := deploy.Node{Index: i, ID: fmt.Sprint("n", i), Address: addr, AgentURL: "http://" + a.Addr(), Backend: "test"}
 		_, err = f.store.Add(context.Background(), node)
 		require.NoError(t, err)
 		f.nodes = append(f.nodes, node)
 	}
 	return f
-}
-
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func (f *fleet) acts() *activities.Activities {
@@ -138,14 +116,35 @@ func (f *fleet) acts() *activities.Activities {
 	}}
 }
 
-// env is a test environment with every workflow and the real activities
-// against the fleet's agents.
-func (f *fleet) env(t *testing.T) *sdktest.TestWorkflowEnvironment {
+// newEnv is the SDK's test environment with every dflow workflow (for the
+// children too) and acts, its log discarded.
+func newEnv(acts *activities.Activities) *sdktest.TestWorkflowEnvironment {
 	var s sdktest.WorkflowTestSuite
 	s.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := s.NewTestWorkflowEnvironment()
 	workflows.Register(env)
-	env.RegisterActivity(f.acts())
+	env.RegisterActivity(acts)
+	return env
+}
+
+// outcome is how the workflow that env ran ended: its error, or nil and
+// its result in result (unless result is nil).
+func outcome(t *testing.T, env *sdktest.TestWorkflowEnvironment, result any) error {
+	t.Helper()
+	require.True(t, env.IsWorkflowCompleted())
+	if err := env.GetWorkflowError(); err != nil {
+		return err
+	}
+	if result != nil {
+		require.NoError(t, env.GetWorkflowResult(result))
+	}
+	return nil
+}
+
+// env is a test environment with every workflow and the real activities
+// against the fleet's agents.
+func (f *fleet) env(t *testing.T) *sdktest.TestWorkflowEnvironment {
+	env := newEnv(f.acts())
 	env.SetTestTimeout(2 * time.Minute)
 	// Each run its own ID, as in production (releases are keyed by it).
 	f.runs++
@@ -159,14 +158,7 @@ func (f *fleet) run(t *testing.T, wf any, arg any, result any) error {
 	t.Helper()
 	env := f.env(t)
 	env.ExecuteWorkflow(wf, f.saved(t, arg))
-	require.True(t, env.IsWorkflowCompleted())
-	if err := env.GetWorkflowError(); err != nil {
-		return err
-	}
-	if result != nil {
-		require.NoError(t, env.GetWorkflowResult(result))
-	}
-	return nil
+	return outcome(t, env, result)
 }
 
 // saved returns arg with its Config recorded as a configuration revision in

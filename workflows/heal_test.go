@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,8 +24,6 @@ import (
 	"github.com/distributive-flow/dflow/workflows"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
-	sdktest "go.temporal.io/sdk/testsuite"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -175,11 +172,7 @@ func (f *healFleet) acts() *activities.Activities {
 // registered, for the children) under workflow ID id ("" : a fresh one).
 func (f *healFleet) exec(t *testing.T, id string, wf any, arg any, result any) error {
 	t.Helper()
-	var s sdktest.WorkflowTestSuite
-	s.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
-	env := s.NewTestWorkflowEnvironment()
-	workflows.Register(env)
-	env.RegisterActivity(f.acts())
+	env := newEnv(f.acts())
 	env.SetTestTimeout(3 * time.Minute)
 	f.runs++
 	if id == "" {
@@ -187,14 +180,7 @@ func (f *healFleet) exec(t *testing.T, id string, wf any, arg any, result any) e
 	}
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: id})
 	env.ExecuteWorkflow(wf, f.saved(t, arg))
-	require.True(t, env.IsWorkflowCompleted())
-	if err := env.GetWorkflowError(); err != nil {
-		return err
-	}
-	if result != nil {
-		require.NoError(t, env.GetWorkflowResult(result))
-	}
-	return nil
+	return outcome(t, env, result)
 }
 
 func (f *healFleet) deploy(t *testing.T, version string) workflows.DeployResult {

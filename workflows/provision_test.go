@@ -2,7 +2,6 @@ package workflows_test
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 
 	"github.com/distributive-flow/dflow/activities"
@@ -10,8 +9,6 @@ import (
 	"github.com/distributive-flow/dflow/testsuite"
 	"github.com/distributive-flow/dflow/workflows"
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/log"
-	sdktest "go.temporal.io/sdk/testsuite"
 )
 
 // cluster is a fake cluster: a fake VM backend and an in-memory store.
@@ -32,20 +29,12 @@ func (c *cluster) acts() *activities.Activities {
 
 func (c *cluster) run(t *testing.T, req workflows.ProvisionRequest) (workflows.ProvisionResult, error) {
 	t.Helper()
-	var s sdktest.WorkflowTestSuite
-	s.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
-	env := s.NewTestWorkflowEnvironment()
-	workflows.Register(env)
-	env.RegisterActivity(c.acts())
+	env := newEnv(c.acts())
 	req.Config = deploy.Default(t.TempDir())
 	env.ExecuteWorkflow(workflows.Provision, saveConfigs(t, c.store, req))
-	require.True(t, env.IsWorkflowCompleted())
 	var res workflows.ProvisionResult
-	if err := env.GetWorkflowError(); err != nil {
-		return res, err
-	}
-	require.NoError(t, env.GetWorkflowResult(&res))
-	return res, nil
+	err := outcome(t, env, &res)
+	return res, err
 }
 
 func indices(nodes []deploy.Node) []int {
