@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/distributive-flow/dflow/artifact"
 	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/backends/internal/build"
 	"github.com/distributive-flow/dflow/deploy"
@@ -68,10 +67,7 @@ func (b *Builder) Build(ctx context.Context, d deploy.TargetDesc, o backends.Bui
 	if err != nil {
 		return fail("version", err)
 	}
-	if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
-		return fail("work dir", err)
-	}
-	stage, err := os.MkdirTemp(o.WorkDir, "stage-")
+	stage, err := build.Stage(o.WorkDir)
 	if err != nil {
 		return fail("work dir", err)
 	}
@@ -100,26 +96,24 @@ func (b *Builder) Build(ctx context.Context, d deploy.TargetDesc, o backends.Bui
 				if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
 					return fail("cabal list-bin "+e.Name, fmt.Errorf("cabal names %q, which is not a built executable (is it buildable?)", path))
 				}
-				files = append(files, build.File{Kind: kind, Name: e.Name, File: artifact.File{Path: "bin/" + e.Name, Source: path, Mode: 0o755}})
+				files = append(files, build.Executable(e.Name, path))
 			}
 		case deploy.KindLibrary:
 			dir := filepath.Join(stage, "sdist")
 			if _, err := r.Run(ctx, b.cabal, "sdist", "--output-directory", dir, "."); err != nil {
 				return fail("cabal sdist", err)
 			}
-			name := d.Package + "-" + d.Version + ".tar.gz"
-			path := filepath.Join(dir, name)
-			if _, err := os.Stat(path); err != nil {
-				return fail("cabal sdist", fmt.Errorf("cabal sdist wrote no %s (does the package file's name/version differ from %s-%s?): %w", name, d.Package, d.Version, err))
+			f, err := build.Library("cabal", d, dir)
+			if err != nil {
+				return fail("cabal sdist", err)
 			}
-			files = append(files, build.File{Kind: kind, Name: d.Package, File: artifact.File{Path: "lib/" + name, Source: path, Mode: 0o644}})
+			files = append(files, f)
 		case deploy.KindSource:
-			name := d.Package + "-" + d.Version + ".tar"
-			path := filepath.Join(stage, name)
-			if err := build.SourceArchive(ctx, b.git, r, d.Package+"-"+d.Version+"/", path); err != nil {
+			f, err := build.Source(ctx, b.git, r, d, stage)
+			if err != nil {
 				return fail("git archive", err)
 			}
-			files = append(files, build.File{Kind: kind, Name: d.Package, File: artifact.File{Path: "src/" + name, Source: path, Mode: 0o644}})
+			files = append(files, f)
 		}
 	}
 

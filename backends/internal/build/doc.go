@@ -4,6 +4,7 @@
 // running a tool in the package directory with its output teed to the log
 // and its last lines kept for the error (Runner), versioning a build by its
 // git commit with "-dirty" for a changed tree (Version), archiving the
-// tracked sources reproducibly (SourceArchive), and hashing and bundling the
-// artifacts into the Target's tar.zst (Bundle).
+// tracked sources reproducibly (SourceArchive), the bundle's layout (Stage,
+// Executable, Library, Source), and hashing and bundling the artifacts into
+// the Target's tar.zst (Bundle).
 package build
