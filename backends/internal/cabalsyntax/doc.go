@@ -3,8 +3,8 @@
 // .cabal files, backends/reader/hpack in package.yaml), so that neither
 // reader imports the other: conditions (if/elif in a .cabal file, when: in
 // hpack) evaluated for a Platform, version ranges (their shape, and whether
-// a version is in one), build-depends entries, and the names of packages,
-// components, modules and versions.
+// a version is in one), build-depends entries, the names of packages,
+// components, modules and versions, and list fields without repeats.
 //
 // A Platform is what a condition is evaluated against: os(linux) on the
 // machine's architecture (dflow deploys to linux), and the GHC that builds.

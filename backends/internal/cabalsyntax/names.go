@@ -128,3 +128,21 @@ func IsComponentName(s string) bool {
 	}
 	return true
 }
+
+// Unique is a list field's entries without repeats (modules, source
+// directories, dependencies: both readers list each once), the first of
+// each kept in place; nil stays nil.
+func Unique(ss []string) []string {
+	if len(ss) == 0 {
+		return nil
+	}
+	seen := make(map[string]bool, len(ss))
+	out := ss[:0:0]
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -434,12 +434,12 @@ func fill(e element, fields []element) (deploy.Component, bool, error) {
 			return deploy.Component{}, false, err
 		}
 	}
-	c.Modules = unique(append(append(testModule, exposed...), other...))
-	c.SourceDirs = unique(c.SourceDirs)
+	c.Modules = cabalsyntax.Unique(append(append(testModule, exposed...), other...))
+	c.SourceDirs = cabalsyntax.Unique(c.SourceDirs)
 	if len(c.SourceDirs) == 0 {
 		c.SourceDirs = []string{"."}
 	}
-	c.BuildDepends = unique(c.BuildDepends)
+	c.BuildDepends = cabalsyntax.Unique(c.BuildDepends)
 	if e.name == "test-suite" && c.Type == "" {
 		c.Type = inferTestType(c.MainIs, testModule)
 	}
@@ -471,22 +471,6 @@ func inferTestType(mainIs string, testModule []string) string {
 	return ""
 }
 
-// unique drops repeated strings, keeping the first of each; nil stays nil.
-func unique(ss []string) []string {
-	if len(ss) == 0 {
-		return nil
-	}
-	seen := make(map[string]bool, len(ss))
-	out := ss[:0:0]
-	for _, s := range ss {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // finish checks the package fields and completes the description.
 func (d *describer) finish() (deploy.TargetDesc, error) {
 	if d.name == nil {
@@ -516,6 +500,6 @@ func (d *describer) finish() (deploy.TargetDesc, error) {
 	}
 	files = append(files, d.docs...)
 	files = append(files, d.licenses...)
-	d.desc.SourceFiles = unique(files)
+	d.desc.SourceFiles = cabalsyntax.Unique(files)
 	return d.desc, nil
 }

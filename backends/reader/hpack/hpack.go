@@ -519,7 +519,7 @@ func (p *parser) pkg(root *yaml.Node) (deploy.TargetDesc, error) {
 		}
 	}
 	files = append(files, licenses...)
-	d.SourceFiles = unique(files)
+	d.SourceFiles = cabalsyntax.Unique(files)
 	return d, nil
 }
 
@@ -955,11 +955,11 @@ func (p *parser) component(n *yaml.Node, common section, kind int, name, what st
 		return deploy.Component{}, false, nil
 	}
 	c := deploy.Component{Name: name}
-	c.SourceDirs = unique(s.sourceDirs)
+	c.SourceDirs = cabalsyntax.Unique(s.sourceDirs)
 	if len(c.SourceDirs) == 0 {
 		c.SourceDirs = []string{"."}
 	}
-	c.BuildDepends = unique(s.deps)
+	c.BuildDepends = cabalsyntax.Unique(s.deps)
 	if kind != kindLibrary {
 		if s.main == "" {
 			return deploy.Component{}, false, errorAt(nodeLine(n), "%s: missing main", what)
@@ -996,7 +996,7 @@ func (p *parser) component(n *yaml.Node, common section, kind int, name, what st
 	if !s.otherGiven && p.paths != "" {
 		other = append(other, p.paths)
 	}
-	c.Modules = unique(append(append([]string(nil), exposed...), other...))
+	c.Modules = cabalsyntax.Unique(append(append([]string(nil), exposed...), other...))
 	return c, true, nil
 }
 
@@ -1081,20 +1081,4 @@ func (p *parser) findModules(dirs []string) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
-}
-
-// unique drops repeated strings, keeping the first of each; nil stays nil.
-func unique(ss []string) []string {
-	if len(ss) == 0 {
-		return nil
-	}
-	seen := make(map[string]bool, len(ss))
-	out := ss[:0:0]
-	for _, s := range ss {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
 }
