@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -71,4 +73,23 @@ func NewSigner(t testing.TB) ssh.Signer {
 	s, err := ssh.NewSignerFromKey(priv)
 	require.NoError(t, err)
 	return s
+}
+
+// AgentPID is the process id in the pid file of the agent of node
+// directory dir.
+func AgentPID(t testing.TB, dir string) int {
+	t.Helper()
+	b, err := os.ReadFile(agent.PIDPath(dir))
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	require.NoError(t, err)
+	return pid
+}
+
+// KillAgent kills the agent of node directory dir with SIGKILL, behind its
+// backend's back, and waits until it is gone.
+func KillAgent(t testing.TB, dir string) {
+	t.Helper()
+	require.NoError(t, syscall.Kill(AgentPID(t, dir), syscall.SIGKILL))
+	require.Eventually(t, func() bool { return !agent.Running(dir) }, 5*time.Second, 10*time.Millisecond)
 }

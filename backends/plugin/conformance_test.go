@@ -9,10 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
-	"github.com/distributive-flow/dflow/agent"
 	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/backends/plugin"
@@ -51,13 +49,7 @@ func vmHarness(t *testing.T, path string, port int) testsuite.VMHarness {
 		Backend: vm,
 		Keys:    string(ssh.MarshalAuthorizedKey(signer.PublicKey())),
 		Kill: func(t *testing.T, n deploy.Node) {
-			dir := filepath.Join(state, "plugin-nodes", strconv.Itoa(n.Index))
-			b, err := os.ReadFile(agent.PIDPath(dir))
-			require.NoError(t, err)
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			require.NoError(t, err)
-			require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
-			require.Eventually(t, func() bool { return !agent.Running(dir) }, 5e9, 1e7)
+			testsuite.KillAgent(t, filepath.Join(state, "plugin-nodes", strconv.Itoa(n.Index)))
 		},
 	}
 }

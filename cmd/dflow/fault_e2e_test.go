@@ -69,9 +69,7 @@ func TestFaultsDuringDeploys(t *testing.T) {
 			require.NoError(t, syscall.Kill(info.PID, syscall.SIGKILL))
 		case "agent":
 			i := rng.IntN(3)
-			b, err := os.ReadFile(filepath.Join(p.dir, ".dflow", "nodes", strconv.Itoa(i), "agent.pid"))
-			require.NoError(t, err)
-			pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+			pid := testsuite.AgentPID(t, filepath.Join(p.dir, ".dflow", "nodes", strconv.Itoa(i)))
 			require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 			u, _ := url.Parse(urls[i])
 			victim = u.Hostname()

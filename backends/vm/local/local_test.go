@@ -5,11 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 
-	"github.com/distributive-flow/dflow/agent"
 	"github.com/distributive-flow/dflow/backends/vm/local"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/testsuite"
@@ -52,13 +49,7 @@ func open(t *testing.T) (*local.Backend, string, string) {
 var machineDir = filepath.Join(os.TempDir(), "dflow-local-test-registry")
 
 func killAgent(t *testing.T, state string, n deploy.Node) {
-	dir := filepath.Join(state, "nodes", strconv.Itoa(n.Index))
-	b, err := os.ReadFile(agent.PIDPath(dir))
-	require.NoError(t, err)
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	require.NoError(t, err)
-	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
-	require.Eventually(t, func() bool { return !agent.Running(dir) }, 5e9, 1e7)
+	testsuite.KillAgent(t, filepath.Join(state, "nodes", strconv.Itoa(n.Index)))
 }
 
 func TestConformance(t *testing.T) {
