@@ -38,6 +38,21 @@ func signedAt(t *testing.T, s ssh.Signer, at time.Time) *http.Request {
 	return req
 }
 
+// replayVerifier is a Verifier for node-a with a one-minute window that
+// keeps up to maxNonces nonces, reading clock (at t0 to begin with), and
+// the signer of the one key it trusts.
+func replayVerifier(t *testing.T, maxNonces int) (v *Verifier, s ssh.Signer, clock *fakeClock, t0 time.Time) {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	s, err = ssh.NewSignerFromKey(priv)
+	require.NoError(t, err)
+	t0 = time.Unix(1_700_000_000, 0)
+	clock = &fakeClock{t: t0}
+	v = NewVerifier([]ssh.PublicKey{s.PublicKey()}, VerifierOptions{Node: "node-a", Window: time.Minute, Now: clock.Now, MaxNonces: maxNonces})
+	return v, s, clock, t0
+}
+
 func (v *Verifier) cacheLen() int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -48,13 +63,7 @@ func (v *Verifier) cacheLen() int {
 }
 
 func TestReplayCacheBounds(t *testing.T) {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	s, err := ssh.NewSignerFromKey(priv)
-	require.NoError(t, err)
-	t0 := time.Unix(1_700_000_000, 0)
-	clock := &fakeClock{t: t0}
-	v := NewVerifier([]ssh.PublicKey{s.PublicKey()}, VerifierOptions{Node: "node-a", Window: time.Minute, Now: clock.Now, MaxNonces: 3})
+	v, s, clock, t0 := replayVerifier(t, 3)
 	check := func(req *http.Request, want error) {
 		t.Helper()
 		err := v.Verify(req, EmptySHA256)
@@ -105,13 +114,7 @@ func TestReplayCacheBounds(t *testing.T) {
 }
 
 func TestReplayCacheMemoryStaysBounded(t *testing.T) {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	s, err := ssh.NewSignerFromKey(priv)
-	require.NoError(t, err)
-	t0 := time.Unix(1_700_000_000, 0)
-	clock := &fakeClock{t: t0}
-	v := NewVerifier([]ssh.PublicKey{s.PublicKey()}, VerifierOptions{Node: "node-a", Window: time.Minute, Now: clock.Now, MaxNonces: 50})
+	v, s, clock, t0 := replayVerifier(t, 50)
 	for i := range 1000 {
 		clock.Set(t0.Add(time.Duration(i) * 100 * time.Millisecond))
 		req := signedAt(t, s, clock.Now())
