@@ -74,10 +74,14 @@ func noRetryClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}, Timeout: 10 * time.Second}
 }
 
-// switchUnderLoad switches 50 times between a and b, draining the old one
-// each time and retiring it until it is switched to again.
-func switchUnderLoad(t *testing.T, p *proxy.Proxy, a, b *backend) int {
+// switchUnderLoad switches 50 times between a and b while load runs,
+// draining the old one each time and retiring it until it is switched to
+// again; then it stops load and requires that none of its requests (unit
+// names them: "requests", "connections") failed or reached a drained
+// upstream, and that more than 1000 were answered.
+func switchUnderLoad(t *testing.T, p *proxy.Proxy, a, b *backend, load *testsuite.Load, unit string) {
 	t.Helper()
+	start := time.Now()
 	backends := []*backend{a, b}
 	switches := 0
 	for i := 0; i < 50; i++ {
@@ -94,7 +98,12 @@ func switchUnderLoad(t *testing.T, p *proxy.Proxy, a, b *backend) int {
 		}
 		time.Sleep(60 * time.Millisecond)
 	}
-	return switches
+	load.Stop()
+	t.Logf("%d %s in %s with %d switches, %d failed; the upstreams served %d and %d",
+		load.OK()+int64(load.Failed()), unit, time.Since(start).Round(time.Millisecond), switches, load.Failed(), a.served.Load(), b.served.Load())
+	require.Empty(t, load.Sample())
+	require.Zero(t, a.violations.Load()+b.violations.Load(), "a drained upstream got %s", unit)
+	require.Greater(t, load.OK(), int64(1000))
 }
 
 func TestHTTPSwitchUnderLoad(t *testing.T) {
@@ -116,14 +125,7 @@ func TestHTTPSwitchUnderLoad(t *testing.T) {
 			}
 			return got[:1], nil
 		}})
-	start := time.Now()
-	switches := switchUnderLoad(t, p, a, b)
-	load.Stop()
-	t.Logf("http: %d requests in %s with %d switches, %d failed; a served %d, b served %d",
-		load.OK()+int64(load.Failed()), time.Since(start).Round(time.Millisecond), switches, load.Failed(), a.served.Load(), b.served.Load())
-	require.Empty(t, load.Sample())
-	require.Zero(t, a.violations.Load()+b.violations.Load(), "a drained upstream got requests")
-	require.Greater(t, load.OK(), int64(1000))
+	switchUnderLoad(t, p, a, b, load, "requests")
 }
 
 func TestHTTPDrainWaitsForSlowRequest(t *testing.T) {
@@ -286,14 +288,7 @@ func TestTCPSwitchUnderLoad(t *testing.T) {
 		Send: func(_ *http.Client, addr string, w, i int) (string, error) {
 			return "", echoOnce(addr, fmt.Sprintf("w%d-%d %s", w, i, strings.Repeat("x", 100)))
 		}})
-	start := time.Now()
-	switches := switchUnderLoad(t, p, b, a)
-	load.Stop()
-	t.Logf("tcp: %d connections in %s with %d switches, %d failed; a served %d, b served %d",
-		load.OK()+int64(load.Failed()), time.Since(start).Round(time.Millisecond), switches, load.Failed(), a.served.Load(), b.served.Load())
-	require.Empty(t, load.Sample())
-	require.Zero(t, a.violations.Load()+b.violations.Load(), "a drained upstream got connections")
-	require.Greater(t, load.OK(), int64(1000))
+	switchUnderLoad(t, p, b, a, load, "connections")
 }
 
 func TestTCPNoUpstreamClosesAndDrainCountsConnections(t *testing.T) {
