@@ -48,6 +48,32 @@ func save(p *plot.Plot, dir, name string, w, h vg.Length) error {
 	return nil
 }
 
+// series is one line of a plot over runs of type R: its name in the
+// legend, its colour and a run's Y.
+type series[R any] struct {
+	name string
+	c    color.Color
+	f    func(R) float64
+}
+
+// lines adds a line with points for each of ss over runs, at X x(run).
+func lines[R any](p *plot.Plot, runs []R, x func(R) int, ss []series[R]) error {
+	for _, s := range ss {
+		var xy plotter.XYs
+		for _, r := range runs {
+			xy = append(xy, plotter.XY{X: float64(x(r)), Y: s.f(r)})
+		}
+		l, pts, err := plotter.NewLinePoints(xy)
+		if err != nil {
+			return err
+		}
+		l.Color, pts.Color = s.c, s.c
+		p.Add(l, pts)
+		p.Legend.Add(s.name, l, pts)
+	}
+	return nil
+}
+
 // bars adds grouped bar charts: one group per label, one bar per series.
 func bars(p *plot.Plot, labels []string, series []string, values [][]float64) error {
 	width := vg.Points(28)
@@ -191,28 +217,13 @@ func plotRollout(dir string, d rolloutData) error {
 	sort.Slice(runs, func(i, j int) bool { return runs[i].N < runs[j].N })
 	p := newPlot("Rollout of examples/hello to N local nodes (deploy.parallel 1)", "nodes", "seconds")
 	p.Legend.Left = true
-	series := []struct {
-		name string
-		c    color.Color
-		f    func(rolloutRun) float64
-	}{
+	if err := lines(p, runs, func(r rolloutRun) int { return r.N }, []series[rolloutRun]{
 		{"deploy command (build + copy + node steps)", grey, func(r rolloutRun) float64 { return r.Command }},
 		{"node steps (start, gate, switch, drain)", blue, func(r rolloutRun) float64 { return r.Switch }},
 		{"build", green, func(r rolloutRun) float64 { return r.Build }},
 		{"copy", orange, func(r rolloutRun) float64 { return r.Copy }},
-	}
-	for _, s := range series {
-		var xy plotter.XYs
-		for _, r := range runs {
-			xy = append(xy, plotter.XY{X: float64(r.N), Y: s.f(r)})
-		}
-		l, pts, err := plotter.NewLinePoints(xy)
-		if err != nil {
-			return err
-		}
-		l.Color, pts.Color = s.c, s.c
-		p.Add(l, pts)
-		p.Legend.Add(s.name, l, pts)
+	}); err != nil {
+		return err
 	}
 	if pr := d.ParallelRun; pr != nil {
 		sc, err := plotter.NewScatter(plotter.XYs{{X: float64(pr.N), Y: pr.Rollout}})
@@ -231,27 +242,12 @@ func plotRollout(dir string, d rolloutData) error {
 func plotCopy(dir string, d copyData) error {
 	p := newPlot(fmt.Sprintf("Copy of a %.0f MB bundle, every link capped at %.0f MB/s", float64(d.SizeBytes)/1e6, d.BytesPerS/1e6), "nodes", "seconds")
 	p.Legend.Left = true
-	series := []struct {
-		name string
-		c    color.Color
-		f    func(copyRun) float64
-	}{
+	if err := lines(p, d.Runs, func(r copyRun) int { return r.N }, []series[copyRun]{
 		{"measured (star: the origin sends to every node)", blue, func(r copyRun) float64 { return r.Seconds }},
 		{"star bound N*S/B", red, func(r copyRun) float64 { return r.StarBound }},
 		{"ideal S/B", green, func(r copyRun) float64 { return r.Ideal }},
-	}
-	for _, s := range series {
-		var xy plotter.XYs
-		for _, r := range d.Runs {
-			xy = append(xy, plotter.XY{X: float64(r.N), Y: s.f(r)})
-		}
-		l, pts, err := plotter.NewLinePoints(xy)
-		if err != nil {
-			return err
-		}
-		l.Color, pts.Color = s.c, s.c
-		p.Add(l, pts)
-		p.Legend.Add(s.name, l, pts)
+	}); err != nil {
+		return err
 	}
 	p.Y.Min = 0
 	return save(p, dir, "bench-copy.png", 16*vg.Centimeter, 10*vg.Centimeter)
