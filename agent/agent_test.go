@@ -21,7 +21,6 @@ import (
 
 	"github.com/distributive-flow/dflow/agent"
 	"github.com/distributive-flow/dflow/agent/api"
-	"github.com/distributive-flow/dflow/agent/process"
 	"github.com/distributive-flow/dflow/agent/process/fakeapp"
 	"github.com/distributive-flow/dflow/artifact"
 	"github.com/distributive-flow/dflow/testsuite"
@@ -226,8 +225,7 @@ func TestRolloutUnderLoad(t *testing.T) {
 	require.NoError(t, err, "start is idempotent")
 	require.Equal(t, v1.PID, again.PID)
 
-	appPort, err := process.FreePort()
-	require.NoError(t, err)
+	appPort := testsuite.FreePort(t)
 	res, err := n.c.Switch(ctx, api.SwitchRequest{ID: "r1-v1", AppPort: appPort})
 	require.NoError(t, err)
 	require.Equal(t, api.SwitchResult{Previous: "", Serving: "r1-v1"}, res)
@@ -430,8 +428,7 @@ func TestProcessExitsOnItsOwn(t *testing.T) {
 	digest, _ := putBundle(t, n)
 	info, err := n.c.StartProcess(ctx, startReq("e1", "v1", digest))
 	require.NoError(t, err)
-	appPort, err := process.FreePort()
-	require.NoError(t, err)
+	appPort := testsuite.FreePort(t)
 	_, err = n.c.Switch(ctx, api.SwitchRequest{ID: "e1", AppPort: appPort})
 	require.NoError(t, err)
 	require.NoError(t, syscall.Kill(info.PID, syscall.SIGKILL))
@@ -482,8 +479,7 @@ func TestTCPModeAndPortChange(t *testing.T) {
 	r.Mode = "tcp"
 	_, err := n.c.StartProcess(ctx, r)
 	require.NoError(t, err)
-	port1, err := process.FreePort()
-	require.NoError(t, err)
+	port1 := testsuite.FreePort(t)
 	_, err = n.c.Switch(ctx, api.SwitchRequest{ID: "t1", AppPort: port1, Mode: "tcp"})
 	require.NoError(t, err)
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil}}
@@ -500,8 +496,7 @@ func TestTCPModeAndPortChange(t *testing.T) {
 	// (In tcp mode a kept-alive connection is in flight until it closes: the
 	// old proxy would wait for it, up to 10s.)
 	hc.CloseIdleConnections()
-	port2, err := process.FreePort()
-	require.NoError(t, err)
+	port2 := testsuite.FreePort(t)
 	res, err := n.c.Switch(ctx, api.SwitchRequest{ID: "t1", AppPort: port2})
 	require.NoError(t, err)
 	require.Equal(t, "t1", res.Serving)

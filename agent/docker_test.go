@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/distributive-flow/dflow/agent/api"
-	"github.com/distributive-flow/dflow/agent/process"
 	containerdocker "github.com/distributive-flow/dflow/backends/container/docker"
 	"github.com/distributive-flow/dflow/testsuite"
 	"github.com/docker/docker/api/types/container"
@@ -74,8 +73,7 @@ func TestContainerVersionsSwitchUnderLoad(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("container version ready in %s (pid %d, port %d)", time.Since(start).Round(time.Millisecond), v1.PID, v1.Port)
 	require.Equal(t, api.StateReady, v1.State)
-	appPort, err := process.FreePort()
-	require.NoError(t, err)
+	appPort := testsuite.FreePort(t)
 	_, err = n.c.Switch(ctx, api.SwitchRequest{ID: "c1", AppPort: appPort})
 	require.NoError(t, err)
 

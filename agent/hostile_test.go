@@ -21,7 +21,6 @@ import (
 	"github.com/distributive-flow/dflow/agent"
 	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/agent/auth"
-	"github.com/distributive-flow/dflow/agent/process"
 	"github.com/distributive-flow/dflow/artifact"
 	"github.com/distributive-flow/dflow/testsuite"
 	"github.com/stretchr/testify/require"
@@ -191,8 +190,7 @@ func TestHostileClient(t *testing.T) {
 	putBundle(t, n)
 	_, err := n.c.StartProcess(ctx, startReq("h1", "v1", digest))
 	require.NoError(t, err)
-	appPort, err := process.FreePort()
-	require.NoError(t, err)
+	appPort := testsuite.FreePort(t)
 	_, err = n.c.Switch(ctx, api.SwitchRequest{ID: "h1", AppPort: appPort})
 	require.NoError(t, err)
 	public := fmt.Sprintf("http://127.0.0.1:%d/", appPort)
