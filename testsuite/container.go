@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"log"
 	"net/http"
 	"os"
@@ -212,7 +210,7 @@ func ContainerSuite(t *testing.T, open func(t *testing.T) ContainerHarness) {
 		_, err = h.Backend.Start(ctx, other, h.Node, opts(h, "p1"))
 		require.Error(t, err, "an ID that names another version")
 
-		code, body, err := containerSuitePost(route(t, h, p), "hi")
+		code, body, err := Post(suiteClient, route(t, h, p), "hi")
 		require.NoError(t, err)
 		require.Equal(t, http.StatusOK, code)
 		require.Equal(t, c.Version+":hi", body, "the fake app answers with its DFLOW_VERSION")
@@ -238,7 +236,7 @@ func ContainerSuite(t *testing.T, open func(t *testing.T) ContainerHarness) {
 		}
 		done := make(chan answer, 1)
 		go func() {
-			code, body, err := containerSuitePost(url+"?sleep=1s", "slow")
+			code, body, err := Post(suiteClient, url+"?sleep=1s", "slow")
 			done <- answer{code, body, err}
 		}()
 		time.Sleep(300 * time.Millisecond) // the request is in flight
@@ -272,22 +270,6 @@ func ContainerSuite(t *testing.T, open func(t *testing.T) ContainerHarness) {
 	})
 }
 
-// containerSuitePost POSTs body to url with a client that does not retry (Go's
-// client retries idempotent requests, and would hide a failure).
-func containerSuitePost(url, body string) (int, string, error) {
-	req, err := http.NewRequest(http.MethodPost, url, struct{ io.Reader }{strings.NewReader(body)})
-	if err != nil {
-		return 0, "", err
-	}
-	c := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, Timeout: 30 * time.Second}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return resp.StatusCode, string(b), err
-	}
-	return resp.StatusCode, string(b), nil
-}
+// suiteClient keeps no connection alive: each request of the suite opens
+// its own, and Post never retries one.
+var suiteClient = &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, Timeout: 30 * time.Second}
