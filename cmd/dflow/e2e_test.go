@@ -147,6 +147,16 @@ func (p *project) signer() ssh.Signer {
 }
 
 // agentPIDs returns the pids of live agent processes started for this project.
+// waitAgents waits until the agents of n nodes (at least) have written
+// their pid files: a running `set` has made that many.
+func (p *project) waitAgents(n int) {
+	p.t.Helper()
+	require.Eventually(p.t, func() bool {
+		m, _ := filepath.Glob(filepath.Join(p.dir, ".dflow", "nodes", "*", "agent.pid"))
+		return len(m) >= n
+	}, 60*time.Second, 10*time.Millisecond, "%d agents started", n)
+}
+
 func (p *project) agentPIDs() []int {
 	var pids []int
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
@@ -293,16 +303,12 @@ func TestOneMutationAtATime(t *testing.T) {
 	p.run("server", "start")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	slow := exec.CommandContext(ctx, dflowBin, "set", "6")
-	slow.Dir = p.dir
+	slow := p.command(ctx, "set", "6")
 	var slowErr bytes.Buffer
 	slow.Stderr = &slowErr
 	require.NoError(t, slow.Start())
 	// Wait until the first workflow runs, then try a second.
-	require.Eventually(t, func() bool {
-		m, _ := filepath.Glob(filepath.Join(p.dir, ".dflow", "nodes", "*", "agent.pid"))
-		return len(m) >= 1
-	}, 60*time.Second, 20*time.Millisecond)
+	p.waitAgents(1)
 	errOut, code := p.fail("set", "2")
 	require.Equal(t, 75, code)
 	require.Contains(t, errOut, "is busy with `dflow set 6`")
@@ -330,15 +336,11 @@ func TestCrashMidSet(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	set := exec.CommandContext(ctx, dflowBin, "set", "8")
-	set.Dir = p.dir
+	set := p.command(ctx, "set", "8")
 	var setErr bytes.Buffer
 	set.Stderr = &setErr
 	require.NoError(t, set.Start())
-	require.Eventually(t, func() bool {
-		m, _ := filepath.Glob(filepath.Join(p.dir, ".dflow", "nodes", "*", "agent.pid"))
-		return len(m) >= 3
-	}, 60*time.Second, 10*time.Millisecond)
+	p.waitAgents(3)
 	require.NoError(t, syscall.Kill(firstPID, syscall.SIGKILL))
 	t0 := time.Now()
 	require.NoError(t, set.Wait(), setErr.String())
