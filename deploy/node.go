@@ -1,6 +1,11 @@
 package deploy
 
-import "time"
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+)
 
 // AutoIndex asks Store.Add to choose the lowest free node index.
 const AutoIndex = -1
@@ -16,6 +21,15 @@ type Node struct {
 	Backend   string    `json:"backend"`   // name of the VM backend that made it
 	Image     string    `json:"image,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+}
+
+// NewNodeID names a new incarnation of the node at index that the VM
+// backend named backend makes: "local-2-1a2b3c4d", random, so that a node
+// made again is told from the one before.
+func NewNodeID(backend string, index int) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%d-%s", backend, index, hex.EncodeToString(b))
 }
 
 // NodeSpec is what a VM backend needs to create the node at Index.

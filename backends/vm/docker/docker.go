@@ -3,9 +3,7 @@ package docker
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -208,7 +206,7 @@ func (b *Backend) make(ctx context.Context, s deploy.NodeSpec, name string) (dep
 	if err != nil {
 		return deploy.Node{}, "", err
 	}
-	id := fmt.Sprintf("docker-%d-%s", s.Index, randomHex(4))
+	id := deploy.NewNodeID(Name, s.Index)
 	created := time.Now().UTC().Format(time.RFC3339Nano)
 	labels := map[string]string{
 		LabelCluster: b.o.Cluster, LabelIndex: strconv.Itoa(s.Index), LabelNodeID: id, LabelRole: "node",
@@ -514,10 +512,4 @@ func (b *Backend) freeSubnet(ctx context.Context) (*net.IPNet, error) {
 		}
 	}
 	return nil, errors.New("no free /16 left in 10.200.0.0-10.255.0.0 for the cluster network")
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -2,8 +2,6 @@ package local
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -109,7 +107,7 @@ func (b *Backend) Create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, e
 	case err == nil || errors.Is(err, os.ErrNotExist):
 		n = deploy.Node{
 			Index:     s.Index,
-			ID:        fmt.Sprintf("local-%d-%s", s.Index, randomHex(4)),
+			ID:        deploy.NewNodeID(Name, s.Index),
 			Address:   addr,
 			AgentURL:  "http://" + net.JoinHostPort(addr, strconv.Itoa(b.o.AgentPort)),
 			Backend:   Name,
@@ -247,10 +245,4 @@ func (b *Backend) List(ctx context.Context) ([]deploy.Node, error) {
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Index < nodes[j].Index })
 	return nodes, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

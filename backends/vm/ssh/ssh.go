@@ -2,7 +2,6 @@ package ssh
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -249,7 +248,7 @@ func (b *Backend) create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, e
 	} else {
 		n = deploy.Node{
 			Index:     s.Index,
-			ID:        fmt.Sprintf("ssh-%d-%s", s.Index, randomHex(4)),
+			ID:        deploy.NewNodeID(Name, s.Index),
 			Address:   h.Addr,
 			AgentURL:  b.agentURL(h),
 			Backend:   Name,
@@ -485,10 +484,4 @@ func (b *Backend) listHost(ctx context.Context, index int, h Host) *deploy.Node 
 		return nil
 	}
 	return p.node
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

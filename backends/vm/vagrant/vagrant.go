@@ -3,8 +3,6 @@ package vagrant
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -200,7 +198,7 @@ func (b *Backend) create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, e
 		}
 		n = deploy.Node{
 			Index:     s.Index,
-			ID:        fmt.Sprintf("vagrant-%d-%s", s.Index, randomHex(4)),
+			ID:        deploy.NewNodeID(Name, s.Index),
 			Address:   addr,
 			AgentURL:  "http://" + net.JoinHostPort(addr, strconv.Itoa(b.o.AgentPort)),
 			Backend:   Name,
@@ -367,10 +365,4 @@ func (b *Backend) List(ctx context.Context) ([]deploy.Node, error) {
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Index < nodes[j].Index })
 	return nodes, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
