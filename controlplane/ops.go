@@ -104,3 +104,38 @@ func (cp *Client) Update(ctx context.Context, name, who string) (string, error) 
 
 // LockID is the workflow ID of the cluster's mutating operations.
 func (cp *Client) LockID() string { return workflows.LockID(cp.cfg) }
+
+// Run starts a cluster-changing workflow wf with req under the cluster lock
+// (waiting for the lock when wait, else BusyError), follows it to its end
+// with progress on Stderr and stores its result in result.
+func (cp *Client) Run(ctx context.Context, command string, wait bool, wf, req, result any) error {
+	run, err := cp.StartMutating(ctx, command, wait, wf, req)
+	if err != nil {
+		return err
+	}
+	return cp.Follow(ctx, command, run.GetID(), run.GetRunID(), result, cp.Stderr)
+}
+
+// RunLoop starts a watcher workflow (repair --watch, chaos-monkey
+// --rampage) under its own id, not the cluster lock (it takes the lock for
+// each round), and follows its newest run (it continues as new now and then).
+func (cp *Client) RunLoop(ctx context.Context, id, label, stopHint string, wf, req, result any) error {
+	if err := cp.StartLoop(ctx, id, label, stopHint, wf, req); err != nil {
+		return err
+	}
+	return cp.Follow(ctx, label, id, "", result, cp.Stderr)
+}
+
+// StopLoop asks the watcher workflow id (label: what the operator started,
+// "repair --watch") to stop, and says so on Stderr.
+func (cp *Client) StopLoop(ctx context.Context, id, label string) error {
+	err := cp.Stop(ctx, id)
+	if errors.Is(err, ErrNotRunning) {
+		return fmt.Errorf("%s does not run on cluster %s", label, cp.cfg.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("stop %s: %w", label, err)
+	}
+	fmt.Fprintf(cp.Stderr, "asked %s (%s) to stop\n", label, id)
+	return nil
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/distributive-flow/dflow/deploy"
@@ -171,4 +173,32 @@ func sameAction(a client.ScheduleActionResult, before []client.ScheduleActionRes
 		}
 	}
 	return false
+}
+
+// ScheduleIDOf resolves what an operator names a schedule by ("gc",
+// "chaos-monkey" or a full ID) to the ID of cfg's cluster's schedule; an ID
+// of another cluster is an error.
+func ScheduleIDOf(cfg deploy.Config, arg string) (string, error) {
+	for _, op := range ScheduleOps {
+		if arg == op {
+			return ScheduleID(cfg, op), nil
+		}
+	}
+	if !strings.HasPrefix(arg, workflows.LockID(cfg)+"-schedule-") {
+		return "", fmt.Errorf("%q is not a schedule of cluster %s (see `dflow schedules`)", arg, cfg.Name)
+	}
+	return arg, nil
+}
+
+// CommandLine is args as an operator would type them again (quoted where
+// a shell needs it), for a schedule's description.
+func CommandLine(args []string) string {
+	out := "dflow"
+	for _, a := range args {
+		if strings.ContainsAny(a, " *?\"'") {
+			a = strconv.Quote(a)
+		}
+		out += " " + a
+	}
+	return out
 }

@@ -51,6 +51,15 @@ func (t Target) Executable(name string) (Artifact, bool) {
 	return Artifact{}, false
 }
 
+// ShortDigest is a digest cut to its first 12 characters, as dflow prints
+// it (a shorter string is returned as is).
+func ShortDigest(d string) string {
+	if len(d) > 12 {
+		return d[:12]
+	}
+	return d
+}
+
 // ShortVersion is the version cut to 12 characters (plus "-dirty").
 func ShortVersion(v string) string {
 	const n = 12

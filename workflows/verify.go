@@ -20,6 +20,9 @@ type VerifyRequest struct {
 	MaxRounds int `json:"max_rounds,omitempty"`
 }
 
+// VerifyWatchID is the workflow ID of cfg's cluster's verify --watch.
+func VerifyWatchID(cfg deploy.Config) string { return LockID(cfg) + "-verify" }
+
 // VerifyWatch runs `verify --watch` on the watch loop (watch.go): it
 // verifies every node (or one) every Interval (at least a second),
 // recording each verdict in the store, until it is cancelled. It holds no

@@ -1,15 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/distributive-flow/dflow/controlplane"
 	"github.com/distributive-flow/dflow/deploy"
+	"github.com/distributive-flow/dflow/report"
 	"github.com/distributive-flow/dflow/workflows"
 	"github.com/spf13/cobra"
 )
@@ -130,7 +131,7 @@ func rolloutCmd(kind, use, short, long, example string) *cobra.Command {
 				return printJSON(asJSON, res, err)
 			}
 			fmt.Printf("release %d: %s of version %s (digest %s) serves on %d of %d nodes\n",
-				res.Release.ID, res.Release.Kind, deploy.ShortVersion(res.Release.Version), short12(res.Release.Digest), countServing(res), len(res.Nodes))
+				res.Release.ID, res.Release.Kind, deploy.ShortVersion(res.Release.Version), deploy.ShortDigest(res.Release.Digest), countServing(res), len(res.Nodes))
 			printWarnings(res)
 			return nil
 		},
@@ -179,20 +180,12 @@ func operation(cmd *cobra.Command, command string, wait bool, wf any, req func(c
 	if err != nil {
 		return false, err
 	}
-	cfg, err := loadConfig(cmd)
-	if err != nil {
-		return false, err
-	}
-	cp, err := connect(cmd.Context(), &cfg)
+	cp, err := connectCmd(cmd)
 	if err != nil {
 		return false, err
 	}
 	defer cp.Close()
-	run, err := cp.StartMutating(cmd.Context(), command, wait, wf, req(cfg))
-	if err != nil {
-		return false, err
-	}
-	return asJSON, cp.Follow(cmd.Context(), command, run.GetID(), run.GetRunID(), result, os.Stderr)
+	return asJSON, cp.Run(cmd.Context(), command, wait, wf, req(cp.Config()), result)
 }
 
 // printJSON prints v as JSON when asked to (and err is nil); it returns err.
@@ -220,13 +213,6 @@ func countServing(res workflows.DeployResult) int {
 		}
 	}
 	return n
-}
-
-func short12(d string) string {
-	if len(d) > 12 {
-		return d[:12]
-	}
-	return d
 }
 
 func newStopCmd() *cobra.Command {
@@ -282,13 +268,7 @@ is the sha256 of a reproducible bundle: the same commit gives the same digest.`,
 			if err != nil || asJSON {
 				return printJSON(asJSON, t, err)
 			}
-			fmt.Printf("package  %s\nversion  %s\ndigest   %s\nbundle   %s\ntime     %.1fs\n", t.Package, t.Version, t.Digest, deploy.HumanBytes(t.Size), t.BuildSeconds)
-			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "KIND\tPATH\tSIZE\tSHA256")
-			for _, a := range t.Artifacts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Kind, a.Path, deploy.HumanBytes(a.Size), short12(a.SHA256))
-			}
-			return tw.Flush()
+			return report.Build(os.Stdout, t)
 		},
 	}
 	addFlags(cmd, "builder", "package-reader")
@@ -322,7 +302,7 @@ again. Default: the current release; --latest: the newest build; --version: that
 			for _, n := range res.Nodes {
 				sent += n.Sent
 			}
-			fmt.Printf("version %s (digest %s) is on %d nodes; %s sent\n", deploy.ShortVersion(res.Target.Version), short12(res.Target.Digest), len(res.Nodes), deploy.HumanBytes(sent))
+			fmt.Printf("version %s (digest %s) is on %d nodes; %s sent\n", deploy.ShortVersion(res.Target.Version), deploy.ShortDigest(res.Target.Digest), len(res.Nodes), deploy.HumanBytes(sent))
 			return nil
 		},
 	}
@@ -342,57 +322,17 @@ func newReleasesCmd() *cobra.Command {
   dflow releases -o json | jq '.[] | select(.outcome == "failed")'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, cfg, err := outputAndConfig(cmd)
-			if err != nil {
-				return err
+			var st deploy.State
+			ask := func(ctx context.Context, cfg deploy.Config) ([]deploy.Release, error) {
+				inv, err := controlplane.ReadInventory(ctx, cfg)
+				st = inv.State
+				return st.Releases, err
 			}
-			inv, err := inventory(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			st := inv.State
-			if asJSON {
-				rs := st.Releases
-				if rs == nil {
-					rs = []deploy.Release{}
-				}
-				return json.NewEncoder(os.Stdout).Encode(rs)
-			}
-			if len(st.Releases) == 0 {
-				fmt.Fprintln(os.Stderr, "no releases yet; `dflow deploy` makes the first")
-				return nil
-			}
-			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tKIND\tVERSION\tDIGEST\tWHO\tWHEN\tTOOK\tOUTCOME")
-			for _, r := range st.Releases {
-				took := "-"
-				if !r.Finished.IsZero() {
-					took = r.Finished.Sub(r.At).Round(100 * time.Millisecond).String()
-				}
-				mark := ""
-				if r.ID == st.Current {
-					mark = " (current)"
-				}
-				kind := r.Kind
-				if r.Of != 0 {
-					kind += fmt.Sprintf(" to %d", r.Of)
-				}
-				outcome := r.Outcome + mark
-				if r.Error != "" {
-					outcome += ": " + firstLine(r.Error)
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, kind, deploy.ShortVersion(r.Version), short12(r.Digest), r.Who, r.At.Local().Format("2006-01-02 15:04:05"), took, outcome)
-			}
-			return tw.Flush()
+			return query(cmd, ask, none, "no releases yet; `dflow deploy` makes the first", func(w io.Writer, _ []deploy.Release) error {
+				return report.Releases(w, st)
+			})
 		},
 	}
 	addFlags(cmd, "store")
 	return cmd
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i] + " ..."
-	}
-	return s
 }

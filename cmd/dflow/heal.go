@@ -1,17 +1,15 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/distributive-flow/dflow/controlplane"
 	"github.com/distributive-flow/dflow/deploy"
+	"github.com/distributive-flow/dflow/report"
 	"github.com/distributive-flow/dflow/workflows"
 	"github.com/spf13/cobra"
 )
@@ -49,9 +47,6 @@ following, not the watch: ` + "`dflow repair --stop`" + ` ends it.`,
 			if watch && interval < 100*time.Millisecond {
 				return fmt.Errorf("repair: --interval %s: want at least 100ms", interval)
 			}
-			if stop && watch {
-				return errors.New("repair: give --watch or --stop, not both")
-			}
 			if stop {
 				return stopLoop(cmd, workflows.RepairWatchID, "repair --watch")
 			}
@@ -68,29 +63,7 @@ following, not the watch: ` + "`dflow repair --stop`" + ` ends it.`,
 			if err != nil || asJSON {
 				return printJSON(asJSON, res, err)
 			}
-			if res.Plan.Empty() {
-				fmt.Println("nothing to repair")
-			}
-			for _, a := range res.Plan.Destroy {
-				fmt.Printf("node %d replaced: %s\n", a.Index, a.Reason)
-			}
-			replaced := map[int]bool{}
-			for _, a := range res.Plan.Destroy {
-				replaced[a.Index] = true
-			}
-			for _, n := range res.Created {
-				if !replaced[n.Index] {
-					fmt.Printf("node %d created at %s\n", n.Index, n.Address)
-				}
-			}
-			if res.Version != "" {
-				fmt.Printf("version %s started on %d nodes\n", deploy.ShortVersion(res.Version), len(res.Provisioned))
-			}
-			state := "whole and healthy"
-			if !res.Whole {
-				state = "NOT whole and healthy"
-			}
-			fmt.Printf("the cluster is %s\n", state)
+			report.Repair(os.Stdout, res)
 			if !res.Whole {
 				return &exitError{code: 1, err: errors.New("repair: some nodes are still unhealthy (see above)")}
 			}
@@ -101,33 +74,19 @@ following, not the watch: ` + "`dflow repair --stop`" + ` ends it.`,
 	cmd.Flags().BoolVar(&watch, "watch", false, "repair continuously, standing aside while other operations run")
 	cmd.Flags().DurationVar(&interval, "interval", 10*time.Second, "with --watch: how often to inspect the cluster")
 	cmd.Flags().BoolVar(&stop, "stop", false, "end a running repair --watch")
+	cmd.MarkFlagsMutuallyExclusive("watch", "stop")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a running operation on the cluster instead of failing")
 	return cmd
 }
 
-// startLoop starts a watcher workflow (repair --watch, chaos-monkey
-// --rampage) under its own ID (not the cluster lock: it takes the lock for
-// each round) and follows it.
+// startLoop starts a watcher workflow and follows it.
 func startLoop(cmd *cobra.Command, idOf func(deploy.Config) string, label, stopHint string, req func(cfg deploy.Config) any, wf any, result any) error {
-	ctx := cmd.Context()
-	if _, err := jsonOutput(); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(cmd)
-	if err != nil {
-		return err
-	}
-	cp, err := connect(ctx, &cfg)
+	cp, err := connectCmd(cmd)
 	if err != nil {
 		return err
 	}
 	defer cp.Close()
-	id := idOf(cfg)
-	if err := cp.StartLoop(ctx, id, label, stopHint, wf, req(cfg)); err != nil {
-		return err
-	}
-	// Follow the newest run: the loop continues as new now and then.
-	return cp.Follow(ctx, label, id, "", result, os.Stderr)
+	return cp.RunLoop(cmd.Context(), idOf(cp.Config()), label, stopHint, wf, req(cp.Config()), result)
 }
 
 // stopLoop cancels a watcher workflow.
@@ -137,20 +96,11 @@ func stopLoop(cmd *cobra.Command, idOf func(deploy.Config) string, label string)
 		return err
 	}
 	defer cp.Close()
-	id := idOf(cp.Config())
-	err = cp.Stop(cmd.Context(), id)
-	if errors.Is(err, controlplane.ErrNotRunning) {
-		return fmt.Errorf("%s does not run on cluster %s", label, cp.Config().Name)
-	}
-	if err != nil {
-		return fmt.Errorf("stop %s: %w", label, err)
-	}
-	fmt.Fprintf(os.Stderr, "asked %s (%s) to stop\n", label, id)
-	return nil
+	return cp.StopLoop(cmd.Context(), idOf(cp.Config()), label)
 }
 
 func newChaosCmd() *cobra.Command {
-	var wait, dryRun, report, stop bool
+	var wait, dryRun, showReport, stop bool
 	var seed int64
 	var minHealthy int
 	var rampage time.Duration
@@ -180,29 +130,20 @@ while the control plane runs, and a missed run is not replayed later than a minu
   dflow chaos-monkey --report -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			modes := 0
-			for _, on := range []bool{report, stop, rampage != 0, schedule != ""} {
-				if on {
-					modes++
-				}
-			}
-			if modes > 1 {
-				return errors.New("chaos-monkey: give one of --report, --stop, --rampage, --schedule")
-			}
 			if cmd.Flags().Changed("min-healthy") && minHealthy < 0 {
 				return fmt.Errorf("chaos-monkey: --min-healthy %d: want a whole number >= 0", minHealthy)
 			}
 			if cmd.Flags().Changed("rampage") && rampage < 100*time.Millisecond {
 				return fmt.Errorf("chaos-monkey: --rampage %s: want an interval of at least 100ms", rampage)
 			}
-			if (report || stop) && (dryRun || seed != 0 || cmd.Flags().Changed("min-healthy")) {
+			if (showReport || stop) && (dryRun || seed != 0 || cmd.Flags().Changed("min-healthy")) {
 				return errors.New("chaos-monkey: --dry-run, --seed and --min-healthy go with a kill, not --report or --stop")
 			}
 			req := func(cfg deploy.Config) workflows.ChaosRequest {
 				return workflows.ChaosRequest{Config: cfg, Seed: seed, MinHealthy: minHealthy, DryRun: dryRun, Who: controlplane.WhoAmI()}
 			}
 			switch {
-			case report:
+			case showReport:
 				return chaosReport(cmd)
 			case stop:
 				return stopLoop(cmd, workflows.ChaosRampageID, "chaos-monkey --rampage")
@@ -222,14 +163,7 @@ while the control plane runs, and a missed run is not replayed later than a minu
 			if err != nil || asJSON {
 				return printJSON(asJSON, res, err)
 			}
-			switch {
-			case res.Skipped != "":
-				fmt.Printf("no kill: %s\n", res.Skipped)
-			case res.DryRun:
-				fmt.Printf("dry run: would destroy node %d (%s)\n", *res.Victim, res.Node)
-			default:
-				fmt.Printf("destroyed node %d (%s); `dflow repair` brings it back\n", *res.Victim, res.Node)
-			}
+			report.Kill(os.Stdout, res)
 			return nil
 		},
 	}
@@ -239,58 +173,20 @@ while the control plane runs, and a missed run is not replayed later than a minu
 	cmd.Flags().IntVar(&minHealthy, "min-healthy", -1, "kill only if at least `N` healthy nodes remain afterwards (default: count-1, at least 1)")
 	cmd.Flags().DurationVar(&rampage, "rampage", 0, "kill again every `INTERVAL` (until chaos-monkey --stop)")
 	cmd.Flags().StringVar(&schedule, "schedule", "", "create a Temporal Schedule that kills at these `CRON` times")
-	cmd.Flags().BoolVar(&report, "report", false, "print the kills and their recovery times (MTTR)")
+	cmd.Flags().BoolVar(&showReport, "report", false, "print the kills and their recovery times (MTTR)")
 	cmd.Flags().BoolVar(&stop, "stop", false, "end a running --rampage")
+	cmd.MarkFlagsMutuallyExclusive("report", "stop", "rampage", "schedule")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a running operation on the cluster instead of failing")
 	return cmd
 }
 
-// chaosReportJSON is what chaos-monkey --report prints with -o json.
-type chaosReportJSON struct {
-	Kills   []deploy.ChaosRecord `json:"kills"`
-	Summary deploy.Recovery      `json:"summary"`
-}
-
 func chaosReport(cmd *cobra.Command) error {
-	asJSON, cfg, err := outputAndConfig(cmd)
-	if err != nil {
-		return err
+	ask := func(ctx context.Context, cfg deploy.Config) (report.ChaosReport, error) {
+		inv, err := controlplane.ReadInventory(ctx, cfg)
+		return report.ChaosReportOf(inv.State.Chaos), err
 	}
-	inv, err := inventory(cmd.Context(), cfg)
-	if err != nil {
-		return err
-	}
-	rep := chaosReportOf(inv.State.Chaos)
-	if asJSON {
-		return json.NewEncoder(os.Stdout).Encode(rep)
-	}
-	if len(rep.Kills) == 0 {
-		fmt.Fprintln(os.Stderr, "no kills yet; `dflow chaos-monkey` makes one")
-		return nil
-	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "WHEN\tNODE\tID\tRECOVERED\tRECOVERY")
-	for _, k := range rep.Kills {
-		rec, took := "not yet", "-"
-		if !k.RecoveredAt.IsZero() {
-			rec = k.RecoveredAt.Local().Format("15:04:05.000")
-			took = fmt.Sprintf("%.1fs", k.RecoverySeconds)
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", k.At.Local().Format("2006-01-02 15:04:05.000"), k.Index, k.NodeID, rec, took)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	s := rep.Summary
-	fmt.Printf("%d kills, %d recovered; time to recover: mean %.1fs, p50 %.1fs, max %.1fs\n", s.Kills, s.Recovered, s.Mean, s.P50, s.Max)
-	return nil
-}
-
-func chaosReportOf(kills []deploy.ChaosRecord) chaosReportJSON {
-	if kills == nil {
-		kills = []deploy.ChaosRecord{}
-	}
-	return chaosReportJSON{Kills: kills, Summary: deploy.SummarizeRecovery(kills)}
+	empty := func(r report.ChaosReport) bool { return len(r.Kills) == 0 }
+	return query(cmd, ask, empty, "no kills yet; `dflow chaos-monkey` makes one", report.Chaos)
 }
 
 func newGCCmd() *cobra.Command {
@@ -326,9 +222,6 @@ fires only while the control plane runs; --older is read at each run.`,
 			if count == 0 && older == "" {
 				return deploy.ErrNoPolicy
 			}
-			if schedule != "" && dryRun {
-				return errors.New("gc: --dry-run does not go with --schedule")
-			}
 			req := func(cfg deploy.Config) workflows.GCRequest {
 				return workflows.GCRequest{Config: cfg, Count: count, Older: older, DryRun: dryRun, Who: controlplane.WhoAmI()}
 			}
@@ -343,8 +236,7 @@ fires only while the control plane runs; --older is read at each run.`,
 			if err != nil || asJSON {
 				return printJSON(asJSON, res, err)
 			}
-			printGC(res)
-			return nil
+			return report.GC(os.Stdout, res)
 		},
 	}
 	addFlags(cmd, "store")
@@ -352,83 +244,24 @@ fires only while the control plane runs; --older is read at each run.`,
 	cmd.Flags().StringVar(&older, "older", "", "remove versions not used since `DATE|DURATION` (2026-01-31, 7d, 72h)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would go, remove nothing")
 	cmd.Flags().StringVar(&schedule, "schedule", "", "create a Temporal Schedule that runs this gc at these `CRON` times")
+	cmd.MarkFlagsMutuallyExclusive("dry-run", "schedule")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a running operation on the cluster instead of failing")
 	return cmd
 }
 
-func printGC(res workflows.GCResult) {
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\tVERSION\tDIGEST\tLAST USED\tNODES\tWHY")
-	row := func(mark string, v deploy.GCVersion, why string) {
-		used := "-"
-		if !v.LastUsed.IsZero() {
-			used = v.LastUsed.Local().Format("2006-01-02 15:04")
-		}
-		nodes := make([]string, len(v.Nodes))
-		for i, n := range v.Nodes {
-			nodes[i] = fmt.Sprint(n)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", mark, dash(deploy.ShortVersion(v.Version)), short12(v.Digest), used, dash(strings.Join(nodes, ",")), why)
-	}
-	for _, v := range res.Plan.Keep {
-		row("keep", v, strings.Join(v.Keep, "; "))
-	}
-	verb := "removed"
-	if res.DryRun {
-		verb = "would go"
-	}
-	for _, v := range res.Plan.Remove {
-		row(verb, v, "")
-	}
-	_ = tw.Flush()
-	for _, r := range res.Plan.LostRollbacks {
-		fmt.Printf("rollback to release %d (version %s) is not possible after this\n", r.ID, deploy.ShortVersion(r.Version))
-	}
-	if res.DryRun {
-		fmt.Printf("dry run: %d versions would be removed, %d kept\n", len(res.Plan.Remove), len(res.Plan.Keep))
-		return
-	}
-	n := 0
-	for _, x := range res.Nodes {
-		n += len(x.Removed)
-	}
-	fmt.Printf("%d versions removed (%d copies from nodes, %d from the control plane), %d kept\n", len(res.Plan.Remove), n, len(res.Store), len(res.Plan.Keep))
-}
-
 // createSchedule creates the Temporal Schedule that runs op at the cron
-// times spec: skip when the previous run still runs, catch up for a minute
-// at most.
+// times spec.
 func createSchedule(cmd *cobra.Command, op, spec string, req func(deploy.Config) workflows.ScheduledRequest) error {
-	ctx := cmd.Context()
-	if _, err := jsonOutput(); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(cmd)
-	if err != nil {
-		return err
-	}
-	cp, err := connect(ctx, &cfg)
+	cp, err := connectCmd(cmd)
 	if err != nil {
 		return err
 	}
 	defer cp.Close()
-	command := "dflow"
-	for _, a := range os.Args[1:] {
-		if strings.ContainsAny(a, " *?\"'") {
-			a = strconv.Quote(a)
-		}
-		command += " " + a
-	}
-	row, err := cp.CreateSchedule(ctx, op, spec, command, req(cp.Config()))
+	row, err := cp.CreateSchedule(cmd.Context(), op, spec, controlplane.CommandLine(os.Args[1:]), req(cp.Config()))
 	if err != nil {
 		return err
 	}
-	id := row.ID
-	next := "-"
-	if !row.Next.IsZero() {
-		next = row.Next.Local().Format("2006-01-02 15:04:05")
-	}
-	fmt.Printf("schedule %s: %s at %q; next run %s (fires only while the control plane runs)\n", id, op, spec, next)
+	fmt.Printf("schedule %s: %s at %q; next run %s (fires only while the control plane runs)\n", row.ID, op, spec, report.Stamp(row.Next))
 	return nil
 }
 
@@ -445,39 +278,15 @@ the previous one is skipped.`,
   dflow schedules delete dflow-myapp-schedule-gc`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := jsonOutput()
-			if err != nil {
-				return err
-			}
-			cp, err := connectCmd(cmd)
-			if err != nil {
-				return err
-			}
-			defer cp.Close()
-			rows, err := cp.Schedules(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return json.NewEncoder(os.Stdout).Encode(rows)
-			}
-			if len(rows) == 0 {
-				fmt.Fprintln(os.Stderr, "no schedules; `dflow gc --count 5 --schedule @daily` makes one")
-				return nil
-			}
-			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSPEC\tNEXT RUN\tACTION")
-			for _, r := range rows {
-				next := "-"
-				if !r.Next.IsZero() {
-					next = r.Next.Local().Format("2006-01-02 15:04:05")
+			ask := func(ctx context.Context, cfg deploy.Config) ([]controlplane.Schedule, error) {
+				cp, err := connect(ctx, &cfg)
+				if err != nil {
+					return nil, err
 				}
-				if r.Paused {
-					next += " (paused)"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, r.Spec, next, r.Action)
+				defer cp.Close()
+				return cp.Schedules(ctx)
 			}
-			return tw.Flush()
+			return query(cmd, ask, none, "no schedules; `dflow gc --count 5 --schedule @daily` makes one", report.Schedules)
 		},
 	}
 	cmd.AddCommand(&cobra.Command{
@@ -526,25 +335,16 @@ and follow the run to its end: a way to check a schedule without waiting for it.
 	return cmd
 }
 
-// scheduleArg resolves a schedule argument ("gc", "chaos-monkey" or a full
-// ID of this cluster) and connects.
+// scheduleArg resolves a schedule argument and connects.
 func scheduleArg(cmd *cobra.Command, verb, arg string) (*controlplane.Client, string, error) {
 	cfg, err := loadConfig(cmd)
 	if err != nil {
 		return nil, "", err
 	}
-	id := arg
-	for _, op := range []string{workflows.ScheduledGC, workflows.ScheduledChaos} {
-		if id == op {
-			id = controlplane.ScheduleID(cfg, op)
-		}
-	}
-	if !strings.HasPrefix(id, workflows.LockID(cfg)+"-schedule-") {
-		return nil, "", fmt.Errorf("schedules %s: %q is not a schedule of cluster %s (see `dflow schedules`)", verb, arg, cfg.Name)
+	id, err := controlplane.ScheduleIDOf(cfg, arg)
+	if err != nil {
+		return nil, "", fmt.Errorf("schedules %s: %w", verb, err)
 	}
 	cp, err := connect(cmd.Context(), &cfg)
-	if err != nil {
-		return nil, "", err
-	}
-	return cp, id, nil
+	return cp, id, err
 }

@@ -44,11 +44,15 @@ func main() {
 // connect records cfg's configuration revision in the Store and connects to
 // the cluster's control plane (starting the embedded one when it is used).
 func connect(ctx context.Context, cfg *deploy.Config) (*controlplane.Client, error) {
+	asJSON, err := jsonOutput()
+	if err != nil {
+		return nil, err
+	}
 	cp, err := controlplane.Connect(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	cp.ProgressJSON, _ = jsonOutput()
+	cp.ProgressJSON = asJSON
 	return cp, nil
 }
 

@@ -1,21 +1,14 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"sort"
 	"strconv"
-	"sync"
-	"text/tabwriter"
-	"time"
 
-	"github.com/distributive-flow/dflow/activities"
-	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/controlplane"
 	"github.com/distributive-flow/dflow/deploy"
-	"github.com/distributive-flow/dflow/worker"
+	"github.com/distributive-flow/dflow/report"
 	"github.com/distributive-flow/dflow/workflows"
 	"github.com/spf13/cobra"
 )
@@ -121,7 +114,7 @@ func provision(cmd *cobra.Command, req workflows.ProvisionRequest, command strin
 		return &exitError{code: 2, err: fmt.Errorf("set %d: more than nodes.max (%d, %s); raise nodes.max in dflow.yaml if you mean it", req.Count, cfg.Nodes.Max, cfg.Where("nodes.max"))}
 	}
 	if req.Op != workflows.OpSet {
-		inv, err := inventory(ctx, cfg)
+		inv, err := controlplane.ReadInventory(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -136,19 +129,15 @@ func provision(cmd *cobra.Command, req workflows.ProvisionRequest, command strin
 		return err
 	}
 	defer cp.Close()
-	req.Config = cfg
-	run, err := cp.StartMutating(ctx, command, wait, workflows.Provision, req)
-	if err != nil {
-		return err
-	}
+	req.Config = cp.Config()
 	var res workflows.ProvisionResult
-	if err := cp.Follow(ctx, command, run.GetID(), run.GetRunID(), &res, os.Stderr); err != nil {
+	if err := cp.Run(ctx, command, wait, workflows.Provision, req, &res); err != nil {
 		return err
 	}
 	if asJSON {
 		return json.NewEncoder(os.Stdout).Encode(res)
 	}
-	inv, err := inventory(ctx, cfg)
+	inv, err := controlplane.ReadInventory(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -156,7 +145,7 @@ func provision(cmd *cobra.Command, req workflows.ProvisionRequest, command strin
 	return nil
 }
 
-func indices(inv activities.Inventory) string {
+func indices(inv controlplane.Inventory) string {
 	if len(inv.State.Nodes) == 0 {
 		return "none"
 	}
@@ -168,17 +157,6 @@ func indices(inv activities.Inventory) string {
 		s += strconv.Itoa(n.Index)
 	}
 	return s
-}
-
-// inventory reads the store and lists live nodes from the CLI itself (read
-// only: no workflow needed).
-func inventory(ctx context.Context, cfg deploy.Config) (activities.Inventory, error) {
-	b, err := worker.Open(ctx, cfg, worker.Env{})
-	if err != nil {
-		return activities.Inventory{}, err
-	}
-	defer b.Close()
-	return activities.ReadInventory(ctx, b)
 }
 
 func newGetCmd() *cobra.Command {
@@ -195,7 +173,7 @@ given to ` + "`dflow set`" + `, a note on stderr says so.`,
 			if err != nil {
 				return err
 			}
-			inv, err := inventory(cmd.Context(), cfg)
+			inv, err := controlplane.ReadInventory(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
@@ -213,26 +191,6 @@ given to ` + "`dflow set`" + `, a note on stderr says so.`,
 	return cmd
 }
 
-// nodeRow is one line of `dflow list`.
-type nodeRow struct {
-	Index         int     `json:"index"`
-	Address       string  `json:"address"`
-	State         string  `json:"state"`
-	ID            string  `json:"id"`
-	AgentURL      string  `json:"agent_url"`
-	AgentVersion  string  `json:"agent_version,omitempty"`
-	UptimeSeconds float64 `json:"uptime_seconds,omitempty"`
-	Error         string  `json:"error,omitempty"`
-}
-
-// Node states shown by list.
-const (
-	stateRunning     = "running"     // agent answers an authenticated status call
-	stateUnreachable = "unreachable" // agent process runs but does not answer
-	stateGone        = "gone"        // recorded, but nothing runs
-	stateUnrecorded  = "unrecorded"  // runs, but the store does not know it
-)
-
 func newListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -245,93 +203,11 @@ to the store).`,
   dflow list -o json | jq '.[] | select(.state != "running")'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, cfg, err := outputAndConfig(cmd)
-			if err != nil {
-				return err
-			}
-			rows, err := listNodes(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if rows == nil {
-					rows = []nodeRow{}
-				}
-				enc := json.NewEncoder(os.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(rows)
-			}
-			if len(rows) == 0 {
-				fmt.Fprintln(os.Stderr, "no nodes; `dflow set 3` makes three")
-				return nil
-			}
-			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "INDEX\tADDRESS\tSTATE\tAGENT\tUPTIME\tID")
-			for _, r := range rows {
-				up := "-"
-				if r.UptimeSeconds > 0 {
-					up = (time.Duration(r.UptimeSeconds) * time.Second).String()
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Index, r.Address, r.State, r.AgentURL, up, r.ID)
-			}
-			return tw.Flush()
+			return query(cmd, controlplane.ListNodes, none, "no nodes; `dflow set 3` makes three", report.Nodes)
 		},
 	}
 	addFlags(cmd, "vm-backend", "store")
 	return cmd
-}
-
-func listNodes(ctx context.Context, cfg deploy.Config) ([]nodeRow, error) {
-	b, err := worker.Open(ctx, cfg, worker.Env{})
-	if err != nil {
-		return nil, err
-	}
-	defer b.Close()
-	st, err := b.Store.Load(ctx)
-	if err != nil {
-		return nil, err
-	}
-	live, err := b.VM.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rows := map[int]*nodeRow{}
-	for _, n := range st.Nodes {
-		rows[n.Index] = &nodeRow{Index: n.Index, Address: n.Address, State: stateGone, ID: n.ID, AgentURL: n.AgentURL}
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	for _, n := range live {
-		r, ok := rows[n.Index]
-		if !ok || r.ID != n.ID {
-			r = &nodeRow{Index: n.Index, Address: n.Address, State: stateUnrecorded, ID: n.ID, AgentURL: n.AgentURL}
-			rows[n.Index] = r
-		}
-		wg.Add(1)
-		go func(n deploy.Node, r *nodeRow) {
-			defer wg.Done()
-			sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			defer cancel()
-			s, err := api.NewClient(n.AgentURL, n.ID, b.Signer).Status(sctx)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				r.State, r.Error = stateUnreachable, err.Error()
-				return
-			}
-			if r.State != stateUnrecorded {
-				r.State = stateRunning
-			}
-			r.AgentVersion, r.UptimeSeconds = s.AgentVersion, s.UptimeSeconds
-		}(n, r)
-	}
-	wg.Wait()
-	var out []nodeRow
-	for _, r := range rows {
-		out = append(out, *r)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
-	return out, nil
 }
 
 func newFollowCmd() *cobra.Command {

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 
 	"github.com/distributive-flow/dflow/backends/plugin"
+	"github.com/distributive-flow/dflow/controlplane"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/version"
-	"github.com/distributive-flow/dflow/worker"
 	"github.com/spf13/cobra"
 )
 
@@ -142,7 +146,7 @@ func loadConfig(cmd *cobra.Command) (deploy.Config, error) {
 	if err != nil {
 		return deploy.Config{}, err
 	}
-	if err := worker.Check(cfg); err != nil {
+	if err := controlplane.CheckConfig(cfg); err != nil {
 		return deploy.Config{}, err
 	}
 	return cfg, nil
@@ -168,3 +172,31 @@ func jsonOutput() (bool, error) {
 	}
 	return false, fmt.Errorf("-o %s: want text or json", g.output)
 }
+
+// query runs a read-only command: it loads the configuration, asks, and
+// prints the answer: as JSON with -o json (an empty list as []), else
+// hint on stderr when empty says there is nothing to show, else text.
+func query[T any](cmd *cobra.Command, ask func(context.Context, deploy.Config) (T, error), empty func(T) bool, hint string, text func(io.Writer, T) error) error {
+	asJSON, cfg, err := outputAndConfig(cmd)
+	if err != nil {
+		return err
+	}
+	v, err := ask(cmd.Context(), cfg)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.IsNil() {
+			return json.NewEncoder(os.Stdout).Encode([]struct{}{})
+		}
+		return json.NewEncoder(os.Stdout).Encode(v)
+	}
+	if empty != nil && empty(v) {
+		fmt.Fprintln(os.Stderr, hint)
+		return nil
+	}
+	return text(os.Stdout, v)
+}
+
+// none tells whether a list is empty (query's empty).
+func none[E any](l []E) bool { return len(l) == 0 }

@@ -1,21 +1,15 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/distributive-flow/dflow/controlplane"
-	"github.com/distributive-flow/dflow/version"
 	"github.com/distributive-flow/dflow/worker"
-	"github.com/distributive-flow/dflow/worker/devserver"
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/client"
 )
 
 func newServerCmd() *cobra.Command {
@@ -57,52 +51,11 @@ func newServerRunCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		host, port, err := net.SplitHostPort(cfg.Temporal.UI)
-		if err != nil {
-			return fmt.Errorf("%s: temporal.ui %q: %w", cfg.Where("temporal.ui"), cfg.Temporal.UI, err)
+		err = controlplane.RunServer(cmd.Context(), cfg, os.Stderr)
+		if errors.Is(err, controlplane.ErrServerRunning) {
+			return &exitError{code: 3, err: err}
 		}
-		uiPort, _ := strconv.Atoi(port)
-		if uiPort == 0 {
-			uiPort = -1
-		}
-		srv, err := devserver.New(devserver.Options{
-			Dir: cfg.StateDir(), UIHost: host, UIPort: uiPort, ExposeFrontend: cfg.Temporal.Frontend,
-			Namespace: cfg.Temporal.Namespace, Log: os.Stderr,
-		})
-		if err != nil {
-			return err
-		}
-		ctx := cmd.Context()
-		if err := srv.Start(ctx); err != nil {
-			if errors.Is(err, devserver.ErrLocked) {
-				return &exitError{code: 3, err: fmt.Errorf("a control plane already runs for %s: %w", cfg.Dir, err)}
-			}
-			return err
-		}
-		defer srv.Stop(context.Background())
-		c, err := client.Dial(client.Options{HostPort: srv.FrontendAddress(), Namespace: cfg.Temporal.Namespace, Logger: controlplane.QuietLogger()})
-		if err != nil {
-			return fmt.Errorf("connect the worker: %w", err)
-		}
-		defer c.Close()
-		w := worker.New(c, cfg.Temporal.TaskQueue, worker.Env{})
-		if err := w.Start(); err != nil {
-			return fmt.Errorf("start the worker: %w", err)
-		}
-		defer w.Stop()
-		info := devserver.Info{
-			PID: os.Getpid(), Frontend: srv.FrontendAddress(), ExposedFrontend: srv.ExposedFrontendAddress(), UI: srv.UIURL(),
-			Namespace: cfg.Temporal.Namespace, Started: time.Now().UTC(), Version: version.String(),
-		}
-		if err := devserver.WriteInfo(cfg.StateDir(), info); err != nil {
-			return err
-		}
-		defer devserver.RemoveInfo(cfg.StateDir())
-		fmt.Fprintf(os.Stderr, "dflow control plane for %s: Temporal %s, Web UI %s, worker on task queue %s\n", cfg.Dir, controlplane.FrontendString(info), orNone(info.UI), cfg.Temporal.TaskQueue)
-		controlplane.WarnExposed(info)
-		<-ctx.Done()
-		fmt.Fprintln(os.Stderr, "dflow control plane: stopping")
-		return nil
+		return err
 	}
 	return cmd
 }
@@ -144,7 +97,7 @@ func newServerStartCmd() *cobra.Command {
 
 // printServer reports a running control plane on stdout, and its warnings
 // (what it serves beyond loopback) on stderr.
-func printServer(dir, word string, i devserver.Info) error {
+func printServer(dir, word string, i controlplane.ServerInfo) error {
 	controlplane.WarnExposed(i)
 	if asJSON, _ := jsonOutput(); asJSON {
 		out := map[string]any{"state": word, "pid": i.PID, "frontend": i.Frontend, "ui": i.UI, "started": i.Started, "version": i.Version}
@@ -173,7 +126,7 @@ func newServerStatusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			info, ok, err := devserver.Status(cfg.StateDir())
+			info, ok, err := controlplane.ServerStatus(cfg)
 			if err != nil {
 				return err
 			}
@@ -201,7 +154,7 @@ func newServerStopCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			was, err := devserver.StopBackground(cfg.StateDir(), 20*time.Second)
+			was, err := controlplane.StopServer(cfg, 20*time.Second)
 			if err != nil {
 				return err
 			}
@@ -229,22 +182,7 @@ machines). The embedded control plane runs its own worker: this command is for s
 			if err != nil {
 				return err
 			}
-			if cfg.Temporal.Address == "" {
-				return errors.New("worker: no Temporal address: give --temporal HOST:PORT, TEMPORAL_ADDRESS or temporal.address in dflow.yaml (the embedded control plane runs its own worker)")
-			}
-			c, err := client.DialContext(cmd.Context(), client.Options{HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace, Logger: controlplane.QuietLogger()})
-			if err != nil {
-				return fmt.Errorf("worker: connect to Temporal at %s (%s): %w", cfg.Temporal.Address, cfg.Where("temporal.address"), err)
-			}
-			defer c.Close()
-			w := worker.New(c, cfg.Temporal.TaskQueue, worker.Env{})
-			if err := w.Start(); err != nil {
-				return fmt.Errorf("worker: %w", err)
-			}
-			defer w.Stop()
-			fmt.Fprintf(os.Stderr, "dflow worker on %s, namespace %s, task queue %s\n", cfg.Temporal.Address, cfg.Temporal.Namespace, cfg.Temporal.TaskQueue)
-			<-cmd.Context().Done()
-			return nil
+			return worker.Run(cmd.Context(), cfg, os.Stderr)
 		},
 	}
 	addFlags(cmd, "image", "vm-backend", "container-backend", "builder", "package-reader", "store", "keys")

@@ -4,16 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
-	"sync"
-	"text/tabwriter"
 	"time"
 
-	"github.com/distributive-flow/dflow/activities"
 	"github.com/distributive-flow/dflow/controlplane"
 	"github.com/distributive-flow/dflow/deploy"
-	"github.com/distributive-flow/dflow/worker"
+	"github.com/distributive-flow/dflow/report"
 	"github.com/distributive-flow/dflow/workflows"
 	"github.com/spf13/cobra"
 )
@@ -43,7 +41,7 @@ workflow (Ctrl-C stops following; ` + "`dflow verify --stop`" + ` ends it).`,
 				return err
 			}
 			if stop, _ := cmd.Flags().GetBool("stop"); stop {
-				return stopVerifyWatch(cmd.Context(), cfg)
+				return stopLoop(cmd, workflows.VerifyWatchID, "verify --watch")
 			}
 			if watch {
 				if interval < time.Second {
@@ -51,7 +49,7 @@ workflow (Ctrl-C stops following; ` + "`dflow verify --stop`" + ` ends it).`,
 				}
 				return verifyWatch(cmd.Context(), cfg, index, interval)
 			}
-			vs, err := verifyNow(cmd.Context(), cfg, index)
+			vs, err := controlplane.VerifyNow(cmd.Context(), cfg, index)
 			if err != nil {
 				return err
 			}
@@ -60,16 +58,7 @@ workflow (Ctrl-C stops following; ` + "`dflow verify --stop`" + ` ends it).`,
 					return err
 				}
 			} else {
-				tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "INDEX\tHEALTH\tTHRESHOLD\tRESULT\tSOURCE\tDETAIL")
-				for _, v := range vs {
-					res := "healthy"
-					if !v.Healthy() {
-						res = "UNHEALTHY"
-					}
-					fmt.Fprintf(tw, "%d\t%.1f\t%.1f\t%s\t%s\t%s\n", v.Index, v.Health, v.Threshold, res, v.Source, dash(v.Detail))
-				}
-				if err := tw.Flush(); err != nil {
+				if err := report.Verdicts(os.Stdout, vs); err != nil {
 					return err
 				}
 			}
@@ -93,50 +82,6 @@ workflow (Ctrl-C stops following; ` + "`dflow verify --stop`" + ` ends it).`,
 	return cmd
 }
 
-// verifyNow runs verify on the nodes from the CLI itself (read only on the
-// nodes; it records the verdicts).
-func verifyNow(ctx context.Context, cfg deploy.Config, index int) ([]deploy.Verdict, error) {
-	inv, err := inventory(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	nodes := inv.State.Nodes
-	if index >= 0 {
-		n, ok := inv.State.Node(index)
-		if !ok {
-			return nil, fmt.Errorf("verify: no node at index %d (see `dflow list`)", index)
-		}
-		nodes = []deploy.Node{n}
-	}
-	if len(nodes) == 0 {
-		return nil, fmt.Errorf("verify: the cluster has no nodes: run dflow set 3 first")
-	}
-	b, err := worker.Open(ctx, cfg, worker.Env{})
-	if err != nil {
-		return nil, err
-	}
-	defer b.Close()
-	out := make([]deploy.Verdict, len(nodes))
-	errs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out[i], errs[i] = activities.Verify(ctx, cfg, b, n)
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, fmt.Errorf("verify: %v", controlplane.Explain(err))
-		}
-	}
-	return out, nil
-}
-
-func verifyWatchID(cfg deploy.Config) string { return "dflow-" + cfg.Name + "-verify" }
-
 func verifyWatch(ctx context.Context, cfg deploy.Config, index int, interval time.Duration) error {
 	cp, err := connect(ctx, &cfg)
 	if err != nil {
@@ -144,24 +89,11 @@ func verifyWatch(ctx context.Context, cfg deploy.Config, index int, interval tim
 	}
 	defer cp.Close()
 	// A second --watch follows the running one.
-	run, err := cp.StartOrJoin(ctx, verifyWatchID(cfg), workflows.VerifyWatch, workflows.VerifyRequest{Config: cfg, Index: index, Interval: interval})
+	run, err := cp.StartOrJoin(ctx, workflows.VerifyWatchID(cfg), workflows.VerifyWatch, workflows.VerifyRequest{Config: cfg, Index: index, Interval: interval})
 	if err != nil {
 		return fmt.Errorf("verify --watch: %w", err)
 	}
 	return cp.Follow(ctx, "verify --watch", run.GetID(), run.GetRunID(), nil, os.Stderr)
-}
-
-func stopVerifyWatch(ctx context.Context, cfg deploy.Config) error {
-	cp, err := connect(ctx, &cfg)
-	if err != nil {
-		return err
-	}
-	defer cp.Close()
-	if err := cp.Stop(ctx, verifyWatchID(cfg)); err != nil {
-		return fmt.Errorf("verify --stop: no verify --watch runs for cluster %s (%v)", cfg.Name, err)
-	}
-	fmt.Fprintf(os.Stderr, "verify --watch of cluster %s stopped\n", cfg.Name)
-	return nil
 }
 
 func newHealthCmd() *cobra.Command {
@@ -177,54 +109,22 @@ deploy with --auto-rollout) to record verdicts.`,
   dflow health --index 1 --window 50 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := jsonOutput()
-			if err != nil {
-				return err
-			}
 			if window < 1 {
 				return fmt.Errorf("health: --window %d: want at least 1", window)
 			}
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			inv, err := inventory(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			stats := deploy.Stats(inv.State.Health, window)
-			if index >= 0 {
-				var one []deploy.HealthStats
-				for _, s := range stats {
-					if s.Index == index {
-						one = append(one, s)
+			ask := func(ctx context.Context, cfg deploy.Config) ([]deploy.HealthStats, error) {
+				inv, err := controlplane.ReadInventory(ctx, cfg)
+				var stats []deploy.HealthStats
+				for _, s := range deploy.Stats(inv.State.Health, window) {
+					if index < 0 || s.Index == index {
+						stats = append(stats, s)
 					}
 				}
-				stats = one
+				return stats, err
 			}
-			if asJSON {
-				if stats == nil {
-					stats = []deploy.HealthStats{}
-				}
-				return json.NewEncoder(os.Stdout).Encode(stats)
-			}
-			if len(stats) == 0 {
-				fmt.Fprintln(os.Stderr, "no health recorded yet; `dflow verify` records some")
-				return nil
-			}
-			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "INDEX\tCURRENT\tMIN\tMEAN\tMAX\tTHRESHOLD\tTREND\tSAMPLES\tLAST")
-			for _, s := range stats {
-				trend := "steady"
-				switch {
-				case s.Trend > 0.5:
-					trend = fmt.Sprintf("rising %+.1f", s.Trend)
-				case s.Trend < -0.5:
-					trend = fmt.Sprintf("falling %+.1f", s.Trend)
-				}
-				fmt.Fprintf(tw, "%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t%d\t%s ago\n", s.Index, s.Current, s.Min, s.Mean, s.Max, s.Threshold, trend, s.Samples, time.Since(s.Last).Round(time.Second))
-			}
-			return tw.Flush()
+			return query(cmd, ask, none, "no health recorded yet; `dflow verify` records some", func(w io.Writer, stats []deploy.HealthStats) error {
+				return report.Health(w, stats, time.Now())
+			})
 		},
 	}
 	addFlags(cmd, "store")
