@@ -63,7 +63,7 @@ func runCopy(e *env) ([]Figure, any, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "dflow.yaml"), []byte(fmt.Sprintf("name: bench-copy-%d\nnodes:\n  parallel: 16\n", os.Getpid())), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "dflow.yaml"), []byte(fmt.Sprintf("name: bench-copy-%d\nnodes:\n  parallel: 16\n  max: 1000\n", os.Getpid())), 0o644); err != nil {
 		return nil, nil, err
 	}
 	d := dflow{bin: e.bin, dir: dir}

@@ -62,7 +62,7 @@ func runRollout(e *env) ([]Figure, any, error) {
 	tb := &benchTB{tmp: e.work}
 	port := testsuite.FreePort(tb)
 	yaml := func(parallel int) string {
-		return fmt.Sprintf("nodes:\n  parallel: 16\napp:\n  port: %d\n  drain_timeout: 5s\n  stop_grace: 5s\ndeploy:\n  parallel: %d\n", port, parallel)
+		return fmt.Sprintf("nodes:\n  parallel: 16\n  max: 1000\napp:\n  port: %d\n  drain_timeout: 5s\n  stop_grace: 5s\ndeploy:\n  parallel: %d\n", port, parallel)
 	}
 	d := helloProject(e, tb, "rollout", yaml(25))
 	c := d.temporal

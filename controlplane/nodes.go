@@ -7,6 +7,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/worker"
+	"github.com/distributive-flow/dflow/workflows"
 )
 
 // The read-only questions about a cluster (what the store records, what
@@ -300,4 +302,63 @@ func VerifyNow(ctx context.Context, cfg deploy.Config, index int) ([]deploy.Verd
 		}
 	}
 	return out, nil
+}
+
+// CheckProvision checks a set, cycle or destroy against the configuration
+// and the nodes that exist, before any workflow starts: a count beyond
+// nodes.max, or an index no node has, is an *InputError.
+func CheckProvision(ctx context.Context, cfg deploy.Config, req workflows.ProvisionRequest) error {
+	if req.Op == workflows.OpSet {
+		if req.Count > cfg.Nodes.Max {
+			return &InputError{fmt.Errorf("set %d: more than nodes.max (%d, %s); raise nodes.max in dflow.yaml if you mean it", req.Count, cfg.Nodes.Max, cfg.Where("nodes.max"))}
+		}
+		return nil
+	}
+	inv, err := ReadInventory(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	_, rec := inv.State.Node(req.Index)
+	_, live := deploy.State{Nodes: inv.Live}.Node(req.Index)
+	if !rec && !live {
+		return &InputError{fmt.Errorf("%s: no node at index %d (nodes: %s)", req.Op, req.Index, Indices(inv.State.Nodes))}
+	}
+	return nil
+}
+
+// Indices lists the nodes' indices, "0,1,2" ("none" for no node).
+func Indices(nodes []deploy.Node) string {
+	if len(nodes) == 0 {
+		return "none"
+	}
+	s := make([]string, len(nodes))
+	for i, n := range nodes {
+		s[i] = strconv.Itoa(n.Index)
+	}
+	return strings.Join(s, ",")
+}
+
+// Mismatches sorts CompareChecksums' rows: the indices of the nodes whose
+// executable is not what was built, and how many rows could not be checked.
+func Mismatches(rows []ChecksumRow) (mismatching []int, unchecked int) {
+	for _, r := range rows {
+		switch {
+		case r.Error != "":
+			unchecked++
+		case !r.OK:
+			mismatching = append(mismatching, r.Index)
+		}
+	}
+	return mismatching, unchecked
+}
+
+// Unhealthy is the indices of the nodes whose verdict is unhealthy.
+func Unhealthy(vs []deploy.Verdict) []int {
+	var bad []int
+	for _, v := range vs {
+		if !v.Healthy() {
+			bad = append(bad, v.Index)
+		}
+	}
+	return bad
 }

@@ -126,6 +126,16 @@ func (cp *Client) RunLoop(ctx context.Context, id, label, stopHint string, wf, r
 	return cp.Follow(ctx, label, id, "", result, cp.Stderr)
 }
 
+// JoinLoop starts the watcher workflow wf under id, or joins the one that
+// runs under it (verify --watch), and follows it.
+func (cp *Client) JoinLoop(ctx context.Context, id, label string, wf, req any) error {
+	run, err := cp.StartOrJoin(ctx, id, wf, req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", label, err)
+	}
+	return cp.Follow(ctx, label, run.GetID(), run.GetRunID(), nil, cp.Stderr)
+}
+
 // StopLoop asks the watcher workflow id (label: what the operator started,
 // "repair --watch") to stop, and says so on Stderr.
 func (cp *Client) StopLoop(ctx context.Context, id, label string) error {

@@ -282,3 +282,32 @@ func Kill(w io.Writer, res workflows.ChaosResult) {
 		fmt.Fprintf(w, "destroyed node %d (%s); `dflow repair` brings it back\n", *res.Victim, res.Node)
 	}
 }
+
+// Server reports a running control plane (word: started, already running,
+// running) for the project in dir, as of now.
+func Server(w io.Writer, word, dir string, i controlplane.ServerInfo, now time.Time) error {
+	ui := i.UI
+	if ui == "" {
+		ui = "(disabled)"
+	}
+	_, err := fmt.Fprintf(w, "control plane %s for %s\n  pid       %d\n  temporal  %s\n  web ui    %s\n  up        %s\n  version   %s\n",
+		word, dir, i.PID, controlplane.FrontendString(i), ui, now.Sub(i.Started).Round(time.Second), i.Version)
+	return err
+}
+
+// ServerJSON is Server's -o json: the state, and for a running control
+// plane its pid, addresses, start, version and warnings.
+func ServerJSON(word string, i *controlplane.ServerInfo) map[string]any {
+	out := map[string]any{"state": word}
+	if i == nil {
+		return out
+	}
+	out["pid"], out["frontend"], out["ui"], out["started"], out["version"] = i.PID, i.Frontend, i.UI, i.Started, i.Version
+	if i.ExposedFrontend != "" {
+		out["exposed_frontend"] = i.ExposedFrontend
+	}
+	if w := i.Warnings(); len(w) > 0 {
+		out["warnings"] = w
+	}
+	return out
+}

@@ -27,6 +27,14 @@ type Result struct {
 // comment. An existing dflow.yaml is kept unless force. Errors say what to
 // do, and nothing is written then.
 func Init(ctx context.Context, dir string, targets []string, force bool) (Result, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return Result{}, fmt.Errorf("init: %w", err)
+	}
+	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+		return Result{}, fmt.Errorf("init: %s: not a directory", dir)
+	}
+	dir = abs
 	out := filepath.Join(dir, deploy.FileName)
 	if _, err := os.Stat(out); err == nil && !force {
 		return Result{}, fmt.Errorf("init: %s exists; --force overwrites it", out)

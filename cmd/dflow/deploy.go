@@ -15,20 +15,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// buildEnvVars are passed from the CLI's environment to the build: the
-// worker that builds may have been started by another shell.
-var buildEnvVars = []string{"CABAL_DIR", "CABAL_CONFIG", "PATH", "HOME", "GHC_PACKAGE_PATH", "GHC_ENVIRONMENT", "STACK_ROOT", "LANG", "LC_ALL"}
-
-func buildEnv() []string {
-	var env []string
-	for _, k := range buildEnvVars {
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
-		}
-	}
-	return env
-}
-
 func newDeployCmd() *cobra.Command {
 	cmd := rolloutCmd(deploy.ReleaseDeploy, "deploy", "Build, test and roll out the working tree to every node with zero downtime",
 		`Build the target (running the package's test suites), copy the bundle to every node,
@@ -67,17 +53,14 @@ func deployUpdateCmd(name, short string) *cobra.Command {
 		Example: "  dflow deploy " + name,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cp, err := connectCmd(cmd)
-			if err != nil {
-				return err
-			}
-			defer cp.Close()
-			id, err := cp.Update(cmd.Context(), name, controlplane.WhoAmI())
-			if err != nil {
-				return fmt.Errorf("deploy %s: %v", name, err)
-			}
-			fmt.Printf("%s: %s\n", id, name+"d")
-			return nil
+			return withClient(cmd, func(ctx context.Context, cp *controlplane.Client) error {
+				id, err := cp.Update(ctx, name, controlplane.WhoAmI())
+				if err != nil {
+					return fmt.Errorf("deploy %s: %v", name, err)
+				}
+				fmt.Printf("%s: %s\n", id, name+"d")
+				return nil
+			})
 		},
 	}
 }
@@ -110,7 +93,6 @@ through the same zero-downtime switch.`,
 
 // rolloutCmd is deploy, rollback, restart and start: one workflow, four kinds.
 func rolloutCmd(kind, use, short, long, example string) *cobra.Command {
-	var wait bool
 	cmd := &cobra.Command{
 		Use: use, Short: short, Long: long, Example: example,
 		Args: cobra.NoArgs,
@@ -122,22 +104,11 @@ func rolloutCmd(kind, use, short, long, example string) *cobra.Command {
 			if w, _ := cmd.Flags().GetBool("watch"); w {
 				return watchAndDeploy(cmd, req)
 			}
-			var res workflows.DeployResult
-			asJSON, err := operation(cmd, use, wait, workflows.Deploy, func(cfg deploy.Config) any {
-				req.Config, req.SearchAttributes = cfg, cfg.Temporal.Address == ""
-				return req
-			}, &res)
-			if err != nil || asJSON {
-				return printJSON(asJSON, res, err)
-			}
-			fmt.Printf("release %d: %s of version %s (digest %s) serves on %d of %d nodes\n",
-				res.Release.ID, res.Release.Kind, deploy.ShortVersion(res.Release.Version), deploy.ShortDigest(res.Release.Digest), countServing(res), len(res.Nodes))
-			printWarnings(res)
-			return nil
+			return runOp(cmd, use, workflows.Deploy, deployInput(req), printRelease)
 		},
 	}
 	addFlags(cmd, "container-backend", "builder", "package-reader", "store")
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a running operation on the cluster instead of failing")
+	addWait(cmd)
 	cmd.Flags().Int("rollout", 100, "switch only ceil(`PERCENT`% of the nodes) (a canary); a later full deploy completes it")
 	cmd.Flags().Duration("rolling-timed", 0, "spread the batches evenly over `DURATION` (durable timers: a restart neither shortens nor repeats it)")
 	cmd.Flags().Float64("auto-rollout", 0, "measure health before and after each batch; if it drops by more than `TOLERANCE`, switch every node back and fail")
@@ -166,57 +137,61 @@ func deployRequest(cmd *cobra.Command, kind string) (workflows.DeployRequest, er
 		req.RolloutPercent = 0
 	}
 	if kind == deploy.ReleaseDeploy {
-		req.BuildEnv = buildEnv()
+		req.BuildEnv = controlplane.BuildEnv()
 	}
 	return req, nil
 }
 
-// operation runs a mutating command's workflow: it loads the configuration,
-// makes the workflow's input from it with req, starts the workflow under the
-// cluster lock, follows it to its end and decodes its result into result.
-// It tells whether -o json was asked for.
-func operation(cmd *cobra.Command, command string, wait bool, wf any, req func(cfg deploy.Config) any, result any) (bool, error) {
+// runOp runs a mutating command's workflow under the cluster lock (with
+// --wait, behind the running operation) and follows it to its end: it
+// loads the configuration, makes the workflow's input from it with req,
+// and prints the result: as JSON with -o json, else with text.
+func runOp[R any](cmd *cobra.Command, command string, wf any, req func(cfg deploy.Config) any, text func(R) error) error {
 	asJSON, err := jsonOutput()
 	if err != nil {
-		return false, err
-	}
-	cp, err := connectCmd(cmd)
-	if err != nil {
-		return false, err
-	}
-	defer cp.Close()
-	return asJSON, cp.Run(cmd.Context(), command, wait, wf, req(cp.Config()), result)
-}
-
-// printJSON prints v as JSON when asked to (and err is nil); it returns err.
-func printJSON(asJSON bool, v any, err error) error {
-	if err != nil || !asJSON {
 		return err
 	}
-	return json.NewEncoder(os.Stdout).Encode(v)
+	return withClient(cmd, func(ctx context.Context, cp *controlplane.Client) error {
+		var res R
+		wait, _ := cmd.Flags().GetBool("wait")
+		if err := cp.Run(ctx, command, wait, wf, req(cp.Config()), &res); err != nil {
+			return err
+		}
+		if asJSON {
+			return json.NewEncoder(os.Stdout).Encode(res)
+		}
+		return text(res)
+	})
 }
 
-// printWarnings tells what the agents noticed about the new instances.
-func printWarnings(res workflows.DeployResult) {
+// deployInput is the Deploy workflow's input for the configuration.
+func deployInput(req workflows.DeployRequest) func(deploy.Config) any {
+	return func(cfg deploy.Config) any {
+		req.Config, req.SearchAttributes = cfg, cfg.Temporal.Address == ""
+		return req
+	}
+}
+
+// printRelease says which release serves where, and what the agents noticed
+// about the new instances.
+func printRelease(res workflows.DeployResult) error {
+	serving := 0
+	for _, o := range res.Nodes {
+		if o.Serving != "" && o.Version == res.Release.Version {
+			serving++
+		}
+	}
+	fmt.Printf("release %d: %s of version %s (digest %s) serves on %d of %d nodes\n",
+		res.Release.ID, res.Release.Kind, deploy.ShortVersion(res.Release.Version), deploy.ShortDigest(res.Release.Digest), serving, len(res.Nodes))
 	for _, o := range res.Nodes {
 		if o.Warning != "" {
 			fmt.Fprintf(os.Stderr, "warning: %s\n", o.Warning)
 		}
 	}
-}
-
-func countServing(res workflows.DeployResult) int {
-	n := 0
-	for _, o := range res.Nodes {
-		if o.Serving != "" && o.Version == res.Release.Version {
-			n++
-		}
-	}
-	return n
+	return nil
 }
 
 func newStopCmd() *cobra.Command {
-	var wait bool
 	var req workflows.StopRequest
 	cmd := &cobra.Command{
 		Use:   "stop",
@@ -228,28 +203,24 @@ answer 503 until ` + "`dflow start`" + `. --all stops every version on the nodes
   dflow stop --all --now`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var res []workflows.StoppedOn
-			asJSON, err := operation(cmd, "stop", wait, workflows.Stop, func(cfg deploy.Config) any { req.Config = cfg; return req }, &res)
-			if err != nil || asJSON {
-				return printJSON(asJSON, res, err)
-			}
-			n := 0
-			for _, s := range res {
-				n += len(s.Stopped)
-			}
-			fmt.Printf("%d processes stopped on %d nodes\n", n, len(res))
-			return nil
+			return runOp(cmd, "stop", workflows.Stop, func(cfg deploy.Config) any { req.Config = cfg; return req }, func(res []workflows.StoppedOn) error {
+				n := 0
+				for _, s := range res {
+					n += len(s.Stopped)
+				}
+				fmt.Printf("%d processes stopped on %d nodes\n", n, len(res))
+				return nil
+			})
 		},
 	}
 	addFlags(cmd, "container-backend", "store")
 	cmd.Flags().BoolVar(&req.All, "all", false, "stop every version on the nodes, not only the serving one")
 	cmd.Flags().BoolVar(&req.Now, "now", false, "do not drain requests in flight: SIGTERM at once")
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a running operation on the cluster instead of failing")
+	addWait(cmd)
 	return cmd
 }
 
 func newBuildCmd() *cobra.Command {
-	var wait bool
 	cmd := &cobra.Command{
 		Use:   "build",
 		Short: "Build and test the target; print its version, digest and sizes",
@@ -261,23 +232,17 @@ is the sha256 of a reproducible bundle: the same commit gives the same digest.`,
   dflow build -o json | jq -r .digest`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var t deploy.Target
-			asJSON, err := operation(cmd, "build", wait, workflows.Build, func(cfg deploy.Config) any {
-				return workflows.BuildRequest{Config: cfg, BuildEnv: buildEnv()}
-			}, &t)
-			if err != nil || asJSON {
-				return printJSON(asJSON, t, err)
-			}
-			return report.Build(os.Stdout, t)
+			return runOp(cmd, "build", workflows.Build, func(cfg deploy.Config) any {
+				return workflows.BuildRequest{Config: cfg, BuildEnv: controlplane.BuildEnv()}
+			}, func(t deploy.Target) error { return report.Build(os.Stdout, t) })
 		},
 	}
 	addFlags(cmd, "builder", "package-reader")
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a running operation on the cluster instead of failing")
+	addWait(cmd)
 	return cmd
 }
 
 func newCopyCmd() *cobra.Command {
-	var wait bool
 	var req workflows.CopyRequest
 	cmd := &cobra.Command{
 		Use:   "copy",
@@ -290,27 +255,22 @@ again. Default: the current release; --latest: the newest build; --version: that
   dflow copy --version 3f2a9c1 --through-cache`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if req.Latest && req.Version != "" {
-				return fmt.Errorf("copy: give --latest or --version, not both")
-			}
-			var res workflows.CopyResult
-			asJSON, err := operation(cmd, "copy", wait, workflows.Copy, func(cfg deploy.Config) any { req.Config = cfg; return req }, &res)
-			if err != nil || asJSON {
-				return printJSON(asJSON, res, err)
-			}
-			var sent int64
-			for _, n := range res.Nodes {
-				sent += n.Sent
-			}
-			fmt.Printf("version %s (digest %s) is on %d nodes; %s sent\n", deploy.ShortVersion(res.Target.Version), deploy.ShortDigest(res.Target.Digest), len(res.Nodes), deploy.HumanBytes(sent))
-			return nil
+			return runOp(cmd, "copy", workflows.Copy, func(cfg deploy.Config) any { req.Config = cfg; return req }, func(res workflows.CopyResult) error {
+				var sent int64
+				for _, n := range res.Nodes {
+					sent += n.Sent
+				}
+				fmt.Printf("version %s (digest %s) is on %d nodes; %s sent\n", deploy.ShortVersion(res.Target.Version), deploy.ShortDigest(res.Target.Digest), len(res.Nodes), deploy.HumanBytes(sent))
+				return nil
+			})
 		},
 	}
 	addFlags(cmd, "store")
 	cmd.Flags().StringVar(&req.Version, "version", "", "copy the build of this commit `HASH` (at least 7 characters)")
 	cmd.Flags().BoolVar(&req.Latest, "latest", false, "copy the newest build")
+	cmd.MarkFlagsMutuallyExclusive("latest", "version")
 	cmd.Flags().BoolVar(&req.Force, "through-cache", false, "send and verify again even where the node has it")
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a running operation on the cluster instead of failing")
+	addWait(cmd)
 	return cmd
 }
 

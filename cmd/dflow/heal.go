@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -19,7 +20,7 @@ import (
 const scheduleCatchup = time.Minute
 
 func newRepairCmd() *cobra.Command {
-	var wait, watch, stop bool
+	var watch, stop bool
 	var interval time.Duration
 	cmd := &cobra.Command{
 		Use:   "repair",
@@ -56,18 +57,15 @@ following, not the watch: ` + "`dflow repair --stop`" + ` ends it.`,
 					return workflows.RepairWatchRequest{Config: cfg, Interval: interval, Who: controlplane.WhoAmI()}
 				}, workflows.RepairWatch, &res)
 			}
-			var res workflows.RepairResult
-			asJSON, err := operation(cmd, "repair", wait, workflows.Repair, func(cfg deploy.Config) any {
+			return runOp(cmd, "repair", workflows.Repair, func(cfg deploy.Config) any {
 				return workflows.RepairRequest{Config: cfg, Who: controlplane.WhoAmI()}
-			}, &res)
-			if err != nil || asJSON {
-				return printJSON(asJSON, res, err)
-			}
-			report.Repair(os.Stdout, res)
-			if !res.Whole {
-				return &exitError{code: 1, err: errors.New("repair: some nodes are still unhealthy (see above)")}
-			}
-			return nil
+			}, func(res workflows.RepairResult) error {
+				report.Repair(os.Stdout, res)
+				if !res.Whole {
+					return errors.New("repair: some nodes are still unhealthy (see above)")
+				}
+				return nil
+			})
 		},
 	}
 	addFlags(cmd, "image", "vm-backend", "store", "keys")
@@ -75,32 +73,26 @@ following, not the watch: ` + "`dflow repair --stop`" + ` ends it.`,
 	cmd.Flags().DurationVar(&interval, "interval", 10*time.Second, "with --watch: how often to inspect the cluster")
 	cmd.Flags().BoolVar(&stop, "stop", false, "end a running repair --watch")
 	cmd.MarkFlagsMutuallyExclusive("watch", "stop")
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a running operation on the cluster instead of failing")
+	addWait(cmd)
 	return cmd
 }
 
 // startLoop starts a watcher workflow and follows it.
 func startLoop(cmd *cobra.Command, idOf func(deploy.Config) string, label, stopHint string, req func(cfg deploy.Config) any, wf any, result any) error {
-	cp, err := connectCmd(cmd)
-	if err != nil {
-		return err
-	}
-	defer cp.Close()
-	return cp.RunLoop(cmd.Context(), idOf(cp.Config()), label, stopHint, wf, req(cp.Config()), result)
+	return withClient(cmd, func(ctx context.Context, cp *controlplane.Client) error {
+		return cp.RunLoop(ctx, idOf(cp.Config()), label, stopHint, wf, req(cp.Config()), result)
+	})
 }
 
 // stopLoop cancels a watcher workflow.
 func stopLoop(cmd *cobra.Command, idOf func(deploy.Config) string, label string) error {
-	cp, err := connectCmd(cmd)
-	if err != nil {
-		return err
-	}
-	defer cp.Close()
-	return cp.StopLoop(cmd.Context(), idOf(cp.Config()), label)
+	return withClient(cmd, func(ctx context.Context, cp *controlplane.Client) error {
+		return cp.StopLoop(ctx, idOf(cp.Config()), label)
+	})
 }
 
 func newChaosCmd() *cobra.Command {
-	var wait, dryRun, showReport, stop bool
+	var dryRun, showReport, stop bool
 	var seed int64
 	var minHealthy int
 	var rampage time.Duration
@@ -158,13 +150,10 @@ while the control plane runs, and a missed run is not replayed later than a minu
 					return workflows.ScheduledRequest{Op: workflows.ScheduledChaos, Chaos: &r}
 				})
 			}
-			var res workflows.ChaosResult
-			asJSON, err := operation(cmd, "chaos-monkey", wait, workflows.Chaos, func(cfg deploy.Config) any { return req(cfg) }, &res)
-			if err != nil || asJSON {
-				return printJSON(asJSON, res, err)
-			}
-			report.Kill(os.Stdout, res)
-			return nil
+			return runOp(cmd, "chaos-monkey", workflows.Chaos, func(cfg deploy.Config) any { return req(cfg) }, func(res workflows.ChaosResult) error {
+				report.Kill(os.Stdout, res)
+				return nil
+			})
 		},
 	}
 	addFlags(cmd, "vm-backend", "store")
@@ -176,7 +165,7 @@ while the control plane runs, and a missed run is not replayed later than a minu
 	cmd.Flags().BoolVar(&showReport, "report", false, "print the kills and their recovery times (MTTR)")
 	cmd.Flags().BoolVar(&stop, "stop", false, "end a running --rampage")
 	cmd.MarkFlagsMutuallyExclusive("report", "stop", "rampage", "schedule")
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a running operation on the cluster instead of failing")
+	addWait(cmd)
 	return cmd
 }
 
@@ -190,7 +179,7 @@ func chaosReport(cmd *cobra.Command) error {
 }
 
 func newGCCmd() *cobra.Command {
-	var wait, dryRun bool
+	var dryRun bool
 	var count int
 	var older, schedule string
 	cmd := &cobra.Command{
@@ -231,12 +220,9 @@ fires only while the control plane runs; --older is read at each run.`,
 					return workflows.ScheduledRequest{Op: workflows.ScheduledGC, GC: &r}
 				})
 			}
-			var res workflows.GCResult
-			asJSON, err := operation(cmd, "gc", wait, workflows.GC, func(cfg deploy.Config) any { return req(cfg) }, &res)
-			if err != nil || asJSON {
-				return printJSON(asJSON, res, err)
-			}
-			return report.GC(os.Stdout, res)
+			return runOp(cmd, "gc", workflows.GC, func(cfg deploy.Config) any { return req(cfg) }, func(res workflows.GCResult) error {
+				return report.GC(os.Stdout, res)
+			})
 		},
 	}
 	addFlags(cmd, "store")
@@ -245,24 +231,20 @@ fires only while the control plane runs; --older is read at each run.`,
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would go, remove nothing")
 	cmd.Flags().StringVar(&schedule, "schedule", "", "create a Temporal Schedule that runs this gc at these `CRON` times")
 	cmd.MarkFlagsMutuallyExclusive("dry-run", "schedule")
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a running operation on the cluster instead of failing")
+	addWait(cmd)
 	return cmd
 }
 
 // createSchedule creates the Temporal Schedule that runs op at the cron
 // times spec.
 func createSchedule(cmd *cobra.Command, op, spec string, req func(deploy.Config) workflows.ScheduledRequest) error {
-	cp, err := connectCmd(cmd)
-	if err != nil {
+	return withClient(cmd, func(ctx context.Context, cp *controlplane.Client) error {
+		row, err := cp.CreateSchedule(ctx, op, spec, controlplane.CommandLine(os.Args[1:]), req(cp.Config()))
+		if err == nil {
+			fmt.Printf("schedule %s: %s at %q; next run %s (fires only while the control plane runs)\n", row.ID, op, spec, report.Stamp(row.Next))
+		}
 		return err
-	}
-	defer cp.Close()
-	row, err := cp.CreateSchedule(cmd.Context(), op, spec, controlplane.CommandLine(os.Args[1:]), req(cp.Config()))
-	if err != nil {
-		return err
-	}
-	fmt.Printf("schedule %s: %s at %q; next run %s (fires only while the control plane runs)\n", row.ID, op, spec, report.Stamp(row.Next))
-	return nil
+	})
 }
 
 func newSchedulesCmd() *cobra.Command {
@@ -329,7 +311,7 @@ and follow the run to its end: a way to check a schedule without waiting for it.
 			if err := cp.Follow(ctx, "schedule "+id, wid, runID, &res, os.Stderr); err != nil {
 				return err
 			}
-			return printJSON(true, res, nil)
+			return json.NewEncoder(os.Stdout).Encode(res)
 		},
 	})
 	return cmd

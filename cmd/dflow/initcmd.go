@@ -25,11 +25,7 @@ packages below this directory that have one, and writes nothing.`,
   dflow init --target library     # ship the library (cabal sdist) instead`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir, err := projectDir()
-			if err != nil {
-				return err
-			}
-			r, err := scaffold.Init(cmd.Context(), dir, targets, force)
+			r, err := scaffold.Init(cmd.Context(), g.project, targets, force)
 			if err != nil {
 				return err
 			}

@@ -56,15 +56,18 @@ func connect(ctx context.Context, cfg *deploy.Config) (*controlplane.Client, err
 	return cp, nil
 }
 
-// exitCode is the exit status err asks for: 75 when the cluster is busy,
+// exitCode is the exit status err asks for: 2 for bad input, 75 when the cluster is busy,
 // 130 when the operator stopped following, else 1.
 func exitCode(err error) int {
 	var ee *exitError
 	var busy *controlplane.BusyError
 	var running *controlplane.AlreadyRunningError
+	var input *controlplane.InputError
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &input):
+		return 2
 	case errors.As(err, &busy), errors.As(err, &running):
 		return 75
 	case errors.Is(err, controlplane.ErrDetached):

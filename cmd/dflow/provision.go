@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,7 +15,6 @@ import (
 )
 
 func newSetCmd() *cobra.Command {
-	var wait bool
 	cmd := &cobra.Command{
 		Use:   "set COUNT",
 		Short: "Converge the cluster to COUNT nodes",
@@ -30,11 +30,11 @@ highest first. Runs as a durable workflow: Ctrl-C stops following, not the work.
 			if err != nil || count < 0 {
 				return fmt.Errorf("set: COUNT must be a whole number >= 0, got %q", args[0])
 			}
-			return provision(cmd, workflows.ProvisionRequest{Op: workflows.OpSet, Count: count}, "set "+args[0], wait)
+			return provision(cmd, workflows.ProvisionRequest{Op: workflows.OpSet, Count: count}, "set "+args[0])
 		},
 	}
 	addFlags(cmd, "image", "vm-backend", "store", "keys")
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a running operation on the cluster instead of failing")
+	addWait(cmd)
 	return cmd
 }
 
@@ -51,7 +51,6 @@ func newDestroyCmd() *cobra.Command {
 }
 
 func indexCmd(op, short, example string) *cobra.Command {
-	var wait bool
 	cmd := &cobra.Command{
 		Use:     op + " INDEX",
 		Short:   short,
@@ -62,12 +61,12 @@ func indexCmd(op, short, example string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return provision(cmd, workflows.ProvisionRequest{Op: op, Index: idx}, fmt.Sprintf("%s %d", op, idx), wait)
+			return provision(cmd, workflows.ProvisionRequest{Op: op, Index: idx}, fmt.Sprintf("%s %d", op, idx))
 		},
 	}
 	addFlags(cmd, "image", "vm-backend", "store", "keys")
 	cmd.Flags().Int("index", -1, "node `INDEX` (instead of the argument)")
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait for a running operation on the cluster instead of failing")
+	addWait(cmd)
 	return cmd
 }
 
@@ -103,60 +102,22 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 }
 
 // provision checks the request against what exists (bad input changes
-// nothing), starts the Provision workflow under the cluster lock and follows it.
-func provision(cmd *cobra.Command, req workflows.ProvisionRequest, command string, wait bool) error {
-	ctx := cmd.Context()
-	asJSON, cfg, err := outputAndConfig(cmd)
+// nothing), runs the Provision workflow and says what the cluster has now.
+func provision(cmd *cobra.Command, req workflows.ProvisionRequest, command string) error {
+	cfg, err := loadConfig(cmd)
 	if err != nil {
 		return err
 	}
-	if req.Op == workflows.OpSet && req.Count > cfg.Nodes.Max {
-		return &exitError{code: 2, err: fmt.Errorf("set %d: more than nodes.max (%d, %s); raise nodes.max in dflow.yaml if you mean it", req.Count, cfg.Nodes.Max, cfg.Where("nodes.max"))}
-	}
-	if req.Op != workflows.OpSet {
-		inv, err := controlplane.ReadInventory(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		_, rec := inv.State.Node(req.Index)
-		_, live := deploy.State{Nodes: inv.Live}.Node(req.Index)
-		if !rec && !live {
-			return fmt.Errorf("%s: no node at index %d (nodes: %s)", req.Op, req.Index, indices(inv))
-		}
-	}
-	cp, err := connect(ctx, &cfg)
-	if err != nil {
+	if err := controlplane.CheckProvision(cmd.Context(), cfg, req); err != nil {
 		return err
 	}
-	defer cp.Close()
-	req.Config = cp.Config()
-	var res workflows.ProvisionResult
-	if err := cp.Run(ctx, command, wait, workflows.Provision, req, &res); err != nil {
-		return err
-	}
-	if asJSON {
-		return json.NewEncoder(os.Stdout).Encode(res)
-	}
-	inv, err := controlplane.ReadInventory(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("%d created, %d destroyed; the cluster has %d nodes (%s)\n", len(res.Created), len(res.Destroyed), len(inv.State.Nodes), indices(inv))
-	return nil
-}
-
-func indices(inv controlplane.Inventory) string {
-	if len(inv.State.Nodes) == 0 {
-		return "none"
-	}
-	s := ""
-	for i, n := range inv.State.Nodes {
-		if i > 0 {
-			s += ","
+	return runOp(cmd, command, workflows.Provision, func(cfg deploy.Config) any { req.Config = cfg; return req }, func(res workflows.ProvisionResult) error {
+		inv, err := controlplane.ReadInventory(cmd.Context(), cfg)
+		if err == nil {
+			fmt.Printf("%d created, %d destroyed; the cluster has %d nodes (%s)\n", len(res.Created), len(res.Destroyed), len(inv.State.Nodes), controlplane.Indices(inv.State.Nodes))
 		}
-		s += strconv.Itoa(n.Index)
-	}
-	return s
+		return err
+	})
 }
 
 func newGetCmd() *cobra.Command {
@@ -217,20 +178,16 @@ func newFollowCmd() *cobra.Command {
 		Example: `  dflow follow`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cp, err := connectCmd(cmd)
-			if err != nil {
-				return err
-			}
-			defer cp.Close()
-			id, runID, running, err := cp.RunningOp(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if !running {
-				fmt.Fprintf(os.Stderr, "cluster %s runs no operation\n", cp.Config().Name)
-				return nil
-			}
-			return cp.Follow(cmd.Context(), "follow", id, runID, nil, os.Stderr)
+			return withClient(cmd, func(ctx context.Context, cp *controlplane.Client) error {
+				id, runID, running, err := cp.RunningOp(ctx)
+				if !running && err == nil {
+					fmt.Fprintf(os.Stderr, "cluster %s runs no operation\n", cp.Config().Name)
+				}
+				if err != nil || !running {
+					return err
+				}
+				return cp.Follow(ctx, "follow", id, runID, nil, os.Stderr)
+			})
 		},
 	}
 }
@@ -242,26 +199,28 @@ func newCancelCmd() *cobra.Command {
 		Example: `  dflow cancel`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cp, err := connectCmd(cmd)
-			if err != nil {
+			return withClient(cmd, func(ctx context.Context, cp *controlplane.Client) error {
+				id, err := cp.CancelOp(ctx)
+				if err == nil {
+					fmt.Fprintf(os.Stderr, "asked %s to cancel\n", id)
+				}
 				return err
-			}
-			defer cp.Close()
-			id, err := cp.CancelOp(cmd.Context())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(os.Stderr, "asked %s to cancel\n", id)
-			return nil
+			})
 		},
 	}
 }
 
-// connectCmd loads the command's configuration and connects to its control plane.
-func connectCmd(cmd *cobra.Command) (*controlplane.Client, error) {
+// withClient loads the command's configuration, connects to its control
+// plane, and runs f with the client.
+func withClient(cmd *cobra.Command, f func(ctx context.Context, cp *controlplane.Client) error) error {
 	cfg, err := loadConfig(cmd)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return connect(cmd.Context(), &cfg)
+	cp, err := connect(cmd.Context(), &cfg)
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+	return f(cmd.Context(), cp)
 }

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"reflect"
 
-	"github.com/distributive-flow/dflow/backends/plugin"
 	"github.com/distributive-flow/dflow/controlplane"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/version"
@@ -82,74 +80,26 @@ func addFlags(cmd *cobra.Command, names ...string) {
 	}
 }
 
-// projectDir is where the command acts: --project, else the current dir.
-func projectDir() (string, error) {
-	dir := g.project
-	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return "", err
-		}
-		dir = wd
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
-	}
-	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
-		return "", fmt.Errorf("--project %s: not a directory", dir)
-	}
-	return abs, nil
+// addWait registers --wait, which runOp reads.
+func addWait(cmd *cobra.Command) {
+	cmd.Flags().Bool("wait", false, "wait for a running operation on the cluster instead of failing")
 }
 
-// loadConfig finds and loads dflow.yaml, applies the command's flags and
-// TEMPORAL_ADDRESS over it, and checks that every backend it names exists.
+// loadConfig loads dflow.yaml (see controlplane.LoadConfig) with the
+// command's flags and TEMPORAL_ADDRESS (--temporal wins) over it.
 func loadConfig(cmd *cobra.Command) (deploy.Config, error) {
-	dir, err := projectDir()
-	if err != nil {
-		return deploy.Config{}, err
-	}
-	path, err := deploy.Find(dir)
-	if err != nil {
-		return deploy.Config{}, err
-	}
-	root := dir
-	if path != "" {
-		root = filepath.Dir(path)
-	}
-	cfg, err := deploy.Load(path, root)
-	if err != nil {
-		return deploy.Config{}, err
-	}
+	var ov []controlplane.Override
 	for n, f := range commonFlags {
-		fl := cmd.Flags().Lookup(n)
-		if fl == nil || !fl.Changed {
-			continue
-		}
-		v := fl.Value.String()
-		if plugin.IsPlugin(v) && !filepath.IsAbs(v) {
-			// A plugin path on the command line is relative to where the
-			// command runs, not to the project.
-			if abs, err := filepath.Abs(v); err == nil {
-				v = abs
-			}
-		}
-		if err := cfg.Set(f.key, v, "--"+n); err != nil {
-			return deploy.Config{}, err
+		if fl := cmd.Flags().Lookup(n); fl != nil && fl.Changed {
+			ov = append(ov, controlplane.Override{Key: f.key, Value: fl.Value.String(), Source: "--" + n})
 		}
 	}
 	if g.temporal != "" {
-		err = cfg.Set("temporal.address", g.temporal, "--temporal")
-	} else if v := os.Getenv("TEMPORAL_ADDRESS"); v != "" {
-		err = cfg.Set("temporal.address", v, "TEMPORAL_ADDRESS")
+		ov = append(ov, controlplane.Override{Key: "temporal.address", Value: g.temporal, Source: "--temporal"})
+	} else {
+		ov = append(ov, controlplane.EnvOverrides()...)
 	}
-	if err != nil {
-		return deploy.Config{}, err
-	}
-	if err := controlplane.CheckConfig(cfg); err != nil {
-		return deploy.Config{}, err
-	}
-	return cfg, nil
+	return controlplane.LoadConfig(g.project, ov...)
 }
 
 // outputAndConfig is how most commands begin: is -o json asked for, and the
@@ -177,25 +127,32 @@ func jsonOutput() (bool, error) {
 // prints the answer: as JSON with -o json (an empty list as []), else
 // hint on stderr when empty says there is nothing to show, else text.
 func query[T any](cmd *cobra.Command, ask func(context.Context, deploy.Config) (T, error), empty func(T) bool, hint string, text func(io.Writer, T) error) error {
+	_, err := show(cmd, ask, empty, hint, text)
+	return err
+}
+
+// show is query that also returns the answer, for a command whose exit
+// status depends on it.
+func show[T any](cmd *cobra.Command, ask func(context.Context, deploy.Config) (T, error), empty func(T) bool, hint string, text func(io.Writer, T) error) (T, error) {
 	asJSON, cfg, err := outputAndConfig(cmd)
 	if err != nil {
-		return err
+		return *new(T), err
 	}
 	v, err := ask(cmd.Context(), cfg)
 	if err != nil {
-		return err
+		return v, err
 	}
-	if asJSON {
+	switch {
+	case asJSON:
 		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.IsNil() {
-			return json.NewEncoder(os.Stdout).Encode([]struct{}{})
+			return v, json.NewEncoder(os.Stdout).Encode([]struct{}{})
 		}
-		return json.NewEncoder(os.Stdout).Encode(v)
-	}
-	if empty != nil && empty(v) {
+		return v, json.NewEncoder(os.Stdout).Encode(v)
+	case empty != nil && empty(v):
 		fmt.Fprintln(os.Stderr, hint)
-		return nil
+		return v, nil
 	}
-	return text(os.Stdout, v)
+	return v, text(os.Stdout, v)
 }
 
 // none tells whether a list is empty (query's empty).

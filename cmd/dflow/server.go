@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/distributive-flow/dflow/controlplane"
+	"github.com/distributive-flow/dflow/report"
 	"github.com/distributive-flow/dflow/worker"
 	"github.com/spf13/cobra"
 )
@@ -60,13 +61,6 @@ func newServerRunCmd() *cobra.Command {
 	return cmd
 }
 
-func orNone(s string) string {
-	if s == "" {
-		return "(disabled)"
-	}
-	return s
-}
-
 func newServerStartCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "start",
@@ -100,18 +94,9 @@ func newServerStartCmd() *cobra.Command {
 func printServer(dir, word string, i controlplane.ServerInfo) error {
 	controlplane.WarnExposed(i)
 	if asJSON, _ := jsonOutput(); asJSON {
-		out := map[string]any{"state": word, "pid": i.PID, "frontend": i.Frontend, "ui": i.UI, "started": i.Started, "version": i.Version}
-		if i.ExposedFrontend != "" {
-			out["exposed_frontend"] = i.ExposedFrontend
-		}
-		if w := i.Warnings(); len(w) > 0 {
-			out["warnings"] = w
-		}
-		return json.NewEncoder(os.Stdout).Encode(out)
+		return json.NewEncoder(os.Stdout).Encode(report.ServerJSON(word, &i))
 	}
-	fmt.Printf("control plane %s for %s\n  pid       %d\n  temporal  %s\n  web ui    %s\n  up        %s\n  version   %s\n",
-		word, dir, i.PID, controlplane.FrontendString(i), orNone(i.UI), time.Since(i.Started).Round(time.Second), i.Version)
-	return nil
+	return report.Server(os.Stdout, word, dir, i, time.Now())
 }
 
 func newServerStatusCmd() *cobra.Command {
@@ -132,7 +117,7 @@ func newServerStatusCmd() *cobra.Command {
 			}
 			if !ok {
 				if asJSON, _ := jsonOutput(); asJSON {
-					_ = json.NewEncoder(os.Stdout).Encode(map[string]any{"state": "stopped"})
+					_ = json.NewEncoder(os.Stdout).Encode(report.ServerJSON("stopped", nil))
 				} else {
 					fmt.Printf("control plane not running for %s (it starts with the first command that needs it)\n", cfg.Dir)
 				}

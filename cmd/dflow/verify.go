@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/distributive-flow/dflow/controlplane"
@@ -18,7 +15,7 @@ import (
 
 func newVerifyCmd() *cobra.Command {
 	var index int
-	var watch bool
+	var watch, stop bool
 	var interval time.Duration
 	cmd := &cobra.Command{
 		Use:   "verify",
@@ -36,64 +33,36 @@ workflow (Ctrl-C stops following; ` + "`dflow verify --stop`" + ` ends it).`,
   dflow verify --watch --interval 30s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, cfg, err := outputAndConfig(cmd)
-			if err != nil {
-				return err
-			}
-			if stop, _ := cmd.Flags().GetBool("stop"); stop {
+			if stop {
 				return stopLoop(cmd, workflows.VerifyWatchID, "verify --watch")
 			}
 			if watch {
 				if interval < time.Second {
 					return fmt.Errorf("verify: --interval %s: want at least 1s", interval)
 				}
-				return verifyWatch(cmd.Context(), cfg, index, interval)
+				// A second --watch follows the running one.
+				return withClient(cmd, func(ctx context.Context, cp *controlplane.Client) error {
+					req := workflows.VerifyRequest{Config: cp.Config(), Index: index, Interval: interval}
+					return cp.JoinLoop(ctx, workflows.VerifyWatchID(cp.Config()), "verify --watch", workflows.VerifyWatch, req)
+				})
 			}
-			vs, err := controlplane.VerifyNow(cmd.Context(), cfg, index)
-			if err != nil {
-				return err
+			ask := func(ctx context.Context, cfg deploy.Config) ([]deploy.Verdict, error) {
+				return controlplane.VerifyNow(ctx, cfg, index)
 			}
-			if asJSON {
-				if err := json.NewEncoder(os.Stdout).Encode(vs); err != nil {
-					return err
-				}
-			} else {
-				if err := report.Verdicts(os.Stdout, vs); err != nil {
-					return err
-				}
+			vs, err := show(cmd, ask, nil, "", report.Verdicts)
+			if bad := controlplane.Unhealthy(vs); err == nil && len(bad) > 0 {
+				return &exitError{code: 1, err: fmt.Errorf("verify: nodes %s are unhealthy", joinInts(bad))}
 			}
-			var bad []string
-			for _, v := range vs {
-				if !v.Healthy() {
-					bad = append(bad, fmt.Sprint(v.Index))
-				}
-			}
-			if len(bad) > 0 {
-				return &exitError{code: 1, err: fmt.Errorf("verify: nodes %s are unhealthy", strings.Join(bad, ", "))}
-			}
-			return nil
+			return err
 		},
 	}
 	addFlags(cmd, "store")
 	cmd.Flags().IntVar(&index, "index", -1, "verify only the node at `INDEX`")
 	cmd.Flags().BoolVar(&watch, "watch", false, "keep verifying, as a durable workflow")
 	cmd.Flags().DurationVar(&interval, "interval", 10*time.Second, "with --watch: time between rounds")
-	cmd.Flags().Bool("stop", false, "stop a running verify --watch")
+	cmd.Flags().BoolVar(&stop, "stop", false, "stop a running verify --watch")
+	cmd.MarkFlagsMutuallyExclusive("watch", "stop")
 	return cmd
-}
-
-func verifyWatch(ctx context.Context, cfg deploy.Config, index int, interval time.Duration) error {
-	cp, err := connect(ctx, &cfg)
-	if err != nil {
-		return err
-	}
-	defer cp.Close()
-	// A second --watch follows the running one.
-	run, err := cp.StartOrJoin(ctx, workflows.VerifyWatchID(cfg), workflows.VerifyWatch, workflows.VerifyRequest{Config: cfg, Index: index, Interval: interval})
-	if err != nil {
-		return fmt.Errorf("verify --watch: %w", err)
-	}
-	return cp.Follow(ctx, "verify --watch", run.GetID(), run.GetRunID(), nil, os.Stderr)
 }
 
 func newHealthCmd() *cobra.Command {

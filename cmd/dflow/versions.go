@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -50,41 +49,13 @@ could not be checked).`,
   dflow compare-checksums -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, cfg, err := outputAndConfig(cmd)
+			rows, err := show(cmd, controlplane.CompareChecksums, nil, "", report.Checksums)
 			if err != nil {
 				return err
 			}
-			rows, err := controlplane.CompareChecksums(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			bad, unknown := 0, 0
-			for _, r := range rows {
-				switch {
-				case r.Error != "":
-					unknown++
-				case !r.OK:
-					bad++
-				}
-			}
-			if asJSON {
-				if err := json.NewEncoder(os.Stdout).Encode(rows); err != nil {
-					return err
-				}
-			} else {
-				if err := report.Checksums(os.Stdout, rows); err != nil {
-					return err
-				}
-			}
-			switch {
-			case bad > 0:
-				var idx []string
-				for _, r := range rows {
-					if r.Error == "" && !r.OK {
-						idx = append(idx, strconv.Itoa(r.Index))
-					}
-				}
-				return &exitError{code: 1, err: fmt.Errorf("compare-checksums: %d mismatching (nodes %s): the executable on the node is not what was built", bad, strings.Join(idx, ", "))}
+			switch bad, unknown := controlplane.Mismatches(rows); {
+			case len(bad) > 0:
+				return &exitError{code: 1, err: fmt.Errorf("compare-checksums: %d mismatching (nodes %s): the executable on the node is not what was built", len(bad), joinInts(bad))}
 			case unknown > 0:
 				return &exitError{code: 2, err: fmt.Errorf("compare-checksums: %d could not be checked", unknown)}
 			}
@@ -93,4 +64,13 @@ could not be checked).`,
 	}
 	addFlags(cmd, "store")
 	return cmd
+}
+
+// joinInts is "1, 2, 3".
+func joinInts(is []int) string {
+	s := make([]string, len(is))
+	for i, n := range is {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
 }

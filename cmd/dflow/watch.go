@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/srcwatch"
 	"github.com/distributive-flow/dflow/workflows"
 	"github.com/spf13/cobra"
@@ -31,19 +30,12 @@ func watchAndDeploy(cmd *cobra.Command, req workflows.DeployRequest) error {
 	}
 	defer w.Close()
 	fmt.Fprintf(os.Stderr, "deploy --watch: watching %s (%d directories); Ctrl-C stops\n", root, w.Dirs())
+	_ = cmd.Flags().Set("wait", "true") // each deploy waits for the one before
 	deployOnce := func(why string) {
 		fmt.Fprintf(os.Stderr, "deploy --watch: %s: deploying\n", why)
-		var res workflows.DeployResult
-		_, err := operation(cmd, "deploy", true, workflows.Deploy, func(cfg deploy.Config) any {
-			req.Config, req.SearchAttributes = cfg, cfg.Temporal.Address == ""
-			return req
-		}, &res)
-		if err != nil {
+		if err := runOp(cmd, "deploy", workflows.Deploy, deployInput(req), printRelease); err != nil {
 			fmt.Fprintf(os.Stderr, "deploy --watch: %v\ndeploy --watch: still watching\n", err)
-			return
 		}
-		fmt.Printf("release %d: version %s serves on %d of %d nodes\n", res.Release.ID, deploy.ShortVersion(res.Release.Version), countServing(res), len(res.Nodes))
-		printWarnings(res)
 	}
 	deployOnce("start")
 	w.Run(cmd.Context(), debounce, func(rel string) { deployOnce(rel + " changed") },

@@ -1,0 +1,92 @@
+package controlplane
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/distributive-flow/dflow/backends/plugin"
+	"github.com/distributive-flow/dflow/deploy"
+)
+
+// Override is one configuration value given over dflow.yaml: Key is its
+// dflow.yaml key (backends.vm, temporal.address, ...), Source where it came
+// from (--vm-backend, TEMPORAL_ADDRESS), for the errors and `Where`.
+type Override struct{ Key, Value, Source string }
+
+// EnvOverrides are the values the environment sets: TEMPORAL_ADDRESS, as
+// the Temporal CLI reads it.
+func EnvOverrides() []Override {
+	if v := os.Getenv("TEMPORAL_ADDRESS"); v != "" {
+		return []Override{{"temporal.address", v, "TEMPORAL_ADDRESS"}}
+	}
+	return nil
+}
+
+// LoadConfig finds dflow.yaml from dir (the current directory when dir is
+// ""), loads it, applies the overrides in order (a later one wins) and
+// checks that every backend the result names can be built. A plugin path in
+// an override is relative to the current directory, not to the project.
+func LoadConfig(dir string, overrides ...Override) (deploy.Config, error) {
+	given := dir
+	if dir == "" {
+		dir = "."
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return deploy.Config{}, err
+	}
+	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+		return deploy.Config{}, fmt.Errorf("--project %s: not a directory", given)
+	}
+	path, err := deploy.Find(abs)
+	if err != nil {
+		return deploy.Config{}, err
+	}
+	root := abs
+	if path != "" {
+		root = filepath.Dir(path)
+	}
+	cfg, err := deploy.Load(path, root)
+	if err != nil {
+		return deploy.Config{}, err
+	}
+	for _, o := range overrides {
+		v := o.Value
+		if plugin.IsPlugin(v) && !filepath.IsAbs(v) {
+			if a, err := filepath.Abs(v); err == nil {
+				v = a
+			}
+		}
+		if err := cfg.Set(o.Key, v, o.Source); err != nil {
+			return deploy.Config{}, err
+		}
+	}
+	if err := CheckConfig(cfg); err != nil {
+		return deploy.Config{}, err
+	}
+	return cfg, nil
+}
+
+// BuildEnvVars are passed from the operator's environment to the build: the
+// worker that builds may have been started by another shell.
+var BuildEnvVars = []string{"CABAL_DIR", "CABAL_CONFIG", "PATH", "HOME", "GHC_PACKAGE_PATH", "GHC_ENVIRONMENT", "STACK_ROOT", "LANG", "LC_ALL"}
+
+// BuildEnv is this process's values of BuildEnvVars, as KEY=VALUE.
+func BuildEnv() []string {
+	var env []string
+	for _, k := range BuildEnvVars {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// InputError is bad input found before anything started (a count out of
+// bounds, a node that does not exist): the command changed nothing, and
+// dflow exits 2.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
