@@ -173,7 +173,7 @@ func (a *Activities) PickTarget(ctx context.Context, ref deploy.ConfigRef, p Pic
 	}
 	switch {
 	case p.Kind == deploy.ReleaseRollback:
-		r, err := deploy.RollbackTarget(st, p.Version)
+		r, _, err := deploy.RollbackTarget(st, p.Version) // the CLI warned already
 		if err != nil {
 			return bad("%v", err)
 		}

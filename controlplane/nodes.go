@@ -362,3 +362,17 @@ func Unhealthy(vs []deploy.Verdict) []int {
 	}
 	return bad
 }
+
+// CheckRollback checks, before any workflow starts, that a rollback (to
+// version, or "" for the previous release) has somewhere to go: when it has
+// not, an *InputError. warning says when version was once rolled back from.
+func CheckRollback(ctx context.Context, cfg deploy.Config, version string) (warning string, err error) {
+	inv, err := ReadInventory(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	if _, warning, err = deploy.RollbackTarget(inv.State, version); err != nil {
+		return "", &InputError{fmt.Errorf("rollback: %w", err)}
+	}
+	return warning, nil
+}

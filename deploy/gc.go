@@ -75,19 +75,14 @@ type GCPlan struct {
 }
 
 // RollbackChain is the releases successive `rollback`s go back to, in
-// order (deploy.RollbackTarget applied again and again).
+// order: what served before the current release, newest first (Served).
 func RollbackChain(s State) []Release {
+	stack, _ := Served(s)
 	var chain []Release
-	seen := map[int]bool{}
-	for {
-		r, err := RollbackTarget(s, "")
-		if err != nil || seen[r.ID] {
-			return chain
-		}
-		seen[r.ID] = true
-		chain = append(chain, r)
-		s.Current = r.ID
+	for i := len(stack) - 2; i >= 0; i-- {
+		chain = append(chain, stack[i])
 	}
+	return chain
 }
 
 // PlanGC picks what gc removes from the nodes and the control plane's

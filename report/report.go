@@ -121,6 +121,7 @@ func Health(w io.Writer, stats []deploy.HealthStats, now time.Time) error {
 // Releases is `dflow releases`: the history, the current one marked.
 func Releases(w io.Writer, st deploy.State) error {
 	tw := table(w, "ID", "KIND", "VERSION", "DIGEST", "WHO", "WHEN", "TOOK", "OUTCOME")
+	serving := deploy.ServingRelease(st)
 	for _, r := range st.Releases {
 		took := "-"
 		if !r.Finished.IsZero() {
@@ -131,8 +132,8 @@ func Releases(w io.Writer, st deploy.State) error {
 			kind += fmt.Sprintf(" to %d", r.Of)
 		}
 		outcome := r.Outcome
-		if r.ID == st.Current {
-			outcome += " (current)"
+		if r.ID == serving {
+			outcome += " (serving)"
 		}
 		if r.Error != "" {
 			outcome += ": " + firstLine(r.Error)

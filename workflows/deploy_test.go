@@ -272,7 +272,7 @@ func TestDeployRollbackRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, all("v1", 3), f.serving(t))
 	_, err = f.deploy(t, deploy.ReleaseRollback, "", f.cfg)
-	require.ErrorContains(t, err, "nothing older to roll back to")
+	require.ErrorContains(t, err, "nothing further back to roll back to")
 	require.Equal(t, all("v1", 3), f.serving(t))
 
 	res, err := f.deploy(t, deploy.ReleaseRestart, "", f.cfg)

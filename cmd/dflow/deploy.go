@@ -67,9 +67,11 @@ func deployUpdateCmd(name, short string) *cobra.Command {
 
 func newRollbackCmd() *cobra.Command {
 	cmd := rolloutCmd(deploy.ReleaseRollback, "rollback", "Roll back to the previous release (again: further back)",
-		`Roll every node back to the release before the current one, through the same zero-downtime
-switch as deploy (no rebuild: the bundle comes from the control plane's artifact store).
-Calling rollback again goes further back. --version picks a release by its commit hash.`,
+		`Undo the current release: roll every node back to the version it replaced, through the
+same zero-downtime switch as deploy (no rebuild: the bundle comes from the control plane's
+artifact store). Calling rollback again walks further back through what served, skipping
+versions that were rolled back from. --version picks a kept build by its commit hash
+(warned when it was once rolled back from); the next rollback undoes that too.`,
 		`  dflow rollback
   dflow rollback --version 3f2a9c1`)
 	cmd.Flags().String("version", "", "roll back to the release of this commit `HASH` (at least 7 characters)")
@@ -103,6 +105,19 @@ func rolloutCmd(kind, use, short, long, example string) *cobra.Command {
 			}
 			if w, _ := cmd.Flags().GetBool("watch"); w {
 				return watchAndDeploy(cmd, req)
+			}
+			if kind == deploy.ReleaseRollback {
+				cfg, err := loadConfig(cmd)
+				if err != nil {
+					return err
+				}
+				warning, err := controlplane.CheckRollback(cmd.Context(), cfg, req.Version)
+				if err != nil {
+					return err
+				}
+				if warning != "" {
+					fmt.Fprintln(os.Stderr, "dflow: warning:", warning)
+				}
 			}
 			return runOp(cmd, use, workflows.Deploy, deployInput(req), printRelease)
 		},
