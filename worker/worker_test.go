@@ -169,9 +169,17 @@ func TestDeployOnARealServer(t *testing.T) {
 	require.Equal(t, testsuite.Git(t, project, "rev-parse", "HEAD"), res.Release.Version)
 	exec("rollback", workflows.Deploy, workflows.DeployRequest{Config: cfg, Kind: deploy.ReleaseRollback, Who: "test"}, &res)
 	require.Equal(t, t1.Version, res.Release.Version)
+	// set 3: the new node is brought to the current release (the rollback's
+	// target) before set ends.
+	exec("provision-converge", workflows.Provision, workflows.ProvisionRequest{Config: cfg, Op: workflows.OpSet, Count: 3}, &pres)
+	require.Len(t, pres.Created, 1)
+	require.Equal(t, t1.Version, pres.Version)
+	require.Len(t, pres.Provisioned, 1)
+	require.Equal(t, t1.Version, pres.Provisioned[0].Version)
+	require.NotEmpty(t, pres.Provisioned[0].Serving)
 	var stopped []workflows.StoppedOn
 	exec("stop", workflows.Stop, workflows.StopRequest{Config: cfg}, &stopped)
-	require.Len(t, stopped, 2)
+	require.Len(t, stopped, 3)
 	for _, s := range stopped {
 		require.Len(t, s.Stopped, 1)
 	}

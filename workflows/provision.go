@@ -29,11 +29,24 @@ type ProvisionRequest struct {
 type ProvisionResult struct {
 	Created   []deploy.Node `json:"created,omitempty"`
 	Destroyed []deploy.Node `json:"destroyed,omitempty"`
+	// Release is the release the created nodes were brought to (0: the
+	// cluster has none yet, and they serve nothing); Provisioned is what
+	// its rollout did on each of them.
+	Release     int           `json:"release,omitempty"`
+	Version     string        `json:"version,omitempty"`
+	Provisioned []NodeOutcome `json:"provisioned,omitempty"`
 }
 
-// Provision creates and destroys nodes. Every step is idempotent, so after a
-// crash of the worker or the control plane the workflow resumes and ends
-// with exactly the nodes asked for.
+// changeConverge: set and cycle bring the nodes they create to the
+// cluster's current release (before it, they were left empty until a
+// repair or a deploy).
+const changeConverge = "provision-converge"
+
+// Provision creates and destroys nodes, and brings every node it creates
+// to the cluster's current release (copy, start, gate, switch: a rollout of
+// that release to the new nodes) before it ends. Every step is idempotent,
+// so after a crash of the worker or the control plane the workflow resumes
+// and ends with exactly the nodes asked for.
 func Provision(ctx workflow.Context, req ProvisionRequest) (ProvisionResult, error) {
 	var res ProvisionResult
 	t, release, err := beginOp(ctx, req.Op, req.Config)
@@ -120,6 +133,29 @@ func Provision(ctx workflow.Context, req ProvisionRequest) (ProvisionResult, err
 			t.event(ctx, n.Index, "node %d up at %s (agent %s)", n.Index, n.Address, n.AgentURL)
 		}
 	}
+	if len(res.Created) > 0 && workflow.GetVersion(ctx, changeConverge, workflow.DefaultVersion, 1) == 1 {
+		if err := converge(ctx, t, cfg, inv.State, &res); err != nil {
+			return res, err
+		}
+	}
 	t.step(ctx, "done", 0)
 	return res, nil
+}
+
+// converge rolls the cluster's current release out to the nodes res
+// created, as a repair does; with no release yet it says so.
+func converge(ctx workflow.Context, t *tracker, cfg deploy.Config, st deploy.State, res *ProvisionResult) error {
+	cur, ok := st.CurrentRelease()
+	if !ok {
+		t.event(ctx, -1, "the cluster has no release yet: the new nodes serve nothing until `dflow deploy`")
+		return nil
+	}
+	res.Release, res.Version = cur.ID, cur.Version
+	t.event(ctx, -1, "starting release %d (version %s) on %s", cur.ID, deploy.ShortVersion(cur.Version), nodeList(res.Created))
+	out, err := newRollout(t, cfg, cur, decideNodeSteps(ctx)).run(ctx, res.Created)
+	res.Provisioned = out
+	if err != nil {
+		return fmt.Errorf("bring the new nodes to release %d (version %s): %w", cur.ID, deploy.ShortVersion(cur.Version), err)
+	}
+	return nil
 }

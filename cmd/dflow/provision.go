@@ -20,7 +20,9 @@ func newSetCmd() *cobra.Command {
 		Short: "Converge the cluster to COUNT nodes",
 		Long: `Converge the cluster to COUNT nodes: create the nodes missing among indices
 0..COUNT-1 (and bring back dead ones), destroy the nodes at indices COUNT and above,
-highest first. Runs as a durable workflow: Ctrl-C stops following, not the work.`,
+highest first. Every node it creates is brought to the cluster's current release (copy,
+start, gate, switch) before set returns. Runs as a durable workflow: Ctrl-C stops
+following, not the work.`,
 		Example: `  dflow set 3                     # three local nodes, indices 0, 1, 2
   dflow set 1                     # keep node 0 only
   dflow set 5 --wait              # queue behind a running operation`,
@@ -39,7 +41,7 @@ highest first. Runs as a durable workflow: Ctrl-C stops following, not the work.
 }
 
 func newCycleCmd() *cobra.Command {
-	return indexCmd(workflows.OpCycle, "Recreate the node at INDEX (same index and address, fresh node)",
+	return indexCmd(workflows.OpCycle, "Recreate the node at INDEX (same index and address, fresh node, the current release)",
 		`  dflow cycle 2
   dflow cycle --index 2`)
 }
@@ -115,6 +117,12 @@ func provision(cmd *cobra.Command, req workflows.ProvisionRequest, command strin
 		inv, err := controlplane.ReadInventory(cmd.Context(), cfg)
 		if err == nil {
 			fmt.Printf("%d created, %d destroyed; the cluster has %d nodes (%s)\n", len(res.Created), len(res.Destroyed), len(inv.State.Nodes), controlplane.Indices(inv.State.Nodes))
+			switch {
+			case len(res.Created) > 0 && res.Release != 0:
+				fmt.Printf("the new nodes (%s) serve release %d (version %s)\n", controlplane.Indices(res.Created), res.Release, deploy.ShortVersion(res.Version))
+			case len(res.Created) > 0:
+				fmt.Println("the cluster has no release yet: the new nodes serve nothing until `dflow deploy`")
+			}
 		}
 		return err
 	})

@@ -1,0 +1,68 @@
+package main_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/distributive-flow/dflow/testsuite"
+	"github.com/stretchr/testify/require"
+)
+
+// TestDay2EndToEnd is what an operator does after the first deploy, on
+// three local nodes with examples/hello: rollbacks return to what served
+// before (deploy v1, v2, rollback, v3, rollback: v1, not v2), and the nodes
+// set and cycle create serve the current release when the command returns,
+// while a client that does not retry sees no failure on the nodes that
+// served throughout.
+func TestDay2EndToEnd(t *testing.T) {
+	t.Parallel() // its own project, control plane, addresses and ports
+	port := testsuite.FreePort(t)
+	p := helloProject(t, fmt.Sprintf("app:\n  port: %d\n  drain_timeout: 5s\n  stop_grace: 5s\n", port))
+	p.run("set", "3")
+
+	v1 := testsuite.Git(t, p.dir, "rev-parse", "HEAD")
+	p.run("deploy")
+	v2 := p.commit(2)
+	p.run("deploy")
+	p.run("rollback")
+	p.requireServing(v1)
+	v3 := p.commit(3)
+	p.run("deploy")
+	p.requireServing(v3)
+	out, errOut := p.run("rollback")
+	require.Contains(t, out, "version "+v1[:12], "the rollback undoes v3: back to v1, which served before it (not v2, rolled back from)\n%s", errOut)
+	p.requireServing(v1)
+	errOut, code := p.fail("rollback")
+	require.Equal(t, 2, code, "nothing further back is bad input, found before any workflow")
+	require.Contains(t, errOut, "nothing further back")
+	out, _ = p.run("releases")
+	require.Regexp(t, `rollback to 1 .* succeeded \(serving\)`, out)
+	_, errOut = p.run("rollback", "--version", v2)
+	require.Contains(t, errOut, "was rolled back from before", "going back to a version rolled back from is warned")
+	p.requireServing(v2)
+	p.run("rollback")
+	p.requireServing(v1)
+
+	// Nodes 0 and 2 serve throughout; set and cycle must not disturb them.
+	var urls []string
+	for _, r := range p.versions() {
+		if r.Index != 1 {
+			urls = append(urls, r.AppURL)
+		}
+	}
+	l := testsuite.StartLoad(t, urls, testsuite.LoadOptions{Workers: 2, Pause: 5 * time.Millisecond})
+
+	out, errOut = p.run("set", "5")
+	require.Contains(t, out, "the new nodes (3,4) serve release", errOut)
+	p.requireServing(v1) // all five, through versions and the app itself
+	require.Len(t, p.versions(), 5)
+	out, errOut = p.run("cycle", "1")
+	require.Contains(t, out, "the new nodes (1) serve release", errOut)
+	p.requireServing(v1)
+
+	l.Stop()
+	t.Logf("load: %d ok, %d failed", l.OK(), l.Failed())
+	require.Zero(t, l.Failed(), "failed requests: %v", l.Sample())
+	require.Greater(t, l.OK(), int64(100), "the load really ran")
+}
