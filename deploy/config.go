@@ -36,6 +36,7 @@ type Config struct {
 	App      App      `json:"app" yaml:"app"`
 	Deploy   Rollout  `json:"deploy" yaml:"deploy"`
 	Verify   Verify   `json:"verify" yaml:"verify"`
+	Repair   Repair   `json:"repair" yaml:"repair"`
 	Temporal Temporal `json:"temporal" yaml:"temporal"`
 	// Revision is the config revision in the Store that holds this
 	// configuration whole (with app.env's values, which never travel in
@@ -133,6 +134,60 @@ func (a App) ProxyMode() string {
 type Rollout struct {
 	// Parallel is how many nodes switch to the new version at once.
 	Parallel int `json:"parallel" yaml:"parallel"`
+	// StuckTimeout is how long a rollout paused on a stuck node step (one
+	// that exhausted its retries) waits for an operator's decision
+	// (`dflow deploy retry | skip-node INDEX | abort`) before StuckAction.
+	StuckTimeout Duration `json:"stuck_timeout" yaml:"stuck_timeout"`
+	// StuckAction is what an unattended stuck rollout does when
+	// StuckTimeout passes: StuckAbort (undo what switched) or StuckSkip
+	// (leave the node out and go on).
+	StuckAction string `json:"stuck_action" yaml:"stuck_action"`
+}
+
+// Rollout.StuckAction values.
+const (
+	StuckAbort = "abort"
+	StuckSkip  = "skip-node"
+)
+
+// Repair configures repair (and its watch), chaos-monkey and cycle: how
+// much of the cluster they may take out of service at once.
+type Repair struct {
+	// MaxUnavailable bounds how many nodes repair, chaos-monkey and cycle
+	// take out of service at once: a whole number of nodes ("1", the
+	// default) or a percentage of the desired count ("34%", rounded down,
+	// at least 1).
+	MaxUnavailable string `json:"max_unavailable" yaml:"max_unavailable"`
+	// RollbackOnVersionFault lets `repair --watch` roll back (once) when the
+	// current release fails verify on a majority of its nodes.
+	RollbackOnVersionFault bool `json:"rollback_on_version_fault" yaml:"rollback_on_version_fault"`
+}
+
+// Unavailable is how many of count nodes may be out of service at once
+// (see MaxUnavailable): at least 1, at most count.
+func (r Repair) Unavailable(count int) int {
+	n, _ := parseUnavailable(r.MaxUnavailable, count)
+	return min(max(n, 1), max(count, 1))
+}
+
+// parseUnavailable reads a max_unavailable value: "N" or "P%" of count.
+func parseUnavailable(s string, count int) (int, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 1, nil
+	}
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 1 || n > 100 {
+			return 0, fmt.Errorf("%q: want a percentage from 1%% to 100%%", s)
+		}
+		return count * n / 100, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%q: want a whole number of nodes (at least 1) or a percentage such as 34%%", s)
+	}
+	return n, nil
 }
 
 // Verify configures verify: a node's (health, threshold).
@@ -200,7 +255,8 @@ var schema = map[string]string{
 	"app": "map", "app.port": "int", "app.mode": "string", "app.health": "string", "app.executable": "string",
 	"app.args": "list", "app.env": "list", "app.secrets": "list", "app.secrets_file": "string", "app.ready_probes": "int", "app.ready_timeout": "duration",
 	"app.drain_timeout": "duration", "app.stop_grace": "duration",
-	"deploy": "map", "deploy.parallel": "int",
+	"deploy": "map", "deploy.parallel": "int", "deploy.stuck_timeout": "duration", "deploy.stuck_action": "string",
+	"repair": "map", "repair.max_unavailable": "string", "repair.rollback_on_version_fault": "bool",
 	"verify": "map", "verify.program": "string", "verify.probes": "int", "verify.timeout": "duration",
 	"verify.threshold": "int",
 	"temporal":         "map", "temporal.address": "string", "temporal.namespace": "string",
@@ -221,7 +277,8 @@ func Default(dir string) Config {
 			Port: 8080, Mode: ModeHTTP, Health: "/health", ReadyProbes: 3,
 			ReadyTimeout: Duration(30 * time.Second), DrainTimeout: Duration(30 * time.Second), StopGrace: Duration(10 * time.Second),
 		},
-		Deploy:   Rollout{Parallel: 1},
+		Deploy:   Rollout{Parallel: 1, StuckTimeout: Duration(15 * time.Minute), StuckAction: StuckAbort},
+		Repair:   Repair{MaxUnavailable: "1"},
 		Verify:   Verify{Probes: 5, Timeout: Duration(time.Second), Threshold: 100},
 		Temporal: Temporal{Namespace: "default", TaskQueue: "dflow", UI: "127.0.0.1:8233"},
 	}
@@ -403,6 +460,12 @@ func (c *Config) walk(file, prefix string, m *yaml.Node) error {
 				return bad("want a whole number, got %q", v.Value)
 			}
 			c.setInt(key, n)
+		case "bool":
+			b, err := parseBool(v.Value)
+			if v.Kind != yaml.ScalarNode || err != nil {
+				return bad("want true or false, got %s", describe(v))
+			}
+			*c.boolField(key) = b
 		case "string":
 			if v.Kind != yaml.ScalarNode {
 				return bad("want a single value, got %s", describe(v))
@@ -500,6 +563,10 @@ func (c *Config) stringField(key string) *string {
 	switch key {
 	case "name":
 		return &c.Name
+	case "deploy.stuck_action":
+		return &c.Deploy.StuckAction
+	case "repair.max_unavailable":
+		return &c.Repair.MaxUnavailable
 	case "package":
 		return &c.Package
 	case "image":
@@ -572,6 +639,24 @@ func (c *Config) intField(key string) *int {
 
 func (c *Config) setInt(key string, n int) { *c.intField(key) = n }
 
+func (c *Config) boolField(key string) *bool {
+	switch key {
+	case "repair.rollback_on_version_fault":
+		return &c.Repair.RollbackOnVersionFault
+	}
+	return nil
+}
+
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "yes", "on":
+		return true, nil
+	case "false", "no", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q: want true or false", s)
+}
+
 func (c *Config) listField(key string) *[]string {
 	switch key {
 	case "target":
@@ -606,6 +691,8 @@ func (c *Config) durationField(key string) *Duration {
 		return &c.App.StopGrace
 	case "verify.timeout":
 		return &c.Verify.Timeout
+	case "deploy.stuck_timeout":
+		return &c.Deploy.StuckTimeout
 	}
 	return nil
 }
@@ -634,6 +721,8 @@ func (c Config) Get(key string) string {
 		return c.durationField(key).String()
 	case "size":
 		return c.sizeField(key).String()
+	case "bool":
+		return strconv.FormatBool(*c.boolField(key))
 	}
 	return ""
 }
@@ -669,6 +758,12 @@ func (c *Config) Set(key, value, source string) error {
 			return &ConfigError{File: source, Key: key, Msg: err.Error()}
 		}
 		*c.sizeField(key) = n
+	case "bool":
+		b, err := parseBool(value)
+		if err != nil {
+			return &ConfigError{File: source, Key: key, Msg: err.Error()}
+		}
+		*c.boolField(key) = b
 	}
 	if c.sources == nil {
 		c.sources = map[string]string{}
@@ -825,6 +920,15 @@ func (c Config) Validate() error {
 	}
 	if p := c.Deploy.Parallel; p < 1 || p > 1000 {
 		return bad("deploy.parallel", "%d is out of range (1-1000)", p)
+	}
+	if c.Deploy.StuckTimeout <= 0 {
+		return bad("deploy.stuck_timeout", "must be longer than 0s")
+	}
+	if a := c.Deploy.StuckAction; a != StuckAbort && a != StuckSkip {
+		return bad("deploy.stuck_action", "%q: want %s (undo what switched) or %s (leave the stuck node out and go on)", a, StuckAbort, StuckSkip)
+	}
+	if _, err := parseUnavailable(c.Repair.MaxUnavailable, 1); err != nil {
+		return bad("repair.max_unavailable", "%v", err)
 	}
 	if a := c.Temporal.Address; a != "" {
 		if err := hostPort(a); err != nil {

@@ -76,6 +76,11 @@ func TestParseBad(t *testing.T) {
 		{"bad temporal address", "temporal:\n  address: localhost\n", `dflow.yaml:2: temporal.address: "localhost": want HOST:PORT`},
 		{"bad ui port", "temporal:\n  ui: 127.0.0.1:http\n", `dflow.yaml:2: temporal.ui: "127.0.0.1:http": port "http" is not a number`},
 		{"frontend without a port", "temporal:\n  frontend: 0.0.0.0\n", `dflow.yaml:2: temporal.frontend: "0.0.0.0": want HOST:PORT`},
+		{"max_unavailable zero", "repair:\n  max_unavailable: 0\n", `dflow.yaml:2: repair.max_unavailable: "0": want a whole number of nodes`},
+		{"max_unavailable over 100%", "repair:\n  max_unavailable: 150%\n", `dflow.yaml:2: repair.max_unavailable: "150%": want a percentage from 1% to 100%`},
+		{"rollback_on_version_fault not a bool", "repair:\n  rollback_on_version_fault: maybe\n", "dflow.yaml:2: repair.rollback_on_version_fault: want true or false"},
+		{"unknown stuck action", "deploy:\n  stuck_action: retry\n", `dflow.yaml:2: deploy.stuck_action: "retry": want abort`},
+		{"stuck_timeout zero", "deploy:\n  stuck_timeout: 0s\n", "dflow.yaml:2: deploy.stuck_timeout: must be longer than 0s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,6 +90,26 @@ func TestParseBad(t *testing.T) {
 			var ce *ConfigError
 			require.True(t, errors.As(err, &ce))
 		})
+	}
+}
+
+func TestRepairUnavailable(t *testing.T) {
+	tests := []struct {
+		value string
+		count int
+		want  int
+	}{
+		{"1", 3, 1},
+		{"2", 5, 2},
+		{"5", 3, 3},    // never more than the cluster
+		{"34%", 3, 1},  // 1.02 rounds down
+		{"50%", 10, 5}, // half
+		{"10%", 3, 1},  // 0.3 rounds down to 0, at least 1
+		{"100%", 4, 4}, // all of it, when asked for
+		{"", 3, 1},     // the default
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, Repair{MaxUnavailable: tt.value}.Unavailable(tt.count), "%q of %d", tt.value, tt.count)
 	}
 }
 

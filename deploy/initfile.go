@@ -75,6 +75,12 @@ app:
 
 deploy:
   parallel: 1            # how many nodes switch to the new version at once
+  stuck_timeout: 15m     # a node step that exhausted its retries pauses the rollout this long for an operator (dflow deploy retry|skip-node|abort)
+  stuck_action: abort    # then: abort (undo what switched) or skip-node (leave the node out and go on)
+
+repair:
+  max_unavailable: 1     # nodes repair, chaos-monkey and cycle take out of service at once: a number or a percentage (34%%)
+  rollback_on_version_fault: false # repair --watch rolls back once when the current release fails verify on most nodes
 
 verify:
   program: ""            # a program printing "health threshold" per node (DFLOW_APP_URL, ...); "" = the built-in probe
