@@ -277,15 +277,28 @@ func (cp *Client) Follow(ctx context.Context, label, id, runID string, result an
 			fmt.Fprintf(w, "\n%s: stopped following; the operation goes on. `dflow follow` watches it again, `dflow cancel` stops it.\n", label)
 			return ErrDetached
 		}
-		if lost || (err != nil && cp.embedded && unavailable(err)) {
+		if lost || (err != nil && !ended(err)) {
+			// The workflow did not end: following it broke (the control
+			// plane died, or answered oddly while it restarted). Follow
+			// it again; it goes on where it stopped.
 			restarts++
 			if restarts > maxRestarts {
-				return fmt.Errorf("%s: the control plane went away %d times; giving up following (the workflow goes on: `dflow follow`): %v", label, restarts, err)
+				return fmt.Errorf("%s: lost the control plane %d times; giving up following (the workflow goes on: `dflow follow`): %v", label, restarts, err)
 			}
 			view.clear()
-			fmt.Fprintf(w, "%s: the control plane went away; starting it again (the workflow resumes where it stopped)\n", label)
-			if derr := cp.dial(ctx); derr != nil {
-				return fmt.Errorf("%s: restart the control plane: %w", label, derr)
+			if cp.embedded {
+				if _, ok, _ := devserver.Status(cp.cfg.StateDir()); lost || !ok || unavailable(err) {
+					fmt.Fprintf(w, "%s: the control plane went away; starting it again (the workflow resumes where it stopped)\n", label)
+					if derr := cp.dial(ctx); derr != nil {
+						return fmt.Errorf("%s: restart the control plane: %w", label, derr)
+					}
+					continue
+				}
+			}
+			fmt.Fprintf(w, "%s: following broke off (%v); following again\n", label, err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Duration(restarts) * 500 * time.Millisecond):
 			}
 			continue
 		}
@@ -297,6 +310,20 @@ func (cp *Client) Follow(ctx context.Context, label, id, runID string, result an
 		fmt.Fprintf(w, "%s: done in %s\n", label, time.Since(start).Round(10*time.Millisecond))
 		return nil
 	}
+}
+
+// ended tells whether err, from a workflow run's Get, means that the run
+// ended (failed, was canceled, terminated or timed out) rather than that
+// waiting for it broke off.
+func ended(err error) bool {
+	var wee *temporal.WorkflowExecutionError
+	var app *temporal.ApplicationError
+	var canceled *temporal.CanceledError
+	var terminated *temporal.TerminatedError
+	var timeout *temporal.TimeoutError
+	var nf *serviceerror.NotFound
+	return errors.As(err, &wee) || errors.As(err, &app) || errors.As(err, &canceled) ||
+		errors.As(err, &terminated) || errors.As(err, &timeout) || errors.As(err, &nf)
 }
 
 // unavailable tells whether err means the frontend could not be reached.

@@ -80,6 +80,7 @@ func TestFaultsDuringDeploys(t *testing.T) {
 		t.Logf("round %d: %s killed %s after start; the deploy %s in %s", round+1, fault, delay, map[bool]string{true: "completed", false: "failed"}[err == nil], time.Since(start).Round(100*time.Millisecond))
 		if err != nil {
 			// It failed: it must say why, and have gone back where it had switched.
+			t.Logf("round %d: the deploy's output:\n%s", round+1, out.String())
 			require.NotContains(t, out.String(), "panic", out.String())
 		}
 		if victim != "" {
