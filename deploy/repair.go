@@ -3,6 +3,7 @@ package deploy
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -49,6 +50,10 @@ const (
 func (h NodeHealth) Healthy() bool {
 	return h.problem() == ""
 }
+
+// RepairProblem says why repair would replace the node ("" when it would
+// not).
+func RepairProblem(h NodeHealth) string { return h.problem() }
 
 // problem says why the node must be replaced ("" when it need not).
 func (h NodeHealth) problem() string {
@@ -98,11 +103,74 @@ type RepairPlan struct {
 	Provision []int `json:"provision,omitempty"`
 	// Notes are things seen and left alone.
 	Notes []string `json:"notes,omitempty"`
+	// Batches orders the work: each is a set of indices (ascending) that
+	// are destroyed, created and provisioned together before the next
+	// batch begins. The first holds the nodes that serve nothing anyway
+	// (gone, agent silent, process dead, missing); the nodes that still
+	// serve follow, at most RepairPolicy.MaxUnavailable at a time. Nil
+	// (no bound): everything at once.
+	Batches [][]int `json:"batches,omitempty"`
+	// VersionFault, when set, says the current release itself is
+	// unhealthy (it fails on a majority of the nodes that run it): the
+	// plan then destroys, creates and provisions nothing.
+	VersionFault string `json:"version_fault,omitempty"`
 }
 
 // Empty tells whether the plan does nothing.
 func (p RepairPlan) Empty() bool {
 	return len(p.Destroy) == 0 && len(p.Create) == 0 && len(p.Provision) == 0
+}
+
+// RepairPolicy is what PlanRepair decides by besides what it saw.
+type RepairPolicy struct {
+	// Current is the cluster's current release (nil: none yet).
+	Current *Release
+	// MaxUnavailable bounds how many nodes that still serve are taken out
+	// of service at once (Repair.Unavailable); 0: no bound, one batch (as
+	// repair did before the bound).
+	MaxUnavailable int
+	// VersionFaults tells a version fault from node faults (see
+	// RepairPlan.VersionFault); false: every failing node is a node fault
+	// (as repair did before).
+	VersionFaults bool
+}
+
+// inService tells whether the node at h still serves requests, however
+// badly (its serving process is alive), so that replacing it takes
+// capacity away.
+func (h NodeHealth) inService() bool {
+	return !h.Stale && h.Live && h.AgentOK && h.Serving != "" && h.ServingAlive
+}
+
+// versionFault finds a version fault: the current release fails (verify
+// fails, or its process died) on a majority of the nodes below count that
+// run it and whose agents answer. A corrupted executable is the node's
+// fault, not the version's: such a node counts as running the release,
+// not as failing.
+func versionFault(count int, seen []NodeHealth, cur *Release) string {
+	if cur == nil {
+		return ""
+	}
+	running, failing := 0, 0
+	var why []string
+	for _, h := range seen {
+		if h.Index >= count || h.Stale || !h.Live || !h.AgentOK || h.Serving == "" || h.ServingVersion != cur.Version {
+			continue
+		}
+		running++
+		if h.Checksum == ChecksumMismatch || h.Checksum == ChecksumMissing {
+			continue // the node's fault: it runs the release, but not as built
+		}
+		if !h.ServingAlive || (h.Verified && !h.Verdict.Healthy()) {
+			failing++
+			why = append(why, fmt.Sprintf("node %d: %s", h.Index, h.problem()))
+		}
+	}
+	if failing == 0 || 2*failing <= running {
+		return ""
+	}
+	return fmt.Sprintf("release %d (version %s) is unhealthy on %d of %d nodes (%s): roll back (dflow rollback) or fix it and deploy",
+		cur.ID, ShortVersion(cur.Version), failing, running, strings.Join(why, "; "))
 }
 
 // PlanRepair decides a repair round from the desired count, what was seen
@@ -120,8 +188,19 @@ func (p RepairPlan) Empty() bool {
 //     none serves, the cluster was stopped on purpose: left alone);
 //   - above count, recorded nodes that are gone are forgotten; live ones
 //     are left to `dflow set`.
-func PlanRepair(count int, seen []NodeHealth, hasCurrent bool) RepairPlan {
+//
+// With pol.VersionFaults, a release that fails on most of its nodes is a
+// version fault: nothing is planned but the fault. With pol.MaxUnavailable,
+// the work is ordered in Batches.
+func PlanRepair(count int, seen []NodeHealth, pol RepairPolicy) RepairPlan {
 	var p RepairPlan
+	if pol.VersionFaults {
+		if f := versionFault(count, seen, pol.Current); f != "" {
+			p.VersionFault = f
+			return p
+		}
+	}
+	hasCurrent := pol.Current != nil
 	at := map[int]NodeHealth{}
 	anyServing := false
 	for _, h := range seen {
@@ -171,7 +250,61 @@ func PlanRepair(count int, seen []NodeHealth, hasCurrent bool) RepairPlan {
 		}
 	}
 	sort.Slice(p.Destroy, func(a, b int) bool { return p.Destroy[a].Index < p.Destroy[b].Index })
+	if pol.MaxUnavailable > 0 {
+		p.Batches = batches(p, at, pol.MaxUnavailable)
+	}
 	return p
+}
+
+// batches orders p's work: first every index whose node serves nothing
+// anyway, then the ones that still serve, n at a time.
+func batches(p RepairPlan, at map[int]NodeHealth, n int) [][]int {
+	touched := map[int]bool{}
+	for _, a := range p.Destroy {
+		touched[a.Index] = true
+	}
+	for _, i := range p.Create {
+		touched[i] = true
+	}
+	for _, i := range p.Provision {
+		touched[i] = true
+	}
+	var out, serving []int
+	for i := range touched {
+		if h, ok := at[i]; ok && h.inService() && !p.destroys(i) {
+			// Provisioned only (it serves nothing of the release yet but
+			// runs), or healthy: no capacity lost.
+			out = append(out, i)
+			continue
+		}
+		if h, ok := at[i]; ok && h.inService() {
+			serving = append(serving, i)
+			continue
+		}
+		out = append(out, i)
+	}
+	sort.Ints(out)
+	sort.Ints(serving)
+	var bs [][]int
+	if len(out) > 0 {
+		bs = append(bs, out)
+	}
+	for len(serving) > 0 {
+		k := min(n, len(serving))
+		bs = append(bs, serving[:k])
+		serving = serving[k:]
+	}
+	return bs
+}
+
+// destroys tells whether p destroys the node at index i.
+func (p RepairPlan) destroys(i int) bool {
+	for _, a := range p.Destroy {
+		if a.Index == i {
+			return true
+		}
+	}
+	return false
 }
 
 // RepairSubjects pairs the recorded and the live nodes by index, ascending:

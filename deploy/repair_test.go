@@ -10,7 +10,7 @@ import (
 // well is a recorded, live node that serves and passes every check.
 func well(i int) NodeHealth {
 	return NodeHealth{Index: i, Node: Node{Index: i, ID: "n" + string(rune('0'+i))}, Recorded: true, Live: true, AgentOK: true,
-		Serving: "r1-v1", ServingAlive: true, Checksum: ChecksumOK, Verified: true, Verdict: Verdict{Health: 100, Threshold: 100}}
+		Serving: "r1-v1", ServingVersion: "v1", ServingAlive: true, Checksum: ChecksumOK, Verified: true, Verdict: Verdict{Health: 100, Threshold: 100}}
 }
 
 func with(h NodeHealth, f func(*NodeHealth)) NodeHealth { f(&h); return h }
@@ -85,7 +85,11 @@ func TestPlanRepair(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := PlanRepair(tt.count, tt.seen, tt.current)
+			pol := RepairPolicy{} // as repair did before the bound and version faults
+			if tt.current {
+				pol.Current = &Release{ID: 1, Version: "v1"}
+			}
+			p := PlanRepair(tt.count, tt.seen, pol)
 			var destroy []int
 			for _, d := range p.Destroy {
 				destroy = append(destroy, d.Index)
@@ -97,6 +101,76 @@ func TestPlanRepair(t *testing.T) {
 				require.Contains(t, p.Destroy[0].Reason, tt.reason)
 			}
 			require.Equal(t, len(destroy) == 0 && len(tt.create) == 0 && len(tt.provision) == 0, p.Empty())
+		})
+	}
+}
+
+// TestPlanRepairGuard: a release failing on most of its nodes is a version
+// fault (nothing destroyed); node faults are replaced with at most
+// MaxUnavailable serving nodes out at once, the already dead ones first.
+func TestPlanRepairGuard(t *testing.T) {
+	cur := &Release{ID: 4, Version: "v1"}
+	failsVerify := func(h *NodeHealth) { h.Verdict.Health = 0 }
+	crashed := func(h *NodeHealth) { h.ServingAlive, h.Verified = false, false }
+	corrupt := func(h *NodeHealth) { h.Checksum = ChecksumMismatch }
+	gone := func(h *NodeHealth) { h.Live, h.AgentOK = false, false }
+	tests := []struct {
+		name    string
+		count   int
+		seen    []NodeHealth
+		max     int
+		fault   string // a part of the version fault ("" none)
+		batches [][]int
+	}{
+		{name: "verify fails everywhere: a version fault", count: 3, max: 1,
+			seen:  []NodeHealth{with(well(0), failsVerify), with(well(1), failsVerify), with(well(2), failsVerify)},
+			fault: "release 4 (version v1) is unhealthy on 3 of 3 nodes"},
+		{name: "crashes on two of three: a version fault", count: 3, max: 1,
+			seen:  []NodeHealth{with(well(0), crashed), well(1), with(well(2), crashed)},
+			fault: "on 2 of 3 nodes"},
+		{name: "the only node fails verify: a version fault", count: 1, max: 1,
+			seen:  []NodeHealth{with(well(0), failsVerify)},
+			fault: "on 1 of 1 nodes"},
+		{name: "one of three fails verify: a node fault", count: 3, max: 1,
+			seen:    []NodeHealth{well(0), with(well(1), failsVerify), well(2)},
+			batches: [][]int{{1}}},
+		{name: "two of four: no majority, node faults one at a time", count: 4, max: 1,
+			seen:    []NodeHealth{with(well(0), failsVerify), well(1), with(well(2), failsVerify), well(3)},
+			batches: [][]int{{0}, {2}}},
+		{name: "corrupted executables are node faults, one at a time", count: 3, max: 1,
+			seen:    []NodeHealth{with(well(0), corrupt), with(well(1), corrupt), well(2)},
+			batches: [][]int{{0}, {1}}},
+		{name: "a crash beside a corrupted executable: node faults", count: 2, max: 1,
+			seen:    []NodeHealth{with(well(0), crashed), with(well(1), corrupt)},
+			batches: [][]int{{0}, {1}}},
+		{name: "max_unavailable 2 replaces two serving nodes at once", count: 3, max: 2,
+			seen:    []NodeHealth{with(well(0), corrupt), with(well(1), corrupt), with(well(2), corrupt)},
+			batches: [][]int{{0, 1}, {2}}},
+		{name: "dead nodes first, all at once; then serving ones", count: 4, max: 1,
+			seen:    []NodeHealth{with(well(0), corrupt), with(well(1), gone), with(well(2), func(h *NodeHealth) { h.AgentOK = false }), with(well(3), corrupt)},
+			batches: [][]int{{1, 2}, {0}, {3}}},
+		{name: "a missing node is in the first batch", count: 3, max: 1,
+			seen:    []NodeHealth{with(well(0), corrupt), well(1)},
+			batches: [][]int{{2}, {0}}},
+		{name: "gone agents do not count toward a version fault", count: 3, max: 1,
+			seen:  []NodeHealth{with(well(0), gone), with(well(1), gone), with(well(2), failsVerify)},
+			fault: "on 1 of 1 nodes"},
+		{name: "another version failing is not this release's fault", count: 2, max: 1,
+			seen:    []NodeHealth{with(well(0), func(h *NodeHealth) { h.ServingVersion = "v0"; h.Verdict.Health = 0 }), well(1)},
+			batches: [][]int{{0}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := PlanRepair(tt.count, tt.seen, RepairPolicy{Current: cur, MaxUnavailable: tt.max, VersionFaults: true})
+			if tt.fault != "" {
+				require.Contains(t, p.VersionFault, tt.fault)
+				require.Contains(t, p.VersionFault, "roll back (dflow rollback)")
+				require.True(t, p.Empty(), "a version fault destroys nothing")
+				require.Empty(t, p.Batches)
+				return
+			}
+			require.Empty(t, p.VersionFault)
+			require.Equal(t, tt.batches, p.Batches)
 		})
 	}
 }

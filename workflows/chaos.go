@@ -25,6 +25,10 @@ type ChaosRequest struct {
 	Who    string `json:"who"`
 }
 
+// changeChaosBound: repair.max_unavailable raises --min-healthy to
+// count - max_unavailable (runs recorded before it do not).
+const changeChaosBound = "chaos-max-unavailable"
+
 // DefaultMinHealthy is --min-healthy's default for a cluster of count
 // nodes: count-1 (only a whole cluster is attacked, one node at a time),
 // and at least 1 (a one-node cluster is never attacked).
@@ -69,6 +73,14 @@ func Chaos(ctx workflow.Context, req ChaosRequest) (ChaosResult, error) {
 	if res.MinHealthy < 0 {
 		res.MinHealthy = DefaultMinHealthy(count)
 	}
+	bound := ""
+	if workflow.GetVersion(ctx, changeChaosBound, workflow.DefaultVersion, 1) == 1 {
+		// repair.max_unavailable bounds chaos too: never below it.
+		if floor := count - cfg.Repair.Unavailable(count); res.MinHealthy < floor {
+			res.MinHealthy = floor
+			bound = fmt.Sprintf(" (repair.max_unavailable %d of %d nodes)", cfg.Repair.Unavailable(count), count)
+		}
+	}
 	var candidates []deploy.NodeHealth
 	res.Healthy = []int{}
 	for _, h := range insp.seen {
@@ -78,7 +90,7 @@ func Chaos(ctx workflow.Context, req ChaosRequest) (ChaosResult, error) {
 		}
 	}
 	if len(candidates) == 0 || len(candidates)-1 < res.MinHealthy {
-		res.Skipped = fmt.Sprintf("%d of %d nodes are healthy: a kill would leave %d, fewer than --min-healthy %d", len(candidates), count, max(len(candidates)-1, 0), res.MinHealthy)
+		res.Skipped = fmt.Sprintf("%d of %d nodes are healthy: a kill would leave %d, fewer than --min-healthy %d%s", len(candidates), count, max(len(candidates)-1, 0), res.MinHealthy, bound)
 		t.event(ctx, -1, "no kill: %s", res.Skipped)
 		t.step(ctx, "done", 0)
 		return res, nil

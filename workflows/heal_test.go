@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -24,6 +25,7 @@ import (
 	"github.com/distributive-flow/dflow/workflows"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -292,6 +294,9 @@ func TestRepairReplacesBrokenAndMissingNodes(t *testing.T) {
 	require.Contains(t, why[3], "died")
 	require.Equal(t, []int{0, 1, 2, 3, 4}, res.Plan.Create)
 	require.Equal(t, []int{0, 1, 2, 3, 4}, res.Plan.Provision)
+	// The nodes that served nothing anyway first, then the one that still
+	// served (its executable rotted), alone: repair.max_unavailable 1.
+	require.Equal(t, [][]int{{0, 1, 3, 4}, {2}}, res.Plan.Batches)
 	require.True(t, res.Whole)
 	require.Equal(t, "v2", res.Version)
 	require.Equal(t, all("v2", 5), f.serving(t))
@@ -312,6 +317,47 @@ func TestRepairReplacesBrokenAndMissingNodes(t *testing.T) {
 
 	res = f.repair(t)
 	require.True(t, res.Plan.Empty())
+}
+
+// A release that dies on every node is a version fault: repair destroys
+// nothing and fails saying so; repair --watch reports it once and, with
+// repair.rollback_on_version_fault, rolls back once.
+func TestRepairVersionFault(t *testing.T) {
+	f := newHealFleet(t, 3)
+	f.deploy(t, "v1")
+	f.deploy(t, "v2")
+	before := f.ids(t)
+	for i := range 3 {
+		f.killServing(t, i)
+	}
+	var res workflows.RepairResult
+	err := f.exec(t, "", workflows.Repair, workflows.RepairRequest{Config: f.cfg, Who: "test"}, &res)
+	require.Error(t, err)
+	var app *temporal.ApplicationError
+	require.True(t, errors.As(err, &app))
+	require.Equal(t, workflows.ErrVersionFault, app.Type())
+	require.Contains(t, app.Message(), "release 2 (version v2) is unhealthy on 3 of 3 nodes")
+	require.Contains(t, app.Message(), "roll back (dflow rollback)")
+	require.Equal(t, before, f.ids(t), "no node was destroyed")
+	st := f.state(t)
+	require.Len(t, st.Repairs, 1)
+	require.Contains(t, st.Repairs[0].Error, "unhealthy on 3 of 3 nodes")
+
+	// The watch without rollback_on_version_fault: reports, destroys nothing.
+	var wr workflows.WatchResult
+	require.NoError(t, f.exec(t, "", workflows.RepairWatch, workflows.RepairWatchRequest{Config: f.cfg, Interval: time.Second, MaxRounds: 2}, &wr))
+	require.Equal(t, workflows.WatchResult{Rounds: 2, Faults: 2}, wr)
+	require.Equal(t, before, f.ids(t))
+	require.Len(t, f.state(t).Repairs, 2, "a fault is recorded once per watch and release")
+
+	// With it: one rollback, to v1, and the cluster is healthy again.
+	f.cfg.Repair.RollbackOnVersionFault = true
+	require.NoError(t, f.exec(t, "", workflows.RepairWatch, workflows.RepairWatchRequest{Config: f.cfg, Interval: time.Second, MaxRounds: 2}, &wr))
+	require.Equal(t, workflows.WatchResult{Rounds: 2, Faults: 1}, wr)
+	require.Equal(t, all("v1", 3), f.serving(t))
+	rels := f.state(t).Releases
+	require.Equal(t, deploy.ReleaseRollback, rels[len(rels)-1].Kind)
+	require.Equal(t, "v1", rels[len(rels)-1].Version)
 }
 
 func TestRepairOfAClusterWithNothingDeployed(t *testing.T) {
@@ -366,6 +412,10 @@ func TestChaosAndRepairWatch(t *testing.T) {
 	require.NoError(t, f.exec(t, "", workflows.Chaos, workflows.ChaosRequest{Config: f.cfg, MinHealthy: -1}, &cr))
 	require.False(t, cr.Killed)
 	require.Contains(t, cr.Skipped, "fewer than --min-healthy 2")
+	// Asking for less does not go below repair.max_unavailable (1 of 3).
+	require.NoError(t, f.exec(t, "", workflows.Chaos, workflows.ChaosRequest{Config: f.cfg, MinHealthy: 0}, &cr))
+	require.False(t, cr.Killed)
+	require.Contains(t, cr.Skipped, "fewer than --min-healthy 2 (repair.max_unavailable 1 of 3 nodes)")
 
 	// A rampage of two rounds: the first round is refused by the guardrail too.
 	var rr workflows.RampageResult

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/distributive-flow/dflow/activities"
 	"github.com/distributive-flow/dflow/deploy"
@@ -93,6 +94,11 @@ func Provision(ctx workflow.Context, req ProvisionRequest) (ProvisionResult, err
 		destroy = []deploy.Node{n}
 		if req.Op == OpCycle {
 			create = []int{req.Index}
+			if workflow.GetVersion(ctx, changeCycleBound, workflow.DefaultVersion, 1) == 1 {
+				if err := cycleBound(ctx, t, cfg, req.Index); err != nil {
+					return res, err
+				}
+			}
 		}
 	default:
 		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("unknown provision op %q", req.Op), activities.ErrBadInput, nil)
@@ -140,6 +146,44 @@ func Provision(ctx workflow.Context, req ProvisionRequest) (ProvisionResult, err
 	}
 	t.step(ctx, "done", 0)
 	return res, nil
+}
+
+// changeCycleBound: cycle refuses to take a serving node out while
+// repair.max_unavailable nodes are out of service already.
+const changeCycleBound = "cycle-max-unavailable"
+
+// cycleBound refuses to cycle node index when, with it out of service, more
+// than repair.max_unavailable of the cluster's nodes would be (a node
+// already out of service may always be cycled: that loses nothing).
+func cycleBound(ctx workflow.Context, t *tracker, cfg deploy.Config, index int) error {
+	insp, err := inspect(ctx, t, cfg)
+	if err != nil {
+		return err
+	}
+	count := max(insp.state.Count, len(insp.state.Nodes))
+	var out []string
+	serving := false
+	seen := map[int]bool{}
+	for _, h := range insp.seen {
+		seen[h.Index] = true
+		switch {
+		case h.Index == index:
+			serving = h.Healthy() && h.Serving != ""
+		case h.Index < count && !h.Healthy():
+			out = append(out, fmt.Sprintf("node %d (%s)", h.Index, deploy.RepairProblem(h)))
+		}
+	}
+	for i := range count {
+		if !seen[i] {
+			out = append(out, fmt.Sprintf("node %d (missing)", i))
+		}
+	}
+	if limit := cfg.Repair.Unavailable(count); serving && len(out)+1 > limit {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"cycle %d: %d of %d nodes are out of service already (%s); taking node %d out too would exceed repair.max_unavailable %d: run `dflow repair` first, or raise repair.max_unavailable",
+			index, len(out), count, strings.Join(out, ", "), index, limit), activities.ErrBadInput, nil)
+	}
+	return nil
 }
 
 // converge rolls the cluster's current release out to the nodes res

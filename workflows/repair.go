@@ -2,11 +2,37 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/distributive-flow/dflow/deploy"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
+
+// changeRepairGuard: repair tells a version fault from node faults and
+// takes at most repair.max_unavailable serving nodes out at once. Runs
+// recorded before it plan as before (everything at once, every failing
+// node a node fault).
+const changeRepairGuard = "repair-guard"
+
+// ErrVersionFault is the failure type of a repair that found the current
+// release unhealthy on most of its nodes: nothing was destroyed.
+const ErrVersionFault = "VersionFault"
+
+// repairPolicy is the one workflow.GetVersion call for changeRepairGuard:
+// the policy PlanRepair decides by in this run.
+func repairPolicy(ctx workflow.Context, cfg deploy.Config, st deploy.State) deploy.RepairPolicy {
+	var pol deploy.RepairPolicy
+	if cur, ok := st.CurrentRelease(); ok {
+		pol.Current = &cur
+	}
+	if workflow.GetVersion(ctx, changeRepairGuard, workflow.DefaultVersion, 1) == 1 {
+		pol.MaxUnavailable = cfg.Repair.Unavailable(st.Count)
+		pol.VersionFaults = true
+	}
+	return pol
+}
 
 // RepairRequest asks for one repair round.
 type RepairRequest struct {
@@ -52,13 +78,22 @@ func Repair(ctx workflow.Context, req RepairRequest) (RepairResult, error) {
 	}
 	res.Seen = insp.seen
 	cur, hasCur := insp.state.CurrentRelease()
-	plan := deploy.PlanRepair(insp.state.Count, insp.seen, hasCur)
+	plan := deploy.PlanRepair(insp.state.Count, insp.seen, repairPolicy(ctx, cfg, insp.state))
 	res.Plan = plan
 	for _, n := range plan.Notes {
 		t.event(ctx, -1, "%s", n)
 	}
 	info := workflow.GetInfo(ctx)
 	rec := deploy.RepairRecord{Workflow: info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID}
+	if plan.VersionFault != "" {
+		// Replacing nodes cannot fix a bad release: destroy nothing.
+		t.event(ctx, -1, "%s; no node was destroyed", plan.VersionFault)
+		rec.At, rec.Error = workflow.Now(ctx).UTC(), plan.VersionFault
+		if err := workflow.ExecuteActivity(nctx, acts.RecordRepair, cfg.Ref(), rec, true).Get(ctx, &res.Recovered); err != nil {
+			return res, failed("record the repair", err)
+		}
+		return res, temporal.NewNonRetryableApplicationError(plan.VersionFault, ErrVersionFault, nil)
+	}
 	if plan.Empty() {
 		res.Whole = insp.whole()
 		t.event(ctx, -1, "%d of %d nodes healthy: nothing to repair", insp.healthy(), insp.state.Count)
@@ -81,6 +116,7 @@ func Repair(ctx workflow.Context, req RepairRequest) (RepairResult, error) {
 			rec.Provisioned = append(rec.Provisioned, o.Index)
 		}
 	}
+	slices.Sort(rec.Provisioned)
 	rec.Version = res.Version
 	if err != nil {
 		rec.Error = err.Error()
@@ -99,8 +135,55 @@ func Repair(ctx workflow.Context, req RepairRequest) (RepairResult, error) {
 	return res, nil
 }
 
-// heal carries out plan: destroy, create, provision, verify again.
+// heal carries out plan one batch after another (all at once when it has
+// no batches), then verifies what changed again.
 func heal(ctx workflow.Context, t *tracker, cfg deploy.Config, plan deploy.RepairPlan, insp inspection, cur deploy.Release, hasCur bool, res *RepairResult) error {
+	var targets []deploy.Node
+	batches := plan.Batches
+	if batches == nil {
+		batches = [][]int{nil} // nil: every index of the plan
+	}
+	for b, batch := range batches {
+		part := plan
+		if batch != nil {
+			part = planPart(plan, batch)
+			if len(batches) > 1 {
+				t.event(ctx, -1, "batch %d of %d: %s (at most %d serving node(s) out at once: repair.max_unavailable)", b+1, len(batches), nodeIndexList(batch), cfg.Repair.Unavailable(insp.state.Count))
+			}
+		}
+		ts, err := healBatch(ctx, t, cfg, part, insp, cur, hasCur, res)
+		targets = append(targets, ts...)
+		if err != nil {
+			return err
+		}
+	}
+	return verifyHealed(ctx, t, cfg, plan, insp, targets, res)
+}
+
+// planPart is the part of plan for the indices in batch.
+func planPart(plan deploy.RepairPlan, batch []int) deploy.RepairPlan {
+	var part deploy.RepairPlan
+	for _, a := range plan.Destroy {
+		if slices.Contains(batch, a.Index) {
+			part.Destroy = append(part.Destroy, a)
+		}
+	}
+	for _, i := range plan.Create {
+		if slices.Contains(batch, i) {
+			part.Create = append(part.Create, i)
+		}
+	}
+	for _, i := range plan.Provision {
+		if slices.Contains(batch, i) {
+			part.Provision = append(part.Provision, i)
+		}
+	}
+	return part
+}
+
+// healBatch destroys, creates and provisions what plan (one batch) says,
+// and returns the nodes it provisioned.
+func healBatch(ctx workflow.Context, t *tracker, cfg deploy.Config, plan deploy.RepairPlan, insp inspection, cur deploy.Release, hasCur bool, res *RepairResult) ([]deploy.Node, error) {
 	nctx := nodeOptions(ctx)
 	parallel := max(cfg.Nodes.Parallel, 1)
 	t.step(ctx, "destroy", len(plan.Destroy))
@@ -115,7 +198,7 @@ func heal(ctx workflow.Context, t *tracker, cfg deploy.Config, plan deploy.Repai
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	t.step(ctx, "create", len(plan.Create))
 	created := make([]deploy.Node, len(plan.Create))
@@ -129,14 +212,13 @@ func heal(ctx workflow.Context, t *tracker, cfg deploy.Config, plan deploy.Repai
 		t.done(ctx)
 		return nil
 	})
-	res.Created = nil
 	for _, n := range created {
 		if n.AgentURL != "" {
 			res.Created = append(res.Created, n)
 		}
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	nodes := map[int]deploy.Node{}
 	for _, h := range insp.seen {
@@ -153,11 +235,19 @@ func heal(ctx workflow.Context, t *tracker, cfg deploy.Config, plan deploy.Repai
 		res.Version = cur.Version
 		t.event(ctx, -1, "starting release %d (version %s) on %s", cur.ID, deploy.ShortVersion(cur.Version), nodeList(targets))
 		outcomes, err := newRollout(t, cfg, cur, insp.steps).run(ctx, targets)
-		res.Provisioned = outcomes
+		res.Provisioned = append(res.Provisioned, outcomes...)
 		if err != nil {
-			return err
+			return targets, err
 		}
 	}
+	return targets, nil
+}
+
+// verifyHealed verifies the provisioned targets again (the rest was
+// healthy when inspected) and sets res.Whole.
+func verifyHealed(ctx workflow.Context, t *tracker, cfg deploy.Config, plan deploy.RepairPlan, insp inspection, targets []deploy.Node, res *RepairResult) error {
+	nctx := nodeOptions(ctx)
+	parallel := max(cfg.Nodes.Parallel, 1)
 	// Verify what changed again; the rest was healthy when inspected.
 	t.step(ctx, "verify", len(targets))
 	healthy := map[int]bool{}
@@ -170,7 +260,7 @@ func heal(ctx workflow.Context, t *tracker, cfg deploy.Config, plan deploy.Repai
 	for _, n := range res.Created {
 		healthy[n.Index] = true // its agent answered: CreateNode waits for it
 	}
-	err = insp.steps.forEach(ctx, len(targets), parallel, func(ctx workflow.Context, i int) error {
+	err := insp.steps.forEach(ctx, len(targets), parallel, func(ctx workflow.Context, i int) error {
 		n := targets[i]
 		var v deploy.Verdict
 		if err := workflow.ExecuteActivity(nctx, acts.VerifyNode, cfg.Ref(), n).Get(ctx, &v); err != nil {
@@ -194,9 +284,17 @@ func heal(ctx workflow.Context, t *tracker, cfg deploy.Config, plan deploy.Repai
 }
 
 func nodeList(nodes []deploy.Node) string {
-	var s []string
+	var idx []int
 	for _, n := range nodes {
-		s = append(s, fmt.Sprint(n.Index))
+		idx = append(idx, n.Index)
+	}
+	return nodeIndexList(idx)
+}
+
+func nodeIndexList(idx []int) string {
+	var s []string
+	for _, i := range idx {
+		s = append(s, fmt.Sprint(i))
 	}
 	if len(s) == 1 {
 		return "node " + s[0]

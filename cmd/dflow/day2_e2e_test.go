@@ -1,7 +1,9 @@
 package main_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,7 +16,8 @@ import (
 // before (deploy v1, v2, rollback, v3, rollback: v1, not v2), and the nodes
 // set and cycle create serve the current release when the command returns,
 // while a client that does not retry sees no failure on the nodes that
-// served throughout.
+// served throughout; a version that dies everywhere is a version fault,
+// which repair reports without destroying a node.
 func TestDay2EndToEnd(t *testing.T) {
 	t.Parallel() // its own project, control plane, addresses and ports
 	port := testsuite.FreePort(t)
@@ -65,4 +68,35 @@ func TestDay2EndToEnd(t *testing.T) {
 	t.Logf("load: %d ok, %d failed", l.OK(), l.Failed())
 	require.Zero(t, l.Failed(), "failed requests: %v", l.Sample())
 	require.Greater(t, l.OK(), int64(100), "the load really ran")
+
+	// The serving version dies on every node: a version fault. Repair
+	// destroys nothing, says what is wrong and what to run, and fails.
+	before := map[int]string{}
+	for _, r := range p.list() {
+		before[r.Index] = r.ID
+	}
+	out, _ = p.run("versions", "-o", "json")
+	var rows []struct {
+		Processes []struct {
+			PID   int    `json:"pid"`
+			State string `json:"state"`
+		} `json:"processes"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &rows))
+	for _, r := range rows {
+		for _, pr := range r.Processes {
+			if pr.State == "serving" {
+				require.NoError(t, syscall.Kill(pr.PID, syscall.SIGKILL))
+			}
+		}
+	}
+	errOut, code = p.fail("repair")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "is unhealthy on 5 of 5 nodes")
+	require.Contains(t, errOut, "roll back (dflow rollback)")
+	after := map[int]string{}
+	for _, r := range p.list() {
+		after[r.Index] = r.ID
+	}
+	require.Equal(t, before, after, "a version fault destroys no node")
 }

@@ -30,6 +30,13 @@ one that was built, and verify passes) and heal the cluster: destroy the nodes t
 (and forget recorded nodes that are gone), create the nodes missing up to the desired
 count (the last ` + "`dflow set`" + `), and start the current release on them through the same
 zero-downtime path as deploy. A cluster stopped on purpose (` + "`dflow stop`" + `) is left stopped.
+Nodes that serve nothing anyway are replaced first; nodes that still serve follow, at most
+repair.max_unavailable (dflow.yaml, default 1) at a time.
+
+When the current release fails on most of the nodes that run it, that is the version's
+fault, not the nodes': repair destroys nothing, says so and exits 1 (roll back or fix it).
+repair --watch reports it once per release and, with repair.rollback_on_version_fault,
+rolls back once.
 
 --watch runs it continuously: every --interval a workflow (ID dflow-<cluster>-repair)
 inspects the cluster and, when something needs repair, runs a repair under the cluster
@@ -107,8 +114,9 @@ cluster whole and healthy again records the recovery time.
 
 Guardrail: a node is killed only if at least --min-healthy healthy nodes remain after it
 (default: the desired count minus 1, at least 1: only a whole cluster is attacked, one
-node at a time, and a one-node cluster never). --dry-run names the victim and touches
-nothing; --seed makes the pick reproducible.
+node at a time, and a one-node cluster never), and never so that more than
+repair.max_unavailable nodes (dflow.yaml, default 1) are down. --dry-run names the victim
+and touches nothing; --seed makes the pick reproducible.
 
 --rampage INTERVAL kills again every INTERVAL (a workflow, ID dflow-<cluster>-chaos, that
 skips a round while another operation holds the lock); ` + "`dflow chaos-monkey --stop`" + ` ends it.

@@ -132,8 +132,14 @@ func TestHealEndToEnd(t *testing.T) {
 	t.Run("repair heals destroy, cycle and a corrupted executable", func(t *testing.T) {
 		out, _ := p.run("repair")
 		require.Contains(t, out, "nothing to repair")
-		p.run("destroy", "2")
 		p.run("cycle", "1")
+		p.run("destroy", "2")
+		// With node 2 out, cycling a serving node would take a second one
+		// out: repair.max_unavailable (1) refuses it, and nothing changes.
+		refusal, code := p.fail("cycle", "0")
+		require.Contains(t, refusal, "taking node 0 out too would exceed repair.max_unavailable 1")
+		require.Contains(t, refusal, "node 2 (")
+		require.NotEqual(t, 0, code)
 		p.corruptServing(3)
 		p.fail("compare-checksums")
 		out, errOut := p.run("repair")
