@@ -367,10 +367,39 @@ func Parse(name string, data []byte, dir string) (Config, error) {
 	if root.Kind != yaml.MappingNode {
 		return Config{}, &ConfigError{File: short, Line: root.Line, Msg: "want a mapping of keys (name: ..., backends: ...) at the top level"}
 	}
-	if err := c.walk(short, "", root); err != nil {
-		return Config{}, err
+	var errs []error
+	c.walk(short, "", root, &errs)
+	if len(errs) > 0 {
+		return Config{}, errs[0]
 	}
 	return c, c.Validate()
+}
+
+// Problems is every problem of the dflow.yaml at path at once, in the
+// file's order (the names and types of its keys, then their values), each
+// a *ConfigError with file:line where there is one. None: it is valid.
+func Problems(path, dir string) []error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return []error{fmt.Errorf("read %s: %w", path, err)}
+	}
+	c := Default(dir)
+	c.File, c.sources = path, map[string]string{}
+	short := filepath.Base(path)
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return []error{yamlError(short, err)}
+	}
+	var errs []error
+	if len(doc.Content) > 0 {
+		switch root := doc.Content[0]; {
+		case root.Kind == yaml.MappingNode:
+			c.walk(short, "", root, &errs)
+		case root.Kind != yaml.ScalarNode || root.Tag != "!!null":
+			return []error{&ConfigError{File: short, Line: root.Line, Msg: "want a mapping of keys (name: ..., backends: ...) at the top level"}}
+		}
+	}
+	return append(errs, c.problems()...)
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -384,9 +413,12 @@ func yamlError(file string, err error) error {
 	return &ConfigError{File: file, Msg: "not valid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
 }
 
-// walk sets every key of mapping m (under prefix) on c, checking names and types.
-func (c *Config) walk(file, prefix string, m *yaml.Node) error {
+// walk sets every key of mapping m (under prefix) on c, checking names and
+// types; it adds every problem to errs (a bad value keeps the default) and
+// goes on with the next key.
+func (c *Config) walk(file, prefix string, m *yaml.Node, errs *[]error) {
 	seen := map[string]bool{}
+keys:
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
 		key := k.Value
@@ -395,10 +427,12 @@ func (c *Config) walk(file, prefix string, m *yaml.Node) error {
 		}
 		kind, ok := schema[key]
 		if !ok {
-			return &ConfigError{File: file, Line: k.Line, Key: key, Msg: unknownKey(key)}
+			*errs = append(*errs, &ConfigError{File: file, Line: k.Line, Key: key, Msg: unknownKey(key)})
+			continue keys
 		}
 		if seen[key] {
-			return &ConfigError{File: file, Line: k.Line, Key: key, Msg: fmt.Sprintf("%s is given twice", key)}
+			*errs = append(*errs, &ConfigError{File: file, Line: k.Line, Key: key, Msg: fmt.Sprintf("%s is given twice", key)})
+			continue keys
 		}
 		seen[key] = true
 		where := fmt.Sprintf("%s:%d", file, k.Line)
@@ -411,11 +445,10 @@ func (c *Config) walk(file, prefix string, m *yaml.Node) error {
 		switch kind {
 		case "map":
 			if v.Kind != yaml.MappingNode {
-				return bad("want a mapping of keys, got %s", describe(v))
+				*errs = append(*errs, bad("want a mapping of keys, got %s", describe(v)))
+				continue keys
 			}
-			if err := c.walk(file, key, v); err != nil {
-				return err
-			}
+			c.walk(file, key, v, errs)
 			continue
 		case "list":
 			var items []string
@@ -423,58 +456,67 @@ func (c *Config) walk(file, prefix string, m *yaml.Node) error {
 			case yaml.SequenceNode:
 				for _, it := range v.Content {
 					if it.Kind != yaml.ScalarNode {
-						return bad("want a list of words, got %s", describe(it))
+						*errs = append(*errs, bad("want a list of words, got %s", describe(it)))
+						continue keys
 					}
 					items = append(items, it.Value)
 				}
 			case yaml.ScalarNode:
 				items = []string{v.Value}
 			default:
-				return bad("want a list, got %s", describe(v))
+				*errs = append(*errs, bad("want a list, got %s", describe(v)))
+				continue keys
 			}
 			*c.listField(key) = items
 		case "size":
 			if v.Kind != yaml.ScalarNode {
-				return bad("want a size such as 4GiB, got %s", describe(v))
+				*errs = append(*errs, bad("want a size such as 4GiB, got %s", describe(v)))
+				continue keys
 			}
 			n, err := ParseSize(v.Value)
 			if err != nil {
-				return bad("%v", err)
+				*errs = append(*errs, bad("%v", err))
+				continue keys
 			}
 			*c.sizeField(key) = n
 		case "duration":
 			if v.Kind != yaml.ScalarNode {
-				return bad("want a duration such as 30s, got %s", describe(v))
+				*errs = append(*errs, bad("want a duration such as 30s, got %s", describe(v)))
+				continue keys
 			}
 			d, err := parseDuration(v.Value)
 			if err != nil {
-				return bad("%v", err)
+				*errs = append(*errs, bad("%v", err))
+				continue keys
 			}
 			*c.durationField(key) = d
 		case "int":
 			if v.Kind != yaml.ScalarNode {
-				return bad("want a number, got %s", describe(v))
+				*errs = append(*errs, bad("want a number, got %s", describe(v)))
+				continue keys
 			}
 			n, err := strconv.Atoi(v.Value)
 			if err != nil {
-				return bad("want a whole number, got %q", v.Value)
+				*errs = append(*errs, bad("want a whole number, got %q", v.Value))
+				continue keys
 			}
 			c.setInt(key, n)
 		case "bool":
 			b, err := parseBool(v.Value)
 			if v.Kind != yaml.ScalarNode || err != nil {
-				return bad("want true or false, got %s", describe(v))
+				*errs = append(*errs, bad("want true or false, got %s", describe(v)))
+				continue keys
 			}
 			*c.boolField(key) = b
 		case "string":
 			if v.Kind != yaml.ScalarNode {
-				return bad("want a single value, got %s", describe(v))
+				*errs = append(*errs, bad("want a single value, got %s", describe(v)))
+				continue keys
 			}
 			*c.stringField(key) = v.Value
 		}
 		c.sources[key] = where
 	}
-	return nil
 }
 
 func describe(n *yaml.Node) string {
@@ -793,6 +835,28 @@ func (c Config) Where(key string) string {
 	return "default"
 }
 
+// Setting is one key of a configuration: its value and where the value
+// came from ("dflow.yaml:12", "--vm-backend", "$TEMPORAL_ADDRESS",
+// "default").
+type Setting struct {
+	Key    string `json:"key"`
+	Value  string `json:"value"`
+	Source string `json:"source"`
+}
+
+// Settings lists every key of c (not the sections), sorted, with its value
+// and where it came from: `dflow config show`.
+func (c Config) Settings() []Setting {
+	var out []Setting
+	for key, kind := range schema {
+		if kind != "map" {
+			out = append(out, Setting{Key: key, Value: c.Get(key), Source: c.Where(key)})
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Key < out[b].Key })
+	return out
+}
+
 // BackendKeys are the keys that name backends.
 func (c Config) BackendKeys() []string {
 	return []string{"backends.vm", "backends.container", "backends.builder", "backends.package_reader", "backends.store"}
@@ -802,6 +866,16 @@ var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 // Validate checks every value; errors say where the value came from.
 func (c Config) Validate() error {
+	if p := c.problems(); len(p) > 0 {
+		return p[0]
+	}
+	return nil
+}
+
+// problems is every problem of c's values, in the order of Validate's
+// checks.
+func (c Config) problems() []error {
+	var errs []error
 	bad := func(key, format string, args ...any) error {
 		src := c.Where(key)
 		e := &ConfigError{File: src, Key: key, Msg: key + ": " + fmt.Sprintf(format, args...)}
@@ -813,79 +887,79 @@ func (c Config) Validate() error {
 		return e
 	}
 	if !namePattern.MatchString(c.Name) {
-		return bad("name", "%q is not a cluster name: lowercase letters, digits, '.', '_', '-', starting with a letter or digit, at most 63", c.Name)
+		errs = append(errs, bad("name", "%q is not a cluster name: lowercase letters, digits, '.', '_', '-', starting with a letter or digit, at most 63", c.Name))
 	}
 	if len(c.Target) == 0 {
-		return bad("target", "name at least one of %s", strings.Join(Targets, ", "))
+		errs = append(errs, bad("target", "name at least one of %s", strings.Join(Targets, ", ")))
 	}
 	seen := map[string]bool{}
 	for _, t := range c.Target {
 		if !contains(Targets, t) {
-			return bad("target", "unknown target %q (want any of %s)", t, strings.Join(Targets, ", "))
+			errs = append(errs, bad("target", "unknown target %q (want any of %s)", t, strings.Join(Targets, ", ")))
 		}
 		if seen[t] {
-			return bad("target", "%q is listed twice", t)
+			errs = append(errs, bad("target", "%q is listed twice", t))
 		}
 		seen[t] = true
 	}
 	for _, key := range c.BackendKeys() {
 		v := c.Get(key)
 		if v == "" {
-			return bad(key, "must not be empty")
+			errs = append(errs, bad(key, "must not be empty"))
 		}
 		if strings.ContainsAny(v, " \t\n") {
-			return bad(key, "%q contains white space", v)
+			errs = append(errs, bad(key, "%q contains white space", v))
 		}
 	}
 	if p := c.Nodes.AgentPort; p < 1 || p > 65535 {
-		return bad("nodes.agent_port", "%d is not a port (1-65535)", p)
+		errs = append(errs, bad("nodes.agent_port", "%d is not a port (1-65535)", p))
 	}
 	if p := c.Nodes.Parallel; p < 1 || p > 64 {
-		return bad("nodes.parallel", "%d is out of range (1-64)", p)
+		errs = append(errs, bad("nodes.parallel", "%d is out of range (1-64)", p))
 	}
 	if len(c.Nodes.Hosts) > 0 && c.Nodes.Inventory != "" {
-		return bad("nodes.inventory", "nodes.hosts is given too (%s): name the hosts in one place", c.Where("nodes.hosts"))
+		errs = append(errs, bad("nodes.inventory", "nodes.hosts is given too (%s): name the hosts in one place", c.Where("nodes.hosts")))
 	}
 	seenHost := map[string]bool{}
 	for _, h := range c.Nodes.Hosts {
 		if _, _, _, err := SplitHost(h); err != nil {
-			return bad("nodes.hosts", "%v", err)
+			errs = append(errs, bad("nodes.hosts", "%v", err))
 		}
 		if seenHost[h] {
-			return bad("nodes.hosts", "%q is listed twice", h)
+			errs = append(errs, bad("nodes.hosts", "%q is listed twice", h))
 		}
 		seenHost[h] = true
 	}
 	if !contains([]string{HostKeysStrict, HostKeysAcceptNew}, c.Nodes.HostKeyCheck) {
-		return bad("nodes.host_key_check", "unknown value %q (want %s or %s)", c.Nodes.HostKeyCheck, HostKeysStrict, HostKeysAcceptNew)
+		errs = append(errs, bad("nodes.host_key_check", "unknown value %q (want %s or %s)", c.Nodes.HostKeyCheck, HostKeysStrict, HostKeysAcceptNew))
 	}
 	if p := c.App.Port; p < 1 || p > 65535 {
-		return bad("app.port", "%d is not a port (1-65535)", p)
+		errs = append(errs, bad("app.port", "%d is not a port (1-65535)", p))
 	}
 	if c.App.Port == c.Nodes.AgentPort {
-		return bad("app.port", "%d is also nodes.agent_port: the app and the agent need ports of their own", c.App.Port)
+		errs = append(errs, bad("app.port", "%d is also nodes.agent_port: the app and the agent need ports of their own", c.App.Port))
 	}
 	if !contains(Modes, c.App.Mode) {
-		return bad("app.mode", "unknown mode %q (want any of %s)", c.App.Mode, strings.Join(Modes, ", "))
+		errs = append(errs, bad("app.mode", "unknown mode %q (want any of %s)", c.App.Mode, strings.Join(Modes, ", ")))
 	}
 	if !strings.HasPrefix(c.App.Health, "/") {
-		return bad("app.health", "%q is not an absolute URL path (want e.g. /health)", c.App.Health)
+		errs = append(errs, bad("app.health", "%q is not an absolute URL path (want e.g. /health)", c.App.Health))
 	}
 	if n := c.Nodes.Max; n < 1 || n > MaxNodesLimit {
-		return bad("nodes.max", "%d is out of range (1-%d)", n, MaxNodesLimit)
+		errs = append(errs, bad("nodes.max", "%d is out of range (1-%d)", n, MaxNodesLimit))
 	}
 	if c.Nodes.MaxArtifact < 1<<20 {
-		return bad("nodes.max_artifact", "%s is too small (at least 1MiB)", c.Nodes.MaxArtifact)
+		errs = append(errs, bad("nodes.max_artifact", "%s is too small (at least 1MiB)", c.Nodes.MaxArtifact))
 	}
 	envKeys := map[string]bool{}
 	for _, e := range c.App.Env {
 		k, _, ok := strings.Cut(e, "=")
 		if !ok || !envName.MatchString(k) {
 			// Never quote the value: it may be a secret.
-			return bad("app.env", "%q is not KEY=VALUE with KEY a variable name", k)
+			errs = append(errs, bad("app.env", "%q is not KEY=VALUE with KEY a variable name", k))
 		}
 		if reservedEnv(k) {
-			return bad("app.env", "%s is set by the agent (PORT, HOST, DFLOW_*): choose another name", k)
+			errs = append(errs, bad("app.env", "%s is set by the agent (PORT, HOST, DFLOW_*): choose another name", k))
 		}
 		envKeys[k] = true
 	}
@@ -893,63 +967,63 @@ func (c Config) Validate() error {
 	for _, k := range c.App.Secrets {
 		switch {
 		case !envName.MatchString(k):
-			return bad("app.secrets", "%q is not a variable name (letters, digits, _; not starting with a digit)", k)
+			errs = append(errs, bad("app.secrets", "%q is not a variable name (letters, digits, _; not starting with a digit)", k))
 		case reservedEnv(k):
-			return bad("app.secrets", "%s is set by the agent (PORT, HOST, DFLOW_*): choose another name", k)
+			errs = append(errs, bad("app.secrets", "%s is set by the agent (PORT, HOST, DFLOW_*): choose another name", k))
 		case envKeys[k]:
-			return bad("app.secrets", "%s is in app.env too (%s): a secret's value belongs in app.secrets_file, not in dflow.yaml", k, c.Where("app.env"))
+			errs = append(errs, bad("app.secrets", "%s is in app.env too (%s): a secret's value belongs in app.secrets_file, not in dflow.yaml", k, c.Where("app.env")))
 		case seenSecret[k]:
-			return bad("app.secrets", "%s is listed twice", k)
+			errs = append(errs, bad("app.secrets", "%s is listed twice", k))
 		}
 		seenSecret[k] = true
 	}
 	if n := c.App.ReadyProbes; n < 1 || n > 100 {
-		return bad("app.ready_probes", "%d is out of range (1-100)", n)
+		errs = append(errs, bad("app.ready_probes", "%d is out of range (1-100)", n))
 	}
 	if c.App.ReadyTimeout <= 0 {
-		return bad("app.ready_timeout", "must be longer than 0s")
+		errs = append(errs, bad("app.ready_timeout", "must be longer than 0s"))
 	}
 	if n := c.Verify.Probes; n < 1 || n > 1000 {
-		return bad("verify.probes", "%d is out of range (1-1000)", n)
+		errs = append(errs, bad("verify.probes", "%d is out of range (1-1000)", n))
 	}
 	if c.Verify.Timeout <= 0 {
-		return bad("verify.timeout", "must be longer than 0s")
+		errs = append(errs, bad("verify.timeout", "must be longer than 0s"))
 	}
 	if t := c.Verify.Threshold; t < 0 || t > 100 {
-		return bad("verify.threshold", "%d is out of range (0-100: a percentage of good probes)", t)
+		errs = append(errs, bad("verify.threshold", "%d is out of range (0-100: a percentage of good probes)", t))
 	}
 	if p := c.Deploy.Parallel; p < 1 || p > 1000 {
-		return bad("deploy.parallel", "%d is out of range (1-1000)", p)
+		errs = append(errs, bad("deploy.parallel", "%d is out of range (1-1000)", p))
 	}
 	if c.Deploy.StuckTimeout <= 0 {
-		return bad("deploy.stuck_timeout", "must be longer than 0s")
+		errs = append(errs, bad("deploy.stuck_timeout", "must be longer than 0s"))
 	}
 	if a := c.Deploy.StuckAction; a != StuckAbort && a != StuckSkip {
-		return bad("deploy.stuck_action", "%q: want %s (undo what switched) or %s (leave the stuck node out and go on)", a, StuckAbort, StuckSkip)
+		errs = append(errs, bad("deploy.stuck_action", "%q: want %s (undo what switched) or %s (leave the stuck node out and go on)", a, StuckAbort, StuckSkip))
 	}
 	if _, err := parseUnavailable(c.Repair.MaxUnavailable, 1); err != nil {
-		return bad("repair.max_unavailable", "%v", err)
+		errs = append(errs, bad("repair.max_unavailable", "%v", err))
 	}
 	if a := c.Temporal.Address; a != "" {
 		if err := hostPort(a); err != nil {
-			return bad("temporal.address", "%q: %v", a, err)
+			errs = append(errs, bad("temporal.address", "%q: %v", a, err))
 		}
 	}
 	if err := hostPort(c.Temporal.UI); err != nil {
-		return bad("temporal.ui", "%q: %v", c.Temporal.UI, err)
+		errs = append(errs, bad("temporal.ui", "%q: %v", c.Temporal.UI, err))
 	}
 	if f := c.Temporal.Frontend; f != "" {
 		if err := hostPort(f); err != nil {
-			return bad("temporal.frontend", "%q: %v", f, err)
+			errs = append(errs, bad("temporal.frontend", "%q: %v", f, err))
 		}
 	}
 	if c.Temporal.Namespace == "" {
-		return bad("temporal.namespace", "must not be empty")
+		errs = append(errs, bad("temporal.namespace", "must not be empty"))
 	}
 	if c.Temporal.TaskQueue == "" {
-		return bad("temporal.task_queue", "must not be empty")
+		errs = append(errs, bad("temporal.task_queue", "must not be empty"))
 	}
-	return nil
+	return errs
 }
 
 func hostPort(s string) error {

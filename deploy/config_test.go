@@ -182,3 +182,39 @@ func lastDot(s string) int {
 	}
 	return -1
 }
+
+// TestProblemsAllAtOnce: config validate's list, every problem with its
+// line, names and types first, then values; a valid file has none.
+func TestProblemsAllAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "dflow.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`name: shop
+imagee: debian
+nodes:
+  agent_port: abc
+  parallel: 0
+app:
+  port: 8080
+  mode: sideways
+repair:
+  max_unavailable: 0
+`), 0o644))
+	var got []string
+	for _, err := range Problems(path, dir) {
+		var ce *ConfigError
+		require.True(t, errors.As(err, &ce), "%v", err)
+		got = append(got, err.Error())
+	}
+	require.Equal(t, []string{
+		`dflow.yaml:2: unknown key "imagee" (did you mean image?); docs/dflow-yaml.md lists every key`,
+		`dflow.yaml:4: nodes.agent_port: want a whole number, got "abc"`,
+		`dflow.yaml:5: nodes.parallel: 0 is out of range (1-64)`,
+		`dflow.yaml:8: app.mode: unknown mode "sideways" (want any of http, tcp, restart)`,
+		`dflow.yaml:10: repair.max_unavailable: "0": want a whole number of nodes (at least 1) or a percentage such as 34%`,
+	}, got)
+
+	require.NoError(t, os.WriteFile(path, []byte("name: shop\n"), 0o644))
+	require.Empty(t, Problems(path, dir))
+	require.NoError(t, os.WriteFile(path, []byte("name: [\n"), 0o644))
+	require.Len(t, Problems(path, dir), 1, "broken YAML is one problem: nothing after it can be read")
+}

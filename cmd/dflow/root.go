@@ -46,7 +46,7 @@ on SQLite under .dflow/, the Web UI, and a worker) and later commands reuse it.`
 	root.PersistentFlags().StringVar(&g.temporal, "temporal", "", "Temporal frontend `HOST:PORT` (default: $TEMPORAL_ADDRESS, else the embedded control plane)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	root.AddCommand(
-		newInitCmd(),
+		newInitCmd(), newConfigCmd(),
 		newSetCmd(), newGetCmd(), newListCmd(), newCycleCmd(), newDestroyCmd(),
 		newBuildCmd(), newCopyCmd(), newDeployCmd(), newRollbackCmd(), newStartCmd(), newStopCmd(), newRestartCmd(),
 		newVersionsCmd(), newCompareChecksumsCmd(), newReleasesCmd(), newVerifyCmd(), newHealthCmd(),

@@ -1,0 +1,68 @@
+package main_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestConfigValidateAndShow: config validate reports every problem at once
+// with its line and exits 1 (0 for a valid file), starting nothing; config
+// show prints every setting with where it came from: the file, a flag, the
+// environment or the default.
+func TestConfigValidateAndShow(t *testing.T) {
+	t.Parallel()
+	p := newProject(t, "imagee: debian\nnodes:\n  parallel: 0\n  agent_port: abc\napp:\n  mode: sideways\n")
+	errOut, code := p.fail("config", "validate")
+	require.Equal(t, 1, code, errOut)
+	out, _, _ := p.runCtx(t.Context(), "config", "validate")
+	require.Contains(t, out, `dflow.yaml:2: unknown key "imagee" (did you mean image?)`)
+	require.Contains(t, out, `dflow.yaml:4: nodes.parallel: 0 is out of range`)
+	require.Contains(t, out, `dflow.yaml:5: nodes.agent_port: want a whole number, got "abc"`)
+	require.Contains(t, out, `dflow.yaml:7: app.mode: unknown mode "sideways"`)
+	require.Contains(t, out, "4 problems")
+	out, _, _ = p.runCtx(t.Context(), "config", "validate", "-o", "json")
+	var problems []struct {
+		File    string `json:"file"`
+		Line    int    `json:"line"`
+		Key     string `json:"key"`
+		Message string `json:"message"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &problems), out)
+	require.Len(t, problems, 4)
+	require.Equal(t, 2, problems[0].Line)
+	_, err := os.Stat(filepath.Join(p.dir, ".dflow", "server.json"))
+	require.True(t, os.IsNotExist(err), "validate starts no control plane")
+
+	b, err := os.ReadFile(filepath.Join(p.dir, "dflow.yaml"))
+	require.NoError(t, err)
+	fixed := firstLine(b) + "\nnodes:\n  parallel: 2\n" // the name line, and a good value
+	require.NoError(t, os.WriteFile(filepath.Join(p.dir, "dflow.yaml"), []byte(fixed), 0o644))
+	out, _ = p.run("config", "validate")
+	require.Contains(t, out, "dflow.yaml: valid")
+
+	p.env = append(p.env, "TEMPORAL_ADDRESS=127.0.0.1:7999")
+	out, _ = p.run("config", "show", "--vm-backend", "docker", "-o", "json")
+	var settings []struct{ Key, Value, Source string }
+	require.NoError(t, json.Unmarshal([]byte(out), &settings), out)
+	from := map[string][2]string{}
+	for _, s := range settings {
+		from[s.Key] = [2]string{s.Value, s.Source}
+	}
+	require.Equal(t, [2]string{"2", "dflow.yaml:3"}, from["nodes.parallel"])
+	require.Equal(t, [2]string{"docker", "--vm-backend"}, from["backends.vm"])
+	require.Equal(t, [2]string{"127.0.0.1:7999", "TEMPORAL_ADDRESS"}, from["temporal.address"])
+	require.Equal(t, [2]string{"1", "default"}, from["repair.max_unavailable"])
+}
+
+func firstLine(b []byte) string {
+	for i, c := range b {
+		if c == '\n' {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
