@@ -44,6 +44,16 @@ func TestDay2EndToEnd(t *testing.T) {
 	_, errOut = p.run("rollback", "--version", v2)
 	require.Contains(t, errOut, "was rolled back from before", "going back to a version rolled back from is warned")
 	p.requireServing(v2)
+	st := p.status()
+	require.True(t, st.ControlPlane.Running)
+	require.NotEmpty(t, st.ControlPlane.Workers, "the embedded control plane's worker polls")
+	require.Equal(t, v2, st.Current.Version)
+	require.Equal(t, v1, st.Previous.Version, "where rollback goes")
+	require.Len(t, st.Nodes, 3)
+	for _, n := range st.Nodes {
+		require.Equal(t, "running", n.State)
+		require.Equal(t, v2, n.Serving)
+	}
 	p.run("rollback")
 	p.requireServing(v1)
 
@@ -99,4 +109,23 @@ func TestDay2EndToEnd(t *testing.T) {
 		after[r.Index] = r.ID
 	}
 	require.Equal(t, before, after, "a version fault destroys no node")
+}
+
+// status is `dflow status -o json`, the parts the tests look at.
+func (p *project) status() (st struct {
+	ControlPlane struct {
+		Running bool              `json:"running"`
+		Workers []json.RawMessage `json:"workers"`
+	} `json:"control_plane"`
+	Current, Previous *struct{ Version string }
+	Nodes             []struct {
+		Index   int    `json:"index"`
+		State   string `json:"state"`
+		Serving string `json:"serving"`
+	} `json:"nodes"`
+}) {
+	p.t.Helper()
+	out, _ := p.run("status", "-o", "json")
+	require.NoError(p.t, json.Unmarshal([]byte(out), &st), out)
+	return st
 }

@@ -49,7 +49,7 @@ on SQLite under .dflow/, the Web UI, and a worker) and later commands reuse it.`
 		newInitCmd(), newConfigCmd(),
 		newSetCmd(), newGetCmd(), newListCmd(), newCycleCmd(), newDestroyCmd(),
 		newBuildCmd(), newCopyCmd(), newDeployCmd(), newRollbackCmd(), newStartCmd(), newStopCmd(), newRestartCmd(),
-		newVersionsCmd(), newCompareChecksumsCmd(), newReleasesCmd(), newVerifyCmd(), newHealthCmd(),
+		newStatusCmd(), newVersionsCmd(), newCompareChecksumsCmd(), newReleasesCmd(), newVerifyCmd(), newHealthCmd(),
 		newFollowCmd(), newCancelCmd(),
 		newRepairCmd(), newChaosCmd(), newGCCmd(), newSchedulesCmd(),
 		newServerCmd(), newWorkerCmd(), newAgentCmd(),
