@@ -121,6 +121,9 @@ type Finish struct {
 	Nodes   []int  `json:"nodes,omitempty"`
 	// Warnings are what the agents noticed about the new instances.
 	Warnings []string `json:"warnings,omitempty"`
+	// LeftOut are the nodes an operator left out of the rollout (a stuck
+	// step, skip-node).
+	LeftOut []int `json:"left_out,omitempty"`
 	// Current, when not 0, becomes the release the cluster serves.
 	Current int `json:"current,omitempty"`
 }
@@ -136,7 +139,7 @@ func (a *Activities) FinishRelease(ctx context.Context, ref deploy.ConfigRef, f 
 		for i := range s.Releases {
 			if s.Releases[i].ID == f.ID {
 				r := &s.Releases[i]
-				r.Outcome, r.Error, r.Nodes, r.Warnings = f.Outcome, f.Error, f.Nodes, f.Warnings
+				r.Outcome, r.Error, r.Nodes, r.Warnings, r.LeftOut = f.Outcome, f.Error, f.Nodes, f.Warnings, f.LeftOut
 				if r.Finished.IsZero() {
 					r.Finished = now
 				}

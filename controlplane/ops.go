@@ -77,10 +77,11 @@ func (cp *Client) Stop(ctx context.Context, id string) error {
 	return err
 }
 
-// Update sends Update name (pause, resume, abort) with who to the cluster's
-// running operation and returns its id; the workflow's validator refuses
-// what makes no sense, in dflow's words.
-func (cp *Client) Update(ctx context.Context, name, who string) (string, error) {
+// Update sends Update name (pause, resume, abort, retry: arg is who asks;
+// skip-node: a workflows.SkipNode) to the cluster's running operation and
+// returns its id; the workflow's validator refuses what makes no sense, in
+// dflow's words.
+func (cp *Client) Update(ctx context.Context, name string, arg any) (string, error) {
 	id, runID, running, err := cp.RunningOp(ctx)
 	if err != nil {
 		return "", err
@@ -89,7 +90,7 @@ func (cp *Client) Update(ctx context.Context, name, who string) (string, error) 
 		return "", fmt.Errorf("cluster %s runs no operation", cp.cfg.Name)
 	}
 	h, err := cp.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: id, RunID: runID, UpdateName: name, Args: []any{who},
+		WorkflowID: id, RunID: runID, UpdateName: name, Args: []any{arg},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err == nil {

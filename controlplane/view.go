@@ -71,6 +71,9 @@ func statusLine(p deploy.Progress, elapsed time.Duration) string {
 	if p.Paused {
 		s += "  PAUSED (dflow deploy resume)"
 	}
+	for _, st := range p.Stuck {
+		s += fmt.Sprintf("  STUCK on node %d (dflow deploy retry | skip-node %d | abort; %s in %s)", st.Node, st.Node, st.Action, max(time.Until(st.Deadline), 0).Round(time.Second))
+	}
 	return s
 }
 

@@ -25,6 +25,21 @@ type Progress struct {
 	Events []Event `json:"events"`
 	// Paused: a deploy waits for `dflow deploy resume`.
 	Paused bool `json:"paused,omitempty"`
+	// Stuck are the node steps that exhausted their retries and wait for
+	// an operator's decision (`dflow deploy retry | skip-node | abort`).
+	Stuck []StuckStep `json:"stuck,omitempty"`
+}
+
+// StuckStep is a node step (list, copy, start, stop, switch) that
+// exhausted its retries: the rollout waits for a decision until Deadline,
+// then takes Action (deploy.stuck_action).
+type StuckStep struct {
+	Node     int       `json:"node"`
+	Step     string    `json:"step"`
+	Error    string    `json:"error"` // "copy to node 0 failed after 5 attempts: ..."
+	Since    time.Time `json:"since"`
+	Deadline time.Time `json:"deadline"`
+	Action   string    `json:"action"` // StuckAbort or StuckSkip
 }
 
 // Add appends an event, dropping the oldest beyond MaxEvents.

@@ -46,6 +46,9 @@ type Release struct {
 	// Warnings are what the agents noticed about its instances, e.g. one
 	// that listens beyond loopback.
 	Warnings []string `json:"warnings,omitempty"`
+	// LeftOut are the nodes left out of the rollout: a step of theirs was
+	// stuck and an operator (or deploy.stuck_action) decided skip-node.
+	LeftOut []int `json:"left_out,omitempty"`
 }
 
 // InstanceID names the process a release starts on a node: unique per

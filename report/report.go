@@ -135,12 +135,24 @@ func Releases(w io.Writer, st deploy.State) error {
 		if r.ID == serving {
 			outcome += " (serving)"
 		}
+		if len(r.LeftOut) > 0 {
+			outcome += fmt.Sprintf(" (left out: node %s)", joinInts(r.LeftOut))
+		}
 		if r.Error != "" {
 			outcome += ": " + firstLine(r.Error)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, kind, deploy.ShortVersion(r.Version), deploy.ShortDigest(r.Digest), r.Who, stamp(r.At, second), took, outcome)
 	}
 	return tw.Flush()
+}
+
+// joinInts is "0, 2".
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
 }
 
 func firstLine(s string) string {

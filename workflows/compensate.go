@@ -8,13 +8,16 @@ import (
 )
 
 // Compensation: when auto-rollout fails a deploy (unhealthy, a failed
-// node, a cancel or an abort), every node it switched goes back to the
-// release that served before, through the same zero-downtime cutover, as a
-// rollback release of its own.
+// node, a cancel or an abort), or an abort ends a deploy with a stuck node
+// step (stuck.go), every node it switched goes back to the release that
+// served before, through the same zero-downtime cutover, as a rollback
+// release of its own.
 
 // compensate puts every node that switched to the rollout's release back on
-// previous. It runs on a disconnected context so a cancel cannot stop it.
-func (r *rollout) compensate(ctx workflow.Context, previous *deploy.Release, outcomes []NodeOutcome, who string) (*deploy.Release, error) {
+// previous; why ("auto-rollout", ...) is said in its events and in the
+// rollback release's who. It runs on a disconnected context so a cancel
+// cannot stop it.
+func (r *rollout) compensate(ctx workflow.Context, previous *deploy.Release, outcomes []NodeOutcome, who, why string) (*deploy.Release, error) {
 	t, cfg := r.t, r.cfg
 	var switched []deploy.Node
 	for _, o := range outcomes {
@@ -38,11 +41,11 @@ func (r *rollout) compensate(ctx workflow.Context, previous *deploy.Release, out
 	for _, n := range nodes {
 		byIndex[n.Index] = n
 	}
-	comp, err := beginRelease(dctx, "#auto-rollout", deploy.ReleaseRollback, cfg, deploy.Release{Version: previous.Version, Digest: previous.Digest, Target: previous.Target}, who+" (auto-rollout)", previous.ID)
+	comp, err := beginRelease(dctx, "#auto-rollout", deploy.ReleaseRollback, cfg, deploy.Release{Version: previous.Version, Digest: previous.Digest, Target: previous.Target}, who+" ("+why+")", previous.ID)
 	if err != nil {
 		return nil, err
 	}
-	t.event(dctx, -1, "auto-rollout: %d nodes go back to version %s (release %d)", len(switched), deploy.ShortVersion(previous.Version), comp.ID)
+	t.event(dctx, -1, "%s: %d nodes go back to version %s (release %d)", why, len(switched), deploy.ShortVersion(previous.Version), comp.ID)
 	back := newRollout(t, cfg, comp, r.steps)
 	outs := make([]NodeOutcome, len(switched))
 	bg := back.steps.behind(dctx)

@@ -24,8 +24,20 @@ func (r *rollout) cutover(ctx workflow.Context, n deploy.Node, bg *behind) (Node
 	o := NodeOutcome{Index: n.Index, BeganAt: workflow.Now(ctx)}
 	nctx := nodeStepOptions(ctx, cfg)
 	id := rel.InstanceID()
+	// A stuck step that the operator skips leaves the node out (o.LeftOut).
+	leave := func(err error) bool {
+		why, ok := leftOut(err)
+		o.LeftOut = why
+		return ok
+	}
 	var list api.ProcessList
-	if err := r.steps.quick(ctx, nctx, acts.NodeProcesses, cfg.Ref(), n).Get(ctx, &list); err != nil {
+	err := r.nodeStep(ctx, n.Index, "list", func(ctx workflow.Context) error {
+		return r.steps.quick(ctx, nctx, acts.NodeProcesses, cfg.Ref(), n).Get(ctx, &list)
+	})
+	if leave(err) {
+		return o, nil
+	}
+	if err != nil {
 		return o, failed(fmt.Sprintf("node %d", n.Index), err)
 	}
 	o.Previous, o.Serving = list.Serving, list.Serving
@@ -48,33 +60,64 @@ func (r *rollout) cutover(ctx workflow.Context, n deploy.Node, bg *behind) (Node
 	stopOthers := func(ctx workflow.Context) error {
 		for _, old := range others {
 			t.event(ctx, n.Index, "node %d: draining and stopping %s", n.Index, old)
-			if err := workflow.ExecuteActivity(nodeStepOptions(ctx, cfg), acts.StopOnNode, cfg.Ref(), n, old, false).Get(ctx, nil); err != nil {
+			err := r.nodeStep(ctx, n.Index, "stop", func(ctx workflow.Context) error {
+				return workflow.ExecuteActivity(nodeStepOptions(ctx, cfg), acts.StopOnNode, cfg.Ref(), n, old, false).Get(ctx, nil)
+			})
+			if _, ok := leftOut(err); ok {
+				t.event(ctx, n.Index, "node %d: %s was not stopped (skip-node); it stops with the node's next cutover or `dflow repair`", n.Index, old)
+				return err
+			}
+			if err != nil {
 				return failed(fmt.Sprintf("node %d", n.Index), err)
 			}
 		}
 		return nil
 	}
 	if cfg.App.Mode == deploy.ModeRestart {
-		if err := stopOthers(ctx); err != nil {
+		if err := stopOthers(ctx); leave(err) {
+			return o, nil
+		} else if err != nil {
 			return o, err
 		}
 		o.Serving = ""
 	}
 	t.event(ctx, n.Index, "node %d: starting %s", n.Index, id)
 	var started backends.Process
-	if err := workflow.ExecuteActivity(nctx, acts.StartOnNode, cfg.Ref(), n, rel).Get(ctx, &started); err != nil {
+	err = r.nodeStep(ctx, n.Index, "start", func(ctx workflow.Context) error {
+		return workflow.ExecuteActivity(nctx, acts.StartOnNode, cfg.Ref(), n, rel).Get(ctx, &started)
+	})
+	if leave(err) {
+		return o, nil
+	}
+	if err != nil {
 		return o, failed("deploy stopped", err)
 	}
 	if started.ListenWarning != "" {
 		o.Warning = fmt.Sprintf("node %d: %s", n.Index, started.ListenWarning)
 	}
 	t.event(ctx, n.Index, "node %d: %s is ready; switching", n.Index, id)
-	if err := r.steps.quick(ctx, nctx, acts.SwitchOnNode, cfg.Ref(), n, id).Get(ctx, nil); err != nil {
+	err = r.nodeStep(ctx, n.Index, "switch", func(ctx workflow.Context) error {
+		return r.steps.quick(ctx, nctx, acts.SwitchOnNode, cfg.Ref(), n, id).Get(ctx, nil)
+	})
+	if leave(err) {
+		return o, nil
+	}
+	if err != nil {
 		return o, failed(fmt.Sprintf("node %d", n.Index), err)
 	}
 	o.Serving, o.Version, o.SwitchedAt = id, rel.Version, workflow.Now(ctx)
 	if cfg.App.Mode != deploy.ModeRestart {
-		if err := bg.run(ctx, stopOthers); err != nil {
+		// Left out while stopping the old version: the node serves the
+		// new one already, so the rollout goes on.
+		stopBehind := func(ctx workflow.Context) error {
+			if err := stopOthers(ctx); err != nil {
+				if _, ok := leftOut(err); !ok {
+					return err
+				}
+			}
+			return nil
+		}
+		if err := bg.run(ctx, stopBehind); err != nil {
 			return o, err
 		}
 	}

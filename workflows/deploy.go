@@ -56,6 +56,10 @@ type NodeOutcome struct {
 	Warning string `json:"warning,omitempty"`
 	// Skipped: the node served this release's version already.
 	Skipped bool `json:"skipped,omitempty"`
+	// LeftOut says why the node was left out of this rollout: one of its
+	// steps was stuck and the operator (or deploy.stuck_action) decided
+	// skip-node. It keeps what it ran; `dflow repair` brings it up later.
+	LeftOut string `json:"left_out,omitempty"`
 	// BeganAt is when the node's turn came (workflow time), SwitchedAt
 	// when its public port switched.
 	BeganAt    time.Time `json:"began_at,omitzero"`
@@ -128,6 +132,7 @@ func Deploy(ctx workflow.Context, req DeployRequest) (DeployResult, error) {
 	// The release is recorded: the nodes' turn (see decideNodeSteps).
 	r := &rollout{t: t, cfg: cfg, rel: rel, steps: decideNodeSteps(ctx), ctl: ctl,
 		timed: req.RollingTimed, autoRollout: req.AutoRollout, tolerance: req.Tolerance}
+	r.pauseStuck = decideStuckPause(ctx) // in the same workflow task as decideNodeSteps
 	if req.AutoRollout {
 		t.step(ctx, "baseline", len(nodes))
 		if r.baseline, err = verifyAll(ctx, r.steps, cfg, nodes); err != nil {
@@ -152,8 +157,15 @@ func Deploy(ctx workflow.Context, req DeployRequest) (DeployResult, error) {
 			current = of
 		}
 	}
-	if err != nil && req.AutoRollout {
-		comp, cerr := r.compensate(ctx, previous, outcomes, req.Who)
+	if err != nil && (req.AutoRollout || ctl.stuckAbort) {
+		why := "auto-rollout"
+		if ctl.stuckAbort {
+			why = "abort of a stuck deploy"
+		}
+		if previous == nil && !req.AutoRollout {
+			previous = servedBefore(ctx, cfg)
+		}
+		comp, cerr := r.compensate(ctx, previous, outcomes, req.Who, why)
 		res.Compensation = comp
 		if cerr != nil {
 			err = annotate(err, fmt.Sprintf("; and going back failed: %v", cerr))
@@ -167,6 +179,18 @@ func Deploy(ctx workflow.Context, req DeployRequest) (DeployResult, error) {
 	res.Release.Outcome = deploy.OutcomeSucceeded
 	t.step(ctx, "done", 0)
 	return res, nil
+}
+
+// servedBefore is the release the cluster served before this deploy (what
+// an abort of a stuck deploy goes back to), or nil when there is none. It
+// runs on a disconnected context: the abort may come with a cancel.
+func servedBefore(ctx workflow.Context, cfg deploy.Config) *deploy.Release {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	var cur deploy.Release
+	if err := workflow.ExecuteActivity(nodeOptions(dctx), acts.PickTarget, cfg.Ref(), activities.Pick{Kind: deploy.ReleaseRestart}).Get(dctx, &cur); err != nil {
+		return nil
+	}
+	return &cur
 }
 
 // chooseRelease builds the release a deploy ships or picks the one a
@@ -229,6 +253,9 @@ func finishRelease(ctx workflow.Context, cfg deploy.Config, rel deploy.Release, 
 		}
 		if o.Warning != "" {
 			f.Warnings = append(f.Warnings, o.Warning)
+		}
+		if o.LeftOut != "" {
+			f.LeftOut = append(f.LeftOut, o.Index)
 		}
 	}
 	if err != nil {

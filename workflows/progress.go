@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/distributive-flow/dflow/activities"
@@ -70,6 +71,12 @@ func (t *tracker) publish(ctx workflow.Context) {
 	d := fmt.Sprintf("**%s**: %s", t.p.Op, t.p.Step)
 	if t.p.Total > 0 {
 		d += fmt.Sprintf(" (%d/%d)", t.p.Done, t.p.Total)
+	}
+	if t.p.Paused {
+		d += " **PAUSED**: `dflow deploy resume` (or the Update resume) goes on"
+	}
+	for _, s := range t.p.Stuck {
+		d += "\n\n**STUCK** " + strings.TrimPrefix(stuckText(s), "stuck: ")
 	}
 	if n := len(t.p.Events); n > 0 {
 		d += "\n\n" + t.p.Events[n-1].Msg

@@ -32,6 +32,11 @@ type rollout struct {
 	autoRollout bool
 	tolerance   float64
 	baseline    []deploy.Verdict
+	// pauseStuck: a node step that exhausts its retries waits for an
+	// operator's decision (stuck.go) instead of failing the rollout; a
+	// deploy since changeStuckPause (a repair's or a compensation's
+	// rollout fails as before).
+	pauseStuck bool
 }
 
 // newRollout is a rollout of rel with no schedule and no health check, as a
@@ -62,7 +67,15 @@ func (r *rollout) copyAll(ctx workflow.Context, nodes []deploy.Node) ([]NodeOutc
 	err := r.steps.forEach(ctx, len(nodes), cfg.Nodes.Parallel, func(ctx workflow.Context, i int) error {
 		n := nodes[i]
 		var cr activities.CopyResult
-		if err := workflow.ExecuteActivity(copyOptions(ctx), acts.CopyToNode, cfg.Ref(), n, rel.Target, false).Get(ctx, &cr); err != nil {
+		err := r.nodeStep(ctx, n.Index, "copy", func(ctx workflow.Context) error {
+			return workflow.ExecuteActivity(copyOptions(ctx), acts.CopyToNode, cfg.Ref(), n, rel.Target, false).Get(ctx, &cr)
+		})
+		if why, ok := leftOut(err); ok {
+			out[i].LeftOut = why
+			t.done(ctx)
+			return nil
+		}
+		if err != nil {
 			return failed(fmt.Sprintf("copy to node %d", n.Index), err)
 		}
 		out[i].Sent = cr.Sent

@@ -31,6 +31,12 @@ func (r *rollout) switchAll(ctx workflow.Context, nodes []deploy.Node, outcomes 
 		pos[o.Index] = i
 	}
 	one := func(ctx workflow.Context, n deploy.Node) error {
+		if why := outcomes[pos[n.Index]].LeftOut; why != "" {
+			// Its copy was stuck and skipped: it sits this rollout out.
+			t.event(ctx, n.Index, "node %d is left out of this rollout", n.Index)
+			t.done(ctx)
+			return nil
+		}
 		o, err := r.cutover(ctx, n, bg)
 		o.Sent, o.Address = outcomes[pos[n.Index]].Sent, n.Address
 		outcomes[pos[n.Index]] = o
@@ -70,8 +76,15 @@ func (r *rollout) switchAll(ctx workflow.Context, nodes []deploy.Node, outcomes 
 		if err != nil {
 			return check, err
 		}
-		if r.autoRollout {
-			after, err := verifyAll(ctx, r.steps, r.cfg, batch)
+		// A node left out of the rollout is not the version's to judge.
+		var judged []deploy.Node
+		for _, n := range batch {
+			if outcomes[pos[n.Index]].LeftOut == "" {
+				judged = append(judged, n)
+			}
+		}
+		if r.autoRollout && len(judged) > 0 {
+			after, err := verifyAll(ctx, r.steps, r.cfg, judged)
 			if err != nil {
 				return check, err
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/distributive-flow/dflow/controlplane"
@@ -22,7 +23,10 @@ and roll it out: on each node the agent starts the new version beside the old on
 for its readiness gate (app.health, app.ready_probes), switches the public port to it,
 drains the old version and stops it. deploy.parallel nodes switch at once (default 1).
 A version that never becomes ready is killed and its node keeps serving the old one; the
-deploy fails naming the node, the probe and the new version's last log lines.`,
+deploy fails naming the node, the probe and the new version's last log lines. A node step
+that exhausts its retries for another reason (an unreachable agent) pauses the deploy
+until `+"`dflow deploy retry | skip-node INDEX | abort`"+` (unattended: deploy.stuck_timeout,
+then deploy.stuck_action).`,
 		`  dflow deploy
   dflow deploy --rollout 34             # a canary: switch a third of the nodes
   dflow deploy --rolling-timed 10m      # spread the batches over ten minutes
@@ -30,6 +34,8 @@ deploy fails naming the node, the probe and the new version's last log lines.`,
   dflow deploy --commit-hash 3f2a9c1    # build that commit, not the working tree
   dflow deploy --watch                  # deploy on every change to the sources
   dflow deploy pause | resume | abort   # control the running deploy
+  dflow deploy retry                    # a stuck node step: try it again
+  dflow deploy skip-node 2              # a stuck node step: leave node 2 out
   dflow deploy -o json | jq .release.version`)
 	cmd.Flags().String("commit-hash", "", "build this commit `HASH` (in a clean worktree, .dflow/worktree) instead of the working tree")
 	cmd.Flags().Bool("watch", false, "watch the sources and deploy on every change (debounced; a failed build is reported and the watch goes on)")
@@ -37,11 +43,77 @@ deploy fails naming the node, the probe and the new version's last log lines.`,
 	for _, u := range []struct{ name, short string }{
 		{workflows.UpdatePause, "Pause the running deploy before its next batch"},
 		{workflows.UpdateResume, "Resume a paused deploy"},
-		{workflows.UpdateAbort, "Abort the running deploy before its next batch (with --auto-rollout, switched nodes go back)"},
+		{workflows.UpdateAbort, "Abort the running deploy before its next batch (with --auto-rollout, or when a step is stuck, switched nodes go back)"},
 	} {
 		cmd.AddCommand(deployUpdateCmd(u.name, u.short))
 	}
+	cmd.AddCommand(newDeployRetryCmd(), newDeploySkipNodeCmd())
 	return cmd
+}
+
+// stuckHelp is what retry and skip-node share in their help.
+const stuckHelp = `A node step (copy, start, stop, switch) that exhausted its retries for a reason that
+waiting may fix (the node's agent unreachable, a transport error, a copy cut off) pauses
+the deploy instead of failing it: its output and the Web UI say "stuck" with the node,
+the step and the cause. Decide with one of:
+
+  dflow deploy retry            run the stuck step again (e.g. once the agent is back)
+  dflow deploy skip-node INDEX  leave that node out of this rollout and go on; the
+                                release records it, and ` + "`dflow repair`" + ` brings it up later
+  dflow deploy abort            stop, and put the nodes that switched back on the
+                                release that served before
+
+Unattended, the pause ends after deploy.stuck_timeout (default 15m) with
+deploy.stuck_action (default abort). A version that fails its readiness gate is not
+stuck: that fails the deploy as before.`
+
+// newDeployRetryCmd is `dflow deploy retry`.
+func newDeployRetryCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   workflows.UpdateRetry,
+		Short: "Run the running deploy's stuck node step again",
+		Long:  "Run the stuck node step(s) of the running deploy again.\n\n" + stuckHelp,
+		Example: `  dflow deploy retry
+  # once the stuck node's agent answers again (its host is back up):
+  dflow deploy retry`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withClient(cmd, func(ctx context.Context, cp *controlplane.Client) error {
+				id, err := cp.Update(ctx, workflows.UpdateRetry, controlplane.WhoAmI())
+				if err != nil {
+					return fmt.Errorf("deploy retry: %v", err)
+				}
+				fmt.Printf("%s: retrying the stuck step (dflow follow shows how it goes)\n", id)
+				return nil
+			})
+		},
+	}
+}
+
+// newDeploySkipNodeCmd is `dflow deploy skip-node INDEX`.
+func newDeploySkipNodeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   workflows.UpdateSkipNode + " INDEX",
+		Short: "Leave the stuck node INDEX out of the running deploy and go on",
+		Long:  "Leave node INDEX, whose step is stuck, out of the running deploy; the others go on.\n\n" + stuckHelp,
+		Example: `  dflow deploy skip-node 1
+  dflow repair              # afterwards: bring node 1 up on the current release`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			i, err := strconv.Atoi(args[0])
+			if err != nil || i < 0 {
+				return fmt.Errorf("deploy skip-node: %q is not a node index (dflow list shows them)", args[0])
+			}
+			return withClient(cmd, func(ctx context.Context, cp *controlplane.Client) error {
+				id, err := cp.Update(ctx, workflows.UpdateSkipNode, workflows.SkipNode{Node: &i, Who: controlplane.WhoAmI()})
+				if err != nil {
+					return fmt.Errorf("deploy skip-node %d: %v", i, err)
+				}
+				fmt.Printf("%s: node %d is left out of this rollout; `dflow repair` brings it up once the deploy ends\n", id, i)
+				return nil
+			})
+		},
+	}
 }
 
 // deployUpdateCmd is `dflow deploy pause|resume|abort`: a Temporal Update of
@@ -199,6 +271,9 @@ func printRelease(res workflows.DeployResult) error {
 	fmt.Printf("release %d: %s of version %s (digest %s) serves on %d of %d nodes\n",
 		res.Release.ID, res.Release.Kind, deploy.ShortVersion(res.Release.Version), deploy.ShortDigest(res.Release.Digest), serving, len(res.Nodes))
 	for _, o := range res.Nodes {
+		if o.LeftOut != "" {
+			fmt.Printf("node %d was left out: %s\n", o.Index, o.LeftOut)
+		}
 		if o.Warning != "" {
 			fmt.Fprintf(os.Stderr, "warning: %s\n", o.Warning)
 		}

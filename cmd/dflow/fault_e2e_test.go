@@ -22,7 +22,8 @@ import (
 // TestFaultsDuringDeploys kills, at a random point of a deploy, the control
 // plane (and the worker in it) or a node's agent, several times, under a
 // steady non-retried load. Every deploy ends completed or rolled back
-// (--auto-rollout); afterwards (and after `repair` for a killed node) every
+// (--auto-rollout; a step stuck on a killed agent pauses the deploy for
+// deploy.stuck_timeout, 5 s here, then aborts it); afterwards (and after `repair` for a killed node) every
 // node serves the current release, the store agrees with what runs, no app
 // process is orphaned, and no request to a node that was not killed fails.
 func TestFaultsDuringDeploys(t *testing.T) {
@@ -34,7 +35,10 @@ func TestFaultsDuringDeploys(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	t.Logf("seed %d (DFLOW_FAULT_SEED=%d repeats this run)", seed, seed)
 
-	p := helloProject(t, fmt.Sprintf("app:\n  port: %d\n  drain_timeout: 3s\n  stop_grace: 3s\n", testsuite.FreePort(t)))
+	// A killed agent makes the deploy's step on its node stuck: unattended,
+	// the pause ends after deploy.stuck_timeout with the default
+	// deploy.stuck_action, abort (with compensation), so every deploy ends.
+	p := helloProject(t, fmt.Sprintf("app:\n  port: %d\n  drain_timeout: 3s\n  stop_grace: 3s\ndeploy:\n  stuck_timeout: 5s\n", testsuite.FreePort(t)))
 	p.run("set", "3")
 	p.run("deploy")
 	var urls []string
