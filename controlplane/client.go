@@ -304,7 +304,7 @@ func (cp *Client) Follow(ctx context.Context, label, id, runID string, result an
 		}
 		_ = printNew()
 		if err != nil {
-			return fmt.Errorf("%s failed after %s: %w", label, time.Since(start).Round(10*time.Millisecond), Explain(err))
+			return opError(label, time.Since(start), id+"/"+runID, cp.WorkflowURL(id, runID), err)
 		}
 		view.clear()
 		fmt.Fprintf(w, "%s: done in %s\n", label, time.Since(start).Round(10*time.Millisecond))
@@ -348,7 +348,7 @@ func unavailable(err error) bool {
 }
 
 // ErrDetached: the operator stopped following (Ctrl-C); the operation goes
-// on. The CLI's exit code 130.
+// on. The CLI exits 0: nothing failed.
 var ErrDetached = errors.New("stopped following")
 
 // Explain shortens "workflow execution error (...): activity error (...):

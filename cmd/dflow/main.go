@@ -35,7 +35,12 @@ func main() {
 	// Follow has said how to follow again; an empty exitError has said
 	// what it had to: nothing more to print.
 	var ee *exitError
-	if !errors.Is(err, controlplane.ErrDetached) && (!errors.As(err, &ee) || ee.err != nil && ee.err.Error() != "") {
+	var op *controlplane.OpError
+	switch {
+	case errors.Is(err, controlplane.ErrDetached):
+	case g.verbose && errors.As(err, &op):
+		fmt.Fprintln(os.Stderr, "dflow:", op.Verbose())
+	case !errors.As(err, &ee) || ee.err != nil && ee.err.Error() != "":
 		fmt.Fprintln(os.Stderr, "dflow:", err)
 	}
 	os.Exit(exitCode(err))
@@ -56,22 +61,27 @@ func connect(ctx context.Context, cfg *deploy.Config) (*controlplane.Client, err
 	return cp, nil
 }
 
-// exitCode is the exit status err asks for: 2 for bad input, 75 when the cluster is busy,
-// 130 when the operator stopped following, else 1.
+// exitCode is the exit status err asks for (docs/operations.md, "Exit
+// codes"): 2 for bad input, 4 when an operator (or deploy.stuck_action)
+// aborted the operation, 75 when the cluster is busy, 0 when the operator
+// stopped following (Ctrl-C: the operation goes on), else 1.
 func exitCode(err error) int {
 	var ee *exitError
 	var busy *controlplane.BusyError
 	var running *controlplane.AlreadyRunningError
 	var input *controlplane.InputError
+	var op *controlplane.OpError
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.As(err, &input):
+	case errors.As(err, &input), errors.As(err, &op) && op.BadInput():
 		return 2
+	case errors.As(err, &op) && op.Aborted():
+		return 4
 	case errors.As(err, &busy), errors.As(err, &running):
 		return 75
 	case errors.Is(err, controlplane.ErrDetached):
-		return 130
+		return 0
 	}
 	return 1
 }

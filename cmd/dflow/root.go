@@ -19,6 +19,7 @@ type globals struct {
 	project  string
 	temporal string
 	output   string
+	verbose  bool
 }
 
 var g globals
@@ -45,11 +46,12 @@ on SQLite under .dflow/, the Web UI, and a worker) and later commands reuse it.`
 	root.PersistentFlags().StringVarP(&g.project, "project", "C", "", "run as if dflow was started in `DIR`")
 	root.PersistentFlags().StringVar(&g.temporal, "temporal", "", "Temporal frontend `HOST:PORT` (default: $TEMPORAL_ADDRESS, else the embedded control plane)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "output format: text or json")
+	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "on failure, also print the workflow and the whole error chain")
 	root.AddCommand(
 		newInitCmd(), newConfigCmd(),
 		newSetCmd(), newGetCmd(), newListCmd(), newCycleCmd(), newDestroyCmd(),
 		newBuildCmd(), newCopyCmd(), newDeployCmd(), newRollbackCmd(), newStartCmd(), newStopCmd(), newRestartCmd(),
-		newStatusCmd(), newVersionsCmd(), newCompareChecksumsCmd(), newReleasesCmd(), newVerifyCmd(), newHealthCmd(),
+		newStatusCmd(), newVersionsCmd(), newLogsCmd(), newCompareChecksumsCmd(), newReleasesCmd(), newVerifyCmd(), newHealthCmd(),
 		newFollowCmd(), newCancelCmd(),
 		newRepairCmd(), newChaosCmd(), newGCCmd(), newSchedulesCmd(),
 		newServerCmd(), newWorkerCmd(), newAgentCmd(),
