@@ -36,6 +36,19 @@ type VMBackend interface {
 	List(ctx context.Context) ([]deploy.Node, error)
 }
 
+// RemainsLister is what a VMBackend may also do: tell where it holds
+// anything of a node, whole or not. List reports the nodes that run; a
+// create cut short by a crash (no undo ran) or a dead node leaves a
+// container, machine or directory that List does not report, and that
+// only Destroy of its index removes.
+type RemainsLister interface {
+	// Remains reports, sorted, the indices at which the backend holds
+	// anything of a node (its container, machine, directory), whether or
+	// not the node runs or ever answered. Destroy of such an index with an
+	// empty ID removes it all.
+	Remains(ctx context.Context) ([]int, error)
+}
+
 // ErrNotReady is what a ContainerBackend's Start error wraps when the new
 // version did not pass its readiness gate: it was killed, and whatever the
 // node served before still serves. Retrying the same start cannot help.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,17 +23,30 @@ type FakeVM struct {
 	Killed  []int // indices Destroy removed, in order
 }
 
-var _ backends.VMBackend = (*FakeVM)(nil)
+var (
+	_ backends.VMBackend     = (*FakeVM)(nil)
+	_ backends.RemainsLister = (*FakeVM)(nil)
+)
 
 // NewFakeVM returns an empty fake.
 func NewFakeVM() *FakeVM {
 	return &FakeVM{nodes: map[int]deploy.Node{}, dead: map[int]bool{}}
 }
 
-// Create implements backends.VMBackend.
+// Create implements backends.VMBackend. Keys that are given but hold no
+// key (comments only) fail as a real node's agent does, and leave nothing;
+// empty Keys are taken (workflow tests give none). A dead node of another
+// image is made anew.
 func (f *FakeVM) Create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if s.Keys != "" && !holdsKey(s.Keys) {
+		return deploy.Node{}, fmt.Errorf("create node %d: the agent's authorized_keys holds no keys", s.Index)
+	}
+	if n, ok := f.nodes[s.Index]; ok && f.dead[s.Index] && n.Image != s.Image {
+		delete(f.nodes, s.Index)
+		delete(f.dead, s.Index)
+	}
 	if n, ok := f.nodes[s.Index]; ok {
 		if f.dead[s.Index] {
 			delete(f.dead, s.Index)
@@ -81,6 +95,28 @@ func (f *FakeVM) List(ctx context.Context) ([]deploy.Node, error) {
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Index < out[b].Index })
 	return out, nil
+}
+
+// Remains implements backends.RemainsLister: the indices of the nodes the
+// fake holds, dead ones too.
+func (f *FakeVM) Remains(ctx context.Context) ([]int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := []int{}
+	for i := range f.nodes {
+		out = append(out, i)
+	}
+	sort.Ints(out)
+	return out, nil
+}
+
+func holdsKey(keys string) bool {
+	for _, line := range strings.Split(keys, "\n") {
+		if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "#") {
+			return true
+		}
+	}
+	return false
 }
 
 // Kill makes the node at index die without telling anyone.

@@ -1,6 +1,9 @@
 package testsuite_test
 
 import (
+	"context"
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/distributive-flow/dflow/backends"
@@ -12,7 +15,17 @@ import (
 func TestFakeVMConforms(t *testing.T) {
 	testsuite.VMSuite(t, func(t *testing.T) testsuite.VMHarness {
 		vm := testsuite.NewFakeVM()
-		return testsuite.VMHarness{Backend: vm, Kill: func(t *testing.T, n deploy.Node) { vm.Kill(n.Index) }}
+		return testsuite.VMHarness{
+			Backend: vm, Kill: func(t *testing.T, n deploy.Node) { vm.Kill(n.Index) },
+			Remains: func(t *testing.T, index int) []string {
+				held, _ := vm.Remains(context.Background())
+				if slices.Contains(held, index) {
+					return []string{fmt.Sprintf("fake node %d", index)}
+				}
+				return nil
+			},
+			Images: [2]string{"image-a", "image-b"},
+		}
 	})
 }
 

@@ -3,6 +3,7 @@ package testsuite
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/distributive-flow/dflow/backends"
 	"github.com/distributive-flow/dflow/deploy"
@@ -16,6 +17,18 @@ type VMHarness struct {
 	Keys string
 	// Kill makes the node die behind the backend's back (kill -9 its agent).
 	Kill func(t *testing.T, n deploy.Node)
+	// Remains lists what the backend holds for the node at index, running
+	// or not (containers, directories, machines, agent processes), by a
+	// name for the failure message; nothing when the index is clean. Nil
+	// skips the cases that need it.
+	Remains func(t *testing.T, index int) []string
+	// CutShort, when set, says why a create cut short by its context may
+	// leave remains (an exec plugin is killed: it cannot clean up); the
+	// case that checks it is then skipped.
+	CutShort string
+	// Images are two images nodes can be made from (NodeSpec.Image); ""
+	// for a backend that has one kind of node only.
+	Images [2]string
 }
 
 // VMSuite is the conformance suite every VMBackend passes. open returns a
@@ -23,6 +36,14 @@ type VMHarness struct {
 func VMSuite(t *testing.T, open func(t *testing.T) VMHarness) {
 	ctx := context.Background()
 	spec := func(h VMHarness, i int) deploy.NodeSpec { return deploy.NodeSpec{Index: i, Keys: h.Keys} }
+	// badKeys makes every agent refuse to start: it holds no keys.
+	const badKeys = "# no keys at all\n"
+	remains := func(t *testing.T, h VMHarness) {
+		t.Helper()
+		if h.Remains == nil {
+			t.Skip("the harness cannot tell what a node leaves behind (no Remains)")
+		}
+	}
 	list := func(t *testing.T, h VMHarness) []int {
 		ns, err := h.Backend.List(ctx)
 		require.NoError(t, err)
@@ -92,5 +113,61 @@ func VMSuite(t *testing.T, open func(t *testing.T) VMHarness) {
 		require.Equal(t, []int{0}, list(t, h))
 		require.NoError(t, h.Backend.Destroy(ctx, deploy.Node{Index: 0}), "an empty ID names whatever is there")
 		require.Equal(t, []int{}, list(t, h))
+	})
+	t.Run("a create that fails leaves nothing behind", func(t *testing.T) {
+		h := open(t)
+		remains(t, h)
+		_, err := h.Backend.Create(ctx, deploy.NodeSpec{Index: 0, Image: h.Images[0], Keys: badKeys})
+		require.Error(t, err, "an agent without keys cannot start")
+		require.Empty(t, h.Remains(t, 0), "what the failed create made is gone")
+		require.Equal(t, []int{}, list(t, h))
+		if rl, ok := h.Backend.(backends.RemainsLister); ok {
+			got, err := rl.Remains(ctx)
+			require.NoError(t, err)
+			require.Equal(t, []int{}, got)
+		}
+	})
+	t.Run("a create cut short by its context leaves nothing behind", func(t *testing.T) {
+		h := open(t)
+		remains(t, h)
+		if h.CutShort != "" {
+			t.Skip(h.CutShort)
+		}
+		cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		if _, err := h.Backend.Create(cctx, deploy.NodeSpec{Index: 0, Image: h.Images[0], Keys: h.Keys}); err == nil {
+			t.Skip("the node was up within 300ms: nothing was cut short")
+		}
+		require.Empty(t, h.Remains(t, 0), "what the cut-short create made is gone")
+		require.Equal(t, []int{}, list(t, h))
+	})
+	t.Run("a retry after a failed create takes the image and keys it is given", func(t *testing.T) {
+		h := open(t)
+		_, err := h.Backend.Create(ctx, deploy.NodeSpec{Index: 0, Image: h.Images[0], Keys: badKeys})
+		require.Error(t, err)
+		n, err := h.Backend.Create(ctx, deploy.NodeSpec{Index: 0, Image: h.Images[1], Keys: h.Keys})
+		require.NoError(t, err, "the retry's keys, not the failed attempt's")
+		require.Equal(t, h.Images[1], n.Image, "the retry's image, not the failed attempt's")
+		require.Equal(t, []int{0}, list(t, h))
+	})
+	t.Run("destroy by index removes a dead node's remains", func(t *testing.T) {
+		h := open(t)
+		remains(t, h)
+		rl, lists := h.Backend.(backends.RemainsLister)
+		n, err := h.Backend.Create(ctx, spec(h, 0))
+		require.NoError(t, err)
+		h.Kill(t, n)
+		if lists {
+			got, err := rl.Remains(ctx)
+			require.NoError(t, err)
+			require.Equal(t, []int{0}, got, "a dead node, which List leaves out, is among the remains")
+		}
+		require.NoError(t, h.Backend.Destroy(ctx, deploy.Node{Index: 0}))
+		require.Empty(t, h.Remains(t, 0))
+		if lists {
+			got, err := rl.Remains(ctx)
+			require.NoError(t, err)
+			require.Equal(t, []int{}, got)
+		}
 	})
 }

@@ -51,6 +51,15 @@ func vmHarness(t *testing.T, path string, port int) testsuite.VMHarness {
 		Kill: func(t *testing.T, n deploy.Node) {
 			testsuite.KillAgent(t, filepath.Join(state, "plugin-nodes", strconv.Itoa(n.Index)))
 		},
+		Remains: func(t *testing.T, index int) []string {
+			dir := filepath.Join(state, "plugin-nodes", strconv.Itoa(index))
+			if _, err := os.Stat(dir); err == nil {
+				return []string{dir}
+			}
+			return nil
+		},
+		CutShort: "a plugin whose create is cut short is killed: it cannot remove what it made",
+		Images:   [2]string{"image-a", "image-b"},
 	}
 }
 

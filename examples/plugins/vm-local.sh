@@ -39,8 +39,19 @@ json_str() {
 
 result() { printf '{"result":%s}\n' "$1"; exit 0; }
 
+# MADE is the node directory this vm.create made: a create that fails
+# removes it (and the agent it started) before it answers.
+MADE=
+
 # fail MESSAGE [RETRYABLE [CODE]]
 fail() {
+	if [ -n "$MADE" ]; then
+		local pid
+		pid=$(cat "$MADE/agent.pid" 2>/dev/null)
+		case $pid in '' | *[!0-9]* | 0 | 1) ;; *) kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null ;; esac
+		rm -rf "$MADE"
+		MADE=
+	fi
 	printf '{"error":{"message":%s,"retryable":%s,"code":%s}}\n' \
 		"$(json_str "$1")" "${2:-false}" "$(json_str "${3:-}")"
 	exit 0
@@ -163,6 +174,7 @@ vm_create() {
 		[ -n "$id" ] || fail "vm.create: $dir/node.json is unreadable"
 	else
 		mkdir -p "$dir" || fail "vm.create: cannot create $dir"
+		MADE=$dir
 		id=vm-local-$index-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 		local node
 		node=$(printf '{"index":%d,"id":%s,"address":%s,"agent_url":%s,"backend":%s' \

@@ -38,27 +38,66 @@ type claim struct {
 // free). Every backend whose nodes live on loopback addresses claims them
 // here, so no two nodes of any project ever share one.
 func Claim(machineDir, project string, index int) (string, error) {
+	addr, _, err := registry{dir: machineDir}.claim(project, index)
+	return addr, err
+}
+
+// ClaimNew is Claim that also tells whether this call made the claim
+// (fresh) rather than found it: a create that fails gives a fresh claim
+// back with Release, and keeps one it found.
+func ClaimNew(machineDir, project string, index int) (addr string, fresh bool, err error) {
 	return registry{dir: machineDir}.claim(project, index)
+}
+
+// Release gives back the address of (project, index), if it holds one.
+func Release(machineDir, project string, index int) error {
+	return registry{dir: machineDir}.release(project, index)
 }
 
 // registry hands out loopback addresses, one per (project, index).
 type registry struct{ dir string }
 
+// release removes the claim of (project, index), if any.
+func (r registry) release(project string, index int) error {
+	dir := filepath.Join(r.dir, "loopback")
+	lock, err := filelock.Lock(filepath.Join(r.dir, "loopback.lock"))
+	if err != nil {
+		return fmt.Errorf("address registry: %w", err)
+	}
+	defer lock.Close()
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("address registry %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		c, err := readClaim(filepath.Join(dir, e.Name()))
+		if err == nil && c.Project == project && c.Index == index {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("release address %s: %w", e.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
 // claim returns the address of (project, index), claiming the lowest free
-// one the first time.
-func (r registry) claim(project string, index int) (string, error) {
+// one the first time (fresh).
+func (r registry) claim(project string, index int) (string, bool, error) {
 	dir := filepath.Join(r.dir, "loopback")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("address registry %s: %w", dir, err)
+		return "", false, fmt.Errorf("address registry %s: %w", dir, err)
 	}
 	lock, err := filelock.Lock(filepath.Join(r.dir, "loopback.lock"))
 	if err != nil {
-		return "", fmt.Errorf("address registry: %w", err)
+		return "", false, fmt.Errorf("address registry: %w", err)
 	}
 	defer lock.Close()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return "", fmt.Errorf("address registry %s: %w", dir, err)
+		return "", false, fmt.Errorf("address registry %s: %w", dir, err)
 	}
 	taken := map[string]bool{}
 	for _, e := range entries {
@@ -67,7 +106,7 @@ func (r registry) claim(project string, index int) (string, error) {
 			continue // unreadable: treat as taken, never hand it out twice
 		}
 		if c.Project == project && c.Index == index {
-			return e.Name(), nil
+			return e.Name(), false, nil
 		}
 		taken[e.Name()] = true
 		if stale(c) {
@@ -97,11 +136,11 @@ func (r registry) claim(project string, index int) (string, error) {
 		}
 		b, _ := json.Marshal(claim{Project: project, Index: index})
 		if err := os.WriteFile(filepath.Join(dir, ip), b, 0o644); err != nil {
-			return "", fmt.Errorf("claim address %s: %w", ip, err)
+			return "", false, fmt.Errorf("claim address %s: %w", ip, err)
 		}
-		return ip, nil
+		return ip, true, nil
 	}
-	return "", errors.New("no free loopback address left in 127.0.0.0/8")
+	return "", false, errors.New("no free loopback address left in 127.0.0.0/8")
 }
 
 func readClaim(path string) (claim, error) {

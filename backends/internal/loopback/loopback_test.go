@@ -33,3 +33,22 @@ func TestClaimIsStableAndExclusive(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, a0, c0, "the stale claim is reclaimed")
 }
+
+func TestReleaseGivesAFreshClaimBack(t *testing.T) {
+	machine := t.TempDir()
+	p := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(p, ".dflow"), 0o700))
+	a, fresh, err := loopback.ClaimNew(machine, p, 3)
+	require.NoError(t, err)
+	require.True(t, fresh, "the first claim is made")
+	again, fresh, err := loopback.ClaimNew(machine, p, 3)
+	require.NoError(t, err)
+	require.False(t, fresh, "the second finds it")
+	require.Equal(t, a, again)
+	require.NoError(t, loopback.Release(machine, p, 3))
+	entries, err := os.ReadDir(filepath.Join(machine, "loopback"))
+	require.NoError(t, err)
+	require.Empty(t, entries, "the claim is gone")
+	require.NoError(t, loopback.Release(machine, p, 3), "releasing twice is no error")
+	require.NoError(t, loopback.Release(t.TempDir(), p, 3), "nor releasing in an empty registry")
+}

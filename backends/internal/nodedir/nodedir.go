@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 
 	"github.com/distributive-flow/dflow/deploy"
 )
@@ -39,15 +41,40 @@ func Write(dir string, n deploy.Node) error {
 }
 
 // Gone tells whether the node n names is gone from dir, which a Destroy
-// then leaves alone: dir holds no record, or the record of another
-// incarnation (n.ID set and different). A record that cannot be read is
-// not gone: what is there is destroyed.
+// then leaves alone: dir does not exist, or holds the record of another
+// incarnation (n.ID set and different), or holds no record and n names an
+// ID (an empty ID names whatever is there: what a create cut short left
+// before it wrote the record, too). A record that cannot be read is not
+// gone: what is there is destroyed.
 func Gone(dir string, n deploy.Node) bool {
 	cur, err := Read(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return true
+		if _, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) {
+			return true
+		}
+		return n.ID != ""
 	}
 	return err == nil && n.ID != "" && cur.ID != n.ID
+}
+
+// Indices are the node indices that have a directory under root (named by
+// the index), sorted; none when root does not exist.
+func Indices(root string) ([]int, error) {
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return []int{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node directories: %w", err)
+	}
+	out := []int{}
+	for _, e := range entries {
+		if i, err := strconv.Atoi(e.Name()); err == nil && i >= 0 && e.IsDir() {
+			out = append(out, i)
+		}
+	}
+	sort.Ints(out)
+	return out, nil
 }
 
 // WriteFile writes data to path with mode perm, atomically: into a

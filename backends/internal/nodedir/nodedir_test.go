@@ -15,7 +15,9 @@ func TestRecord(t *testing.T) {
 	dir := t.TempDir()
 	_, err := nodedir.Read(dir)
 	require.ErrorIs(t, err, fs.ErrNotExist)
-	require.True(t, nodedir.Gone(dir, deploy.Node{}), "no record")
+	require.True(t, nodedir.Gone(filepath.Join(dir, "missing"), deploy.Node{}), "no directory")
+	require.True(t, nodedir.Gone(dir, deploy.Node{ID: "local-2-abcd"}), "no record of the node named")
+	require.False(t, nodedir.Gone(dir, deploy.Node{}), "no ID names whatever is there, a directory without a record too")
 
 	n := deploy.Node{Index: 2, ID: "local-2-abcd", Address: "127.0.0.3"}
 	require.NoError(t, nodedir.Write(dir, n))
@@ -48,4 +50,18 @@ func TestWriteFile(t *testing.T) {
 	require.Len(t, entries, 1, "no temporary file is left")
 
 	require.Error(t, nodedir.WriteFile(filepath.Join(dir, "missing", "x"), nil, 0o644))
+}
+
+func TestIndices(t *testing.T) {
+	root := t.TempDir()
+	got, err := nodedir.Indices(filepath.Join(root, "missing"))
+	require.NoError(t, err)
+	require.Equal(t, []int{}, got)
+	for _, name := range []string{"10", "2", "x", "-1"} {
+		require.NoError(t, os.Mkdir(filepath.Join(root, name), 0o755))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(root, "3"), nil, 0o644))
+	got, err = nodedir.Indices(root)
+	require.NoError(t, err)
+	require.Equal(t, []int{2, 10}, got, "directories named by an index, sorted")
 }

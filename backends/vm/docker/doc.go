@@ -14,6 +14,14 @@
 // it is tagged dflow-node:<content hash> and reused while that hash holds.
 // No registry and no base image is needed.
 //
+// A create that fails after it made the container (its agent never
+// answered, the create was cut short by its context) removes it, and the
+// network when no node is left on it; the engine call that makes the
+// container is not cut short, so that what it made is known. A container
+// of another image than asked whose agent is dead or does not answer is
+// made anew from the image asked for rather than started again. Remains
+// reports every node container, running or not (List: running ones).
+//
 // With Options.DockerSocket set (the docker container backend), every node
 // gets the host's Docker socket bind-mounted, so its agent can run versions
 // as sibling containers: such a node can control the host's Docker engine,

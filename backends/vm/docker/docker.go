@@ -84,7 +84,10 @@ type Backend struct {
 	cli client.APIClient
 }
 
-var _ backends.VMBackend = (*Backend)(nil)
+var (
+	_ backends.VMBackend     = (*Backend)(nil)
+	_ backends.RemainsLister = (*Backend)(nil)
+)
 
 // New returns the backend; it touches nothing.
 func New(o Options) (*Backend, error) {
@@ -121,6 +124,9 @@ func New(o Options) (*Backend, error) {
 	return &Backend{o: o, cli: o.Client}, nil
 }
 
+// Cluster is the cluster's name (Options.Cluster).
+func (b *Backend) Cluster() string { return b.o.Cluster }
+
 // NetworkName is the cluster's Docker network.
 func (b *Backend) NetworkName() string { return "dflow-" + b.o.Cluster }
 
@@ -130,19 +136,56 @@ func (b *Backend) ContainerName(index int) string {
 }
 
 // Create makes the node at s.Index: a new container, or, when the container
-// exists, the same node (its agent started again if it died).
+// exists, the same node (its agent started again if it died). A container
+// made from another image than s.Image whose agent is dead or does not
+// answer is made anew from s.Image. A create that fails removes the
+// container it made (and the network, when no node is left on it).
 func (b *Backend) Create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, error) {
 	if s.Index < 0 {
 		return deploy.Node{}, fmt.Errorf("docker vm backend: create node: bad index %d", s.Index)
 	}
-	n, err := b.create(ctx, s)
+	made := ""
+	n, err := b.create(ctx, s, &made)
 	if err != nil {
+		err = errors.Join(err, b.undo(ctx, s.Index, made))
 		return deploy.Node{}, fmt.Errorf("create node %d (container %s): %w", s.Index, b.ContainerName(s.Index), err)
 	}
 	return n, nil
 }
 
-func (b *Backend) create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, error) {
+// undo removes the container a failed create made (the one of node ID
+// made, "" when it made none), and the cluster's network when no container
+// is left on it. ctx may have ended (the engine may have made the container
+// all the same): undo runs on a context of its own.
+func (b *Backend) undo(ctx context.Context, index int, made string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if made != "" {
+		if err := b.Destroy(ctx, deploy.Node{Index: index, ID: made}); err != nil {
+			return fmt.Errorf("and removing the container it made failed too: %w", err)
+		}
+	}
+	b.removeNetworkIfUnused(ctx)
+	return nil
+}
+
+// stale tells whether the existing container c, made from another image
+// than asked, is to be made anew: its agent is dead or does not answer.
+func (b *Backend) stale(ctx context.Context, c container.InspectResponse, n deploy.Node, image string) bool {
+	if n.Image == image {
+		return false
+	}
+	if c.State == nil || !c.State.Running {
+		return true
+	}
+	actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return api.AnswersAs(actx, n.AgentURL, b.o.Signer, n.ID) != nil
+}
+
+// create makes the node; made receives the node ID of the container it
+// makes, before the engine is asked to make it.
+func (b *Backend) create(ctx context.Context, s deploy.NodeSpec, made *string) (deploy.Node, error) {
 	name := b.ContainerName(s.Index)
 	for attempt := 0; ; attempt++ {
 		c, err := b.cli.ContainerInspect(ctx, name)
@@ -153,6 +196,14 @@ func (b *Backend) create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, e
 			}
 			if n.Index != s.Index {
 				return deploy.Node{}, fmt.Errorf("the container says it is node %d", n.Index)
+			}
+			if attempt == 0 && b.stale(ctx, c, n, s.Image) {
+				// Left by a create that failed or was cut short, or a
+				// dead node: make it anew from the image asked for.
+				if err := b.Destroy(ctx, n); err != nil {
+					return deploy.Node{}, fmt.Errorf("remove the node of image %q to make it of image %q: %w", n.Image, s.Image, err)
+				}
+				continue
 			}
 			if c.State != nil && c.State.Running {
 				return n, b.waitReady(ctx, n, c.ID, nil)
@@ -175,8 +226,9 @@ func (b *Backend) create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, e
 		if !cerrdefs.IsNotFound(err) {
 			return deploy.Node{}, fmt.Errorf("inspect: %w", err)
 		}
-		n, id, err := b.make(ctx, s, name)
+		n, id, err := b.make(ctx, s, name, made)
 		if cerrdefs.IsConflict(err) && attempt == 0 {
+			*made = ""
 			continue // made meanwhile by another create: take that one
 		}
 		if err != nil {
@@ -189,8 +241,9 @@ func (b *Backend) create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, e
 	}
 }
 
-// make creates (does not start) the node's container.
-func (b *Backend) make(ctx context.Context, s deploy.NodeSpec, name string) (deploy.Node, string, error) {
+// make creates (does not start) the node's container; made receives its
+// node ID before the engine is asked.
+func (b *Backend) make(ctx context.Context, s deploy.NodeSpec, name string, made *string) (deploy.Node, string, error) {
 	image := s.Image
 	if image == "" {
 		var err error
@@ -207,6 +260,7 @@ func (b *Backend) make(ctx context.Context, s deploy.NodeSpec, name string) (dep
 		return deploy.Node{}, "", err
 	}
 	id := deploy.NewNodeID(Name, s.Index)
+	*made = id
 	created := time.Now().UTC().Format(time.RFC3339Nano)
 	labels := map[string]string{
 		LabelCluster: b.o.Cluster, LabelIndex: strconv.Itoa(s.Index), LabelNodeID: id, LabelRole: "node",
@@ -223,7 +277,11 @@ func (b *Backend) make(ctx context.Context, s deploy.NodeSpec, name string) (dep
 	if b.o.DockerSocket != "" {
 		hc.Binds = []string{b.o.DockerSocket + ":" + DockerSocket}
 	}
-	resp, err := b.cli.ContainerCreate(ctx, &container.Config{
+	// Not cut short by ctx: the engine may make the container all the
+	// same, after this call gave up on it, where no undo would see it.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+	defer cancel()
+	resp, err := b.cli.ContainerCreate(cctx, &container.Config{
 		Hostname: name,
 		Image:    image,
 		Cmd: append(agentSubcommand(b.o.Binary), "--dir", NodeDir,
@@ -386,6 +444,23 @@ func (b *Backend) List(ctx context.Context) ([]deploy.Node, error) {
 	return nodes, nil
 }
 
+// Remains reports the indices that have a node container, running or not.
+func (b *Backend) Remains(ctx context.Context) ([]int, error) {
+	cs, err := b.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
+		filters.Arg("label", LabelCluster+"="+b.o.Cluster), filters.Arg("label", LabelRole+"=node"))})
+	if err != nil {
+		return nil, fmt.Errorf("list node containers: %w", err)
+	}
+	out := []int{}
+	for _, c := range cs {
+		if i, err := strconv.Atoi(c.Labels[LabelIndex]); err == nil && i >= 0 {
+			out = append(out, i)
+		}
+	}
+	sort.Ints(out)
+	return out, nil
+}
+
 // nodeOf reads a node back from its container's labels.
 func (b *Backend) nodeOf(labels map[string]string) (deploy.Node, error) {
 	if labels[LabelCluster] != b.o.Cluster || labels[LabelRole] != "node" {
@@ -463,11 +538,13 @@ func (b *Backend) ensureNetwork(ctx context.Context) (string, *net.IPNet, error)
 		for k, v := range b.o.Labels {
 			labels[k] = v
 		}
-		_, err = b.cli.NetworkCreate(ctx, name, network.CreateOptions{
+		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second) // not cut short: see make
+		_, err = b.cli.NetworkCreate(nctx, name, network.CreateOptions{
 			Driver: "bridge",
 			IPAM:   &network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet.String(), Gateway: gw.String()}}},
 			Labels: labels,
 		})
+		cancel()
 		if err != nil && !cerrdefs.IsConflict(err) && !strings.Contains(err.Error(), "overlaps") && !strings.Contains(err.Error(), "already exists") {
 			return "", nil, fmt.Errorf("create network %s on %s: %w", name, subnet, err)
 		}

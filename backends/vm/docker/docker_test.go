@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,10 +85,45 @@ func kill(t *testing.T, be *docker.Backend, n deploy.Node) {
 	}, 10*time.Second, 20*time.Millisecond)
 }
 
+// remains is what the backend holds for node index: its container,
+// running or not, and the cluster's network once no container is left.
+func remains(t *testing.T, be *docker.Backend, cluster string, index int) []string {
+	cli := testsuite.Docker(t)
+	ctx := context.Background()
+	var out []string
+	all, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", docker.LabelCluster+"="+cluster))})
+	require.NoError(t, err)
+	for _, c := range all {
+		if c.Labels[docker.LabelIndex] == strconv.Itoa(index) {
+			out = append(out, "container "+strings.Join(c.Names, ",")+" ("+c.State+")")
+		}
+	}
+	if len(all) == 0 {
+		if _, err := cli.NetworkInspect(ctx, be.NetworkName(), network.InspectOptions{}); err == nil {
+			out = append(out, "network "+be.NetworkName())
+		}
+	}
+	return out
+}
+
+// images are two tags of the node image: nodes made from either run.
+func images(t *testing.T, be *docker.Backend) [2]string {
+	ctx := context.Background()
+	tag, err := be.NodeImage(ctx)
+	require.NoError(t, err)
+	other := "dflow-node-retry:" + strings.TrimPrefix(tag, "dflow-node:")
+	require.NoError(t, testsuite.Docker(t).ImageTag(ctx, tag, other))
+	return [2]string{tag, other}
+}
+
 func TestConformance(t *testing.T) {
 	testsuite.VMSuite(t, func(t *testing.T) testsuite.VMHarness {
 		b, keys := open(t)
-		return testsuite.VMHarness{Backend: b, Keys: keys, Kill: func(t *testing.T, n deploy.Node) { kill(t, b, n) }}
+		return testsuite.VMHarness{
+			Backend: b, Keys: keys, Kill: func(t *testing.T, n deploy.Node) { kill(t, b, n) },
+			Remains: func(t *testing.T, index int) []string { return remains(t, b, b.Cluster(), index) },
+			Images:  images(t, b),
+		}
 	})
 }
 
@@ -150,4 +187,14 @@ func TestNetworkGoesWithTheLastNode(t *testing.T) {
 	again, err := b.Create(ctx, deploy.NodeSpec{Index: 1, Keys: keys})
 	require.NoError(t, err, "and comes back with the next one")
 	require.Equal(t, n1.Address, again.Address, "on the same subnet when it is still free")
+}
+
+func TestCreateOfAMissingImageLeavesNoNetwork(t *testing.T) {
+	b, keys := open(t)
+	_, err := b.Create(context.Background(), deploy.NodeSpec{Index: 0, Image: "dflow-no-such-image:0", Keys: keys})
+	require.ErrorContains(t, err, "dflow-no-such-image:0")
+	require.Empty(t, remains(t, b, b.Cluster(), 0), "the network the failed create made went with it")
+	held, err := b.Remains(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, []int{}, held)
 }

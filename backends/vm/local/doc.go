@@ -8,4 +8,9 @@
 // several projects on one machine never share an address. A node index keeps
 // its address for the life of its project, across cycle and destroy; claims
 // of projects whose .dflow directory is gone are reclaimed.
+//
+// A create that fails removes what it made: the node's directory and agent,
+// and the address when it claimed it then (a node index that had one keeps
+// it). A dead node of another image than asked is made anew rather than
+// started again. Remains reports every node directory, running or not.
 package local

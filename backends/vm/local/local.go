@@ -52,7 +52,10 @@ type Backend struct {
 	o Options
 }
 
-var _ backends.VMBackend = (*Backend)(nil)
+var (
+	_ backends.VMBackend     = (*Backend)(nil)
+	_ backends.RemainsLister = (*Backend)(nil)
+)
 
 // New returns the backend; it starts nothing.
 func New(o Options) (*Backend, error) {
@@ -88,17 +91,61 @@ func (b *Backend) nodeDir(index int) string {
 }
 
 // Create makes the node at s.Index: a fresh directory and agent, or, when
-// the directory exists, the same node with its agent restarted if it died.
+// the directory exists, the same node with its agent restarted if it died
+// (made anew when it was made from another image than s.Image). A create
+// that fails removes what it made: the node's directory and agent, and the
+// address it claimed.
 func (b *Backend) Create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, error) {
 	if s.Index < 0 {
 		return deploy.Node{}, fmt.Errorf("local backend: create node: bad index %d", s.Index)
 	}
-	addr, err := loopback.Claim(b.o.MachineDir, b.o.Project, s.Index)
+	addr, fresh, err := loopback.ClaimNew(b.o.MachineDir, b.o.Project, s.Index)
 	if err != nil {
 		return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
 	}
+	made := false
+	n, err := b.create(ctx, s, addr, &made)
+	if err != nil {
+		err = errors.Join(err, b.undo(ctx, s.Index, made, fresh))
+		return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
+	}
+	return n, nil
+}
+
+// undo removes what a failed create made: the node's agent and directory
+// (made), and its address claim (fresh). ctx may have ended: undo runs on
+// a context of its own.
+func (b *Backend) undo(ctx context.Context, index int, made, fresh bool) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var errs []error
+	if made {
+		if err := b.Destroy(ctx, deploy.Node{Index: index}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if fresh {
+		if err := loopback.Release(b.o.MachineDir, b.o.Project, index); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("and removing what it made failed too: %w", err)
+	}
+	return nil
+}
+
+func (b *Backend) create(ctx context.Context, s deploy.NodeSpec, addr string, made *bool) (deploy.Node, error) {
 	dir := b.nodeDir(s.Index)
 	n, err := nodedir.Read(dir)
+	if err == nil && n.Address == addr && n.Image != s.Image && !agent.Running(dir) {
+		// A dead node (or one a crashed create left) of another image:
+		// make it anew from the image asked for.
+		if err := b.Destroy(ctx, deploy.Node{Index: s.Index}); err != nil {
+			return deploy.Node{}, err
+		}
+		n, err = nodedir.Read(dir)
+	}
 	switch {
 	case err == nil && n.Address == addr:
 		if agent.Running(dir) {
@@ -114,28 +161,29 @@ func (b *Backend) Create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, e
 			Image:     s.Image,
 			CreatedAt: time.Now().UTC(),
 		}
+		*made = true
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
+			return deploy.Node{}, err
 		}
 		if err := nodedir.Write(dir, n); err != nil {
-			return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
+			return deploy.Node{}, err
 		}
 	default:
-		return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
+		return deploy.Node{}, err
 	}
 	keys := filepath.Join(dir, "authorized_keys")
 	if err := os.WriteFile(keys, []byte(s.Keys), statedir.FileMode); err != nil {
-		return deploy.Node{}, fmt.Errorf("create node %d: write authorized_keys: %w", s.Index, err)
+		return deploy.Node{}, fmt.Errorf("write authorized_keys: %w", err)
 	}
 	if err := statedir.Tighten(keys); err != nil { // made 0644 by an older dflow
-		return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
+		return deploy.Node{}, err
 	}
 	exited, err := b.spawn(dir, n)
 	if err != nil {
-		return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
+		return deploy.Node{}, err
 	}
 	if err := b.waitReady(ctx, n, dir, exited); err != nil {
-		return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
+		return deploy.Node{}, err
 	}
 	return n, nil
 }
@@ -245,4 +293,10 @@ func (b *Backend) List(ctx context.Context) ([]deploy.Node, error) {
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Index < nodes[j].Index })
 	return nodes, nil
+}
+
+// Remains reports the indices that have a node directory, whether or not
+// its agent runs.
+func (b *Backend) Remains(ctx context.Context) ([]int, error) {
+	return nodedir.Indices(filepath.Join(b.o.StateDir, "nodes"))
 }

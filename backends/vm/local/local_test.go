@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/distributive-flow/dflow/backends/vm/local"
@@ -48,6 +49,15 @@ func open(t *testing.T) (*local.Backend, string, string) {
 // project on a machine; it lives in the temp dir so tests leave no trace.
 var machineDir = filepath.Join(os.TempDir(), "dflow-local-test-registry")
 
+// remains is what node index left in the project: its directory.
+func remains(state string, index int) []string {
+	dir := filepath.Join(state, "nodes", strconv.Itoa(index))
+	if _, err := os.Stat(dir); err == nil {
+		return []string{dir}
+	}
+	return nil
+}
+
 func killAgent(t *testing.T, state string, n deploy.Node) {
 	testsuite.KillAgent(t, filepath.Join(state, "nodes", strconv.Itoa(n.Index)))
 }
@@ -55,7 +65,11 @@ func killAgent(t *testing.T, state string, n deploy.Node) {
 func TestConformance(t *testing.T) {
 	testsuite.VMSuite(t, func(t *testing.T) testsuite.VMHarness {
 		b, state, keys := open(t)
-		return testsuite.VMHarness{Backend: b, Keys: keys, Kill: func(t *testing.T, n deploy.Node) { killAgent(t, state, n) }}
+		return testsuite.VMHarness{
+			Backend: b, Keys: keys, Kill: func(t *testing.T, n deploy.Node) { killAgent(t, state, n) },
+			Remains: func(t *testing.T, index int) []string { return remains(state, index) },
+			Images:  [2]string{"image-a", "image-b"},
+		}
 	})
 }
 
@@ -81,4 +95,32 @@ func TestAgentThatCannotStartIsReported(t *testing.T) {
 	b, _, _ := open(t)
 	_, err := b.Create(context.Background(), deploy.NodeSpec{Index: 0, Keys: "# no keys at all\n"})
 	require.ErrorContains(t, err, "holds no keys", "the agent's own error, from its log")
+}
+
+func TestFailedCreateGivesItsAddressBack(t *testing.T) {
+	b, state, keys := open(t)
+	project := filepath.Dir(state)
+	claims := func() int {
+		entries, _ := os.ReadDir(filepath.Join(machineDir, "loopback"))
+		k := 0
+		for _, e := range entries {
+			raw, _ := os.ReadFile(filepath.Join(machineDir, "loopback", e.Name()))
+			if strings.Contains(string(raw), strconv.Quote(project)) {
+				k++
+			}
+		}
+		return k
+	}
+	ctx := context.Background()
+	_, err := b.Create(ctx, deploy.NodeSpec{Index: 0, Keys: "# no keys at all\n"})
+	require.Error(t, err)
+	require.Equal(t, 0, claims(), "the address the failed create claimed is given back")
+	n, err := b.Create(ctx, deploy.NodeSpec{Index: 0, Keys: keys})
+	require.NoError(t, err)
+	require.Equal(t, 1, claims())
+	// A node that existed keeps its address when bringing it back fails.
+	killAgent(t, state, n)
+	_, err = b.Create(ctx, deploy.NodeSpec{Index: 0, Keys: "# no keys at all\n"})
+	require.Error(t, err)
+	require.Equal(t, 1, claims(), "a claim the create found is kept")
 }

@@ -12,6 +12,12 @@
 // directory (the cached executable stays). List asks every host: a host
 // that does not answer, or whose agent does not, is not listed.
 //
+// A create that fails after it made the node (no node was there, or one of
+// another image whose agent is dead) stops the agent it started and removes
+// the node directory, over a connection of its own (a create cut short by
+// its context too); the cached executable stays. Remains reports the hosts
+// that hold a node directory, whether or not its agent answers.
+//
 // Every error names the host and the step: "ssh root@10.0.0.5:22: upload
 // dflow: ...".
 package ssh

@@ -73,7 +73,10 @@ type Backend struct {
 	sumErr  error
 }
 
-var _ backends.VMBackend = (*Backend)(nil)
+var (
+	_ backends.VMBackend     = (*Backend)(nil)
+	_ backends.RemainsLister = (*Backend)(nil)
+)
 
 // New returns the backend; it connects to nothing.
 func New(o Options) (*Backend, error) {
@@ -169,10 +172,12 @@ type probe struct {
 	uname string       // uname -sm
 	sum   string       // sha256 of the uploaded executable, "" if none
 	node  *deploy.Node // node.json, nil if none
+	dir   bool         // the node directory exists
 }
 
 const probeScript = `echo "uname $(uname -sm 2>/dev/null)"
 if [ -n "${B:-}" ] && [ -f "$B" ]; then echo "sum $(sha256sum "$B" 2>/dev/null | cut -d' ' -f1)"; fi
+if [ -d "$D" ]; then echo dir; fi
 if [ -f "$D/node.json" ]; then echo node; cat "$D/node.json"; fi
 `
 
@@ -191,6 +196,8 @@ func (b *Backend) probe(c *conn, index int, sum string) (probe, error) {
 			p.uname = strings.TrimPrefix(line, "uname ")
 		case strings.HasPrefix(line, "sum "):
 			p.sum = strings.TrimPrefix(line, "sum ")
+		case line == "dir":
+			p.dir = true
 		case line == "node":
 			var n deploy.Node
 			if err := json.Unmarshal([]byte(rest), &n); err != nil {
@@ -212,7 +219,11 @@ func (b *Backend) answers(ctx context.Context, n deploy.Node, timeout time.Durat
 
 // Create makes the node at s.Index on the s.Index-th host: the running node
 // as it is if its agent answers, else the agent (re)started there, with the
-// node's ID kept if the host already holds the node.
+// node's ID kept if the host already holds the node (of the same image: a
+// dead node of another image is made anew). A create that fails after it
+// made the node's directory on the host stops the agent it started there
+// and removes the directory (the uploaded executable, shared by the host's
+// nodes, stays).
 func (b *Backend) Create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, error) {
 	n, err := b.create(ctx, s)
 	if err != nil {
@@ -240,12 +251,15 @@ func (b *Backend) create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, e
 		return deploy.Node{}, err
 	}
 	var n deploy.Node
+	made := true
 	if p.node != nil && p.node.Index == s.Index && p.node.Address == h.Addr {
 		n = *p.node
 		if b.answers(ctx, n, 3*time.Second) == nil {
 			return n, nil
 		}
-	} else {
+		made = n.Image != s.Image
+	}
+	if made {
 		n = deploy.Node{
 			Index:     s.Index,
 			ID:        deploy.NewNodeID(Name, s.Index),
@@ -264,13 +278,34 @@ func (b *Backend) create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, e
 			return deploy.Node{}, err
 		}
 	}
-	if err := b.start(c, n, s.Keys, sum); err != nil {
-		return deploy.Node{}, err
+	err = b.start(c, n, s.Keys, sum)
+	if err == nil {
+		err = b.waitReady(ctx, c, n)
 	}
-	if err := b.waitReady(ctx, c, n); err != nil {
+	if err != nil && made {
+		err = errors.Join(err, b.undo(ctx, h, n))
+	}
+	if err != nil {
 		return deploy.Node{}, err
 	}
 	return n, nil
+}
+
+// undo stops the agent a failed create started for the node it made and
+// removes the node's directory, over a connection of its own (ctx ending
+// closed the create's).
+func (b *Backend) undo(ctx context.Context, h Host, n deploy.Node) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.o.ConnectTimeout+30*time.Second)
+	defer cancel()
+	c, err := b.dial(ctx, h)
+	if err == nil {
+		defer c.Close()
+		_, err = c.run("remove what the failed create made", b.vars(n.Index, "")+stopScript+`rm -rf "$D"`+"\n", nil)
+	}
+	if err != nil {
+		return fmt.Errorf("and removing what it made failed too: %w", err)
+	}
+	return nil
 }
 
 // checkPlatform refuses a host that cannot run this executable.
@@ -431,7 +466,10 @@ func (b *Backend) Destroy(ctx context.Context, n deploy.Node) error {
 	if err != nil {
 		return fmt.Errorf("destroy node %d: %w", n.Index, err)
 	}
-	if p.node == nil || (n.ID != "" && p.node.ID != n.ID) {
+	if p.node == nil && (!p.dir || n.ID != "") {
+		return nil // an empty ID names a directory without a record too
+	}
+	if p.node != nil && n.ID != "" && p.node.ID != n.ID {
 		return nil
 	}
 	if _, err := c.run("stop agent", b.vars(n.Index, "")+stopScript+`rm -rf "$D"`+"\n", nil); err != nil {
@@ -468,6 +506,41 @@ func (b *Backend) List(ctx context.Context) ([]deploy.Node, error) {
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Index < nodes[j].Index })
 	return nodes, nil
+}
+
+// Remains reports the indices whose host holds a node directory, whether
+// or not its agent answers. A host that does not answer is left out: what
+// it holds cannot be told (and Destroy fails on it).
+func (b *Backend) Remains(ctx context.Context) ([]int, error) {
+	held := make([]bool, len(b.o.Hosts))
+	sem := make(chan struct{}, b.o.Parallel)
+	var wg sync.WaitGroup
+	for i, h := range b.o.Hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			c, err := b.dial(ctx, h)
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			p, err := b.probe(c, i, "")
+			held[i] = err == nil && p.dir
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("node remains: %w", err)
+	}
+	out := []int{}
+	for i, ok := range held {
+		if ok {
+			out = append(out, i)
+		}
+	}
+	return out, nil
 }
 
 func (b *Backend) listHost(ctx context.Context, index int, h Host) *deploy.Node {

@@ -135,7 +135,17 @@ func TestConformance(t *testing.T) {
 		return testsuite.VMHarness{Backend: c.b, Keys: c.keys, Kill: func(t *testing.T, n deploy.Node) {
 			require.True(t, c.killAgent(n.Index), "kill node %d's agent", n.Index)
 			require.Eventually(t, func() bool { return !agent.Running(filepath.Join(c.remote, strconv.Itoa(n.Index))) }, 5*time.Second, 10*time.Millisecond)
-		}}
+		},
+			// The hosts are this machine: the node directory is local.
+			Remains: func(t *testing.T, index int) []string {
+				dir := filepath.Join(c.remote, strconv.Itoa(index))
+				if _, err := os.Stat(dir); err == nil {
+					return []string{dir}
+				}
+				return nil
+			},
+			Images: [2]string{"image-a", "image-b"},
+		}
 	})
 }
 

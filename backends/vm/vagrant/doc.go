@@ -16,4 +16,11 @@
 // provider (virtualbox, libvirt) a file provisioner uploads dflow and an
 // always-run shell provisioner starts the agent detached; `vagrant provision`
 // starts it again.
+//
+// A create that fails removes what it made: `vagrant destroy -f`, the node's
+// directory, the address it claimed then, and with the docker provider a
+// container labelled dflow.vagrant-dir=<node directory> that vagrant lost
+// track of (an up cut short before vagrant recorded it). A machine of another
+// image than asked whose agent does not answer is made anew. Remains reports
+// every node directory, whether or not its agent answers.
 package vagrant

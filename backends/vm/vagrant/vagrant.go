@@ -72,7 +72,10 @@ type Options struct {
 // Backend makes nodes as Vagrant machines.
 type Backend struct{ o Options }
 
-var _ backends.VMBackend = (*Backend)(nil)
+var (
+	_ backends.VMBackend     = (*Backend)(nil)
+	_ backends.RemainsLister = (*Backend)(nil)
+)
 
 // New returns the backend; it runs nothing.
 func New(o Options) (*Backend, error) {
@@ -163,36 +166,73 @@ func (b *Backend) answers(ctx context.Context, n deploy.Node, timeout time.Durat
 
 // Create brings up the machine of node s.Index and returns once its agent
 // answers: the running node as it is, a stopped machine started again (same
-// ID and address), or a new one.
+// ID and address), or a new one; a machine of another image than asked
+// whose agent does not answer is made anew. A create that fails removes
+// what it made: the machine (`vagrant destroy -f`, and with the docker
+// provider a container vagrant lost track of), the node's directory, and
+// the address it claimed.
 func (b *Backend) Create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, error) {
-	n, err := b.create(ctx, s)
+	if s.Index < 0 {
+		return deploy.Node{}, fmt.Errorf("create node %d: bad index %d", s.Index, s.Index)
+	}
+	addr, fresh, err := loopback.ClaimNew(b.o.MachineDir, b.o.Project, s.Index)
 	if err != nil {
+		return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
+	}
+	made := false
+	n, err := b.create(ctx, s, addr, &made)
+	if err != nil {
+		err = errors.Join(err, b.undo(ctx, s.Index, made, fresh))
 		return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
 	}
 	return n, nil
 }
 
-func (b *Backend) create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, error) {
-	if s.Index < 0 {
-		return deploy.Node{}, fmt.Errorf("bad index %d", s.Index)
+// undo removes what a failed create made: the machine and the node's
+// directory (made), and the address claim (fresh). ctx may have ended:
+// undo runs on a context of its own.
+func (b *Backend) undo(ctx context.Context, index int, made, fresh bool) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	var errs []error
+	if made {
+		if err := b.destroy(ctx, index); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	addr, err := loopback.Claim(b.o.MachineDir, b.o.Project, s.Index)
-	if err != nil {
-		return deploy.Node{}, err
+	if fresh {
+		if err := loopback.Release(b.o.MachineDir, b.o.Project, index); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("and removing what it made failed too: %w", err)
+	}
+	return nil
+}
+
+func (b *Backend) create(ctx context.Context, s deploy.NodeSpec, addr string, made *bool) (deploy.Node, error) {
+	image := s.Image
+	if image == "" {
+		image = b.o.Image
 	}
 	dir := b.nodeDir(s.Index)
 	n, err := nodedir.Read(dir)
 	existing := err == nil && n.Address == addr
+	if existing && b.answers(ctx, n, 3*time.Second) == nil {
+		return n, nil
+	}
+	if existing && n.Image != image {
+		// A dead node (or one a failed create left) of another image:
+		// make it anew from the image asked for.
+		if err := b.destroy(ctx, s.Index); err != nil {
+			return deploy.Node{}, fmt.Errorf("remove the machine of image %q to make it of image %q: %w", n.Image, image, err)
+		}
+		existing, err = false, os.ErrNotExist
+	}
 	switch {
 	case existing:
-		if b.answers(ctx, n, 3*time.Second) == nil {
-			return n, nil
-		}
 	case err == nil || errors.Is(err, os.ErrNotExist):
-		image := s.Image
-		if image == "" {
-			image = b.o.Image
-		}
 		if image == "" {
 			return deploy.Node{}, fmt.Errorf("no image: the vagrant backend needs a box (docker provider: a docker image): set image in dflow.yaml or --image")
 		}
@@ -205,6 +245,7 @@ func (b *Backend) create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, e
 			Image:     image,
 			CreatedAt: time.Now().UTC(),
 		}
+		*made = true
 	default:
 		return deploy.Node{}, err
 	}
@@ -308,21 +349,60 @@ func (b *Backend) agentLog(dir string) string {
 	return "its last output:\n" + lastLines(strings.TrimSpace(out), 15)
 }
 
-// Destroy runs `vagrant destroy -f` for the node and removes its directory.
-// A node whose directory holds another incarnation (n.ID set and
-// different), or none, is already gone: nothing is touched.
+// Destroy runs `vagrant destroy -f` for the node and removes its directory
+// (with the docker provider, also a container of the node that vagrant
+// lost track of). A node whose directory holds another incarnation (n.ID
+// set and different), or none, is already gone: nothing is touched.
 func (b *Backend) Destroy(ctx context.Context, n deploy.Node) error {
-	dir := b.nodeDir(n.Index)
-	if nodedir.Gone(dir, n) {
+	if nodedir.Gone(b.nodeDir(n.Index), n) {
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(dir, "Vagrantfile")); err == nil {
+	if err := b.destroy(ctx, n.Index); err != nil {
+		return fmt.Errorf("destroy node %d: %w", n.Index, err)
+	}
+	return nil
+}
+
+// destroy removes whatever node index has: its machine, a docker
+// provider's container vagrant lost track of, its directory.
+func (b *Backend) destroy(ctx context.Context, index int) error {
+	dir := b.nodeDir(index)
+	// Without .vagrant, vagrant never made anything here (vagrant up
+	// failed at once, or never ran).
+	if _, err := os.Stat(filepath.Join(dir, ".vagrant")); err == nil {
 		if _, err := b.vagrant(ctx, dir, "destroy", "-f"); err != nil {
-			return fmt.Errorf("destroy node %d: %w", n.Index, err)
+			return err
 		}
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("destroy node %d: %w", n.Index, err)
+	if b.o.Provider == "docker" {
+		if err := b.removeContainers(ctx, dir); err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(dir)
+}
+
+// removeContainers removes the docker containers labelled as node dir's
+// (docker provider), which `vagrant destroy` leaves when vagrant never
+// recorded them: an up cut short.
+func (b *Backend) removeContainers(ctx context.Context, dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	out, err := exec.CommandContext(ctx, "docker", "ps", "-aq", "--filter", "label="+LabelMachineDir+"="+abs).Output()
+	if err != nil {
+		if _, lerr := exec.LookPath("docker"); lerr != nil {
+			return nil // no docker CLI: vagrant's docker provider could make nothing
+		}
+		return fmt.Errorf("docker ps: %w", err)
+	}
+	ids := strings.Fields(string(out))
+	if len(ids) == 0 {
+		return nil
+	}
+	if out, err := exec.CommandContext(ctx, "docker", append([]string{"rm", "-f"}, ids...)...).CombinedOutput(); err != nil {
+		return fmt.Errorf("docker rm -f %s: %w: %s", strings.Join(ids, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
@@ -365,4 +445,10 @@ func (b *Backend) List(ctx context.Context) ([]deploy.Node, error) {
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Index < nodes[j].Index })
 	return nodes, nil
+}
+
+// Remains reports the indices that have a node directory (a machine, or
+// what a create left of one), whether or not its agent answers.
+func (b *Backend) Remains(ctx context.Context) ([]int, error) {
+	return nodedir.Indices(filepath.Join(b.o.StateDir, "vagrant"))
 }

@@ -149,13 +149,41 @@ func containerID(t *testing.T, o vagrant.Options, index int) string {
 	return strings.TrimSpace(string(id))
 }
 
+// remains is what node index left: its directory, and docker containers
+// labelled as its machine's.
+func remains(t *testing.T, o vagrant.Options, index int) []string {
+	dir := filepath.Join(o.StateDir, "vagrant", strconv.Itoa(index))
+	var out []string
+	if _, err := os.Stat(dir); err == nil {
+		out = append(out, dir)
+	}
+	ps, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+vagrant.LabelMachineDir+"="+dir).Output()
+	require.NoError(t, err)
+	for _, id := range strings.Fields(string(ps)) {
+		out = append(out, "container "+id)
+	}
+	return out
+}
+
+// images are two tags of the test image: machines of either run.
+func images(t *testing.T, o vagrant.Options) [2]string {
+	other := strings.Replace(o.Image, "dflow-vagrant-test:", "dflow-vagrant-retry:", 1)
+	out, err := exec.Command("docker", "tag", o.Image, other).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return [2]string{o.Image, other}
+}
+
 func TestConformance(t *testing.T) {
 	testsuite.VMSuite(t, func(t *testing.T) testsuite.VMHarness {
 		b, o, keys := open(t, nil)
-		return testsuite.VMHarness{Backend: b, Keys: keys, Kill: func(t *testing.T, n deploy.Node) {
-			out, err := exec.Command("docker", "kill", "-s", "KILL", containerID(t, o, n.Index)).CombinedOutput()
-			require.NoError(t, err, "%s", out)
-		}}
+		return testsuite.VMHarness{
+			Backend: b, Keys: keys, Kill: func(t *testing.T, n deploy.Node) {
+				out, err := exec.Command("docker", "kill", "-s", "KILL", containerID(t, o, n.Index)).CombinedOutput()
+				require.NoError(t, err, "%s", out)
+			},
+			Remains: func(t *testing.T, index int) []string { return remains(t, o, index) },
+			Images:  images(t, o),
+		}
 	})
 }
 
@@ -179,7 +207,7 @@ func TestCreateTimesAndFiles(t *testing.T) {
 	t.Logf("the generated Vagrantfile:\n%s", vf)
 	for _, want := range []string{
 		`d.image = "` + o.Image + `"`,
-		`d.create_args = ["-p", "` + n.Address + ":" + strconv.Itoa(o.AgentPort) + ":" + strconv.Itoa(o.AgentPort) + `"]`,
+		`d.create_args = ["-p", "` + n.Address + ":" + strconv.Itoa(o.AgentPort) + ":" + strconv.Itoa(o.AgentPort) + `", "--label", "` + vagrant.LabelMachineDir + "=" + dir + `"]`,
 		`"--node-id", "` + n.ID + `"`,
 	} {
 		require.Contains(t, string(vf), want)
@@ -205,6 +233,12 @@ func TestAgentThatCannotStartIsReported(t *testing.T) {
 	require.ErrorContains(t, err, "holds no keys", "the agent's own error, from vagrant docker-logs")
 	require.Less(t, time.Since(start), o.StartTimeout, "a machine that stopped is reported at once, not after the start timeout")
 	t.Log(err)
+	require.Empty(t, remains(t, o, 0), "the failed create removed the machine it made")
+	entries, _ := os.ReadDir(filepath.Join(machineDir, "loopback"))
+	for _, e := range entries {
+		raw, _ := os.ReadFile(filepath.Join(machineDir, "loopback", e.Name()))
+		require.NotContains(t, string(raw), strconv.Quote(o.Project), "and gave back the address it claimed (%s)", e.Name())
+	}
 }
 
 func TestMissingImageAndVagrantAreClear(t *testing.T) {
@@ -229,7 +263,10 @@ func TestMissingImageAndVagrantAreClear(t *testing.T) {
 func TestVMVagrantfileValidates(t *testing.T) {
 	requireVagrantDocker(t)
 	fake := t.TempDir()
-	script := "#!/bin/sh\necho \"$PWD $*\" >> " + filepath.Join(fake, "calls") + "\n[ \"$1\" = destroy ] && exit 0\ncp Vagrantfile " + filepath.Join(fake, "Vagrantfile") + "\necho 'no virtualbox here' >&2\nexit 1\n"
+	// It records its calls; up copies the node directory and fails after
+	// it made the machine's .vagrant, as a missing hypervisor would.
+	script := "#!/bin/sh\necho \"$PWD $*\" >> " + filepath.Join(fake, "calls") + "\n[ \"$1\" = destroy ] && exit 0\n" +
+		"[ \"$1\" = up ] && { mkdir -p .vagrant; cp -r . " + filepath.Join(fake, "node") + "; }\ncp Vagrantfile " + filepath.Join(fake, "Vagrantfile") + "\necho 'no virtualbox here' >&2\nexit 1\n"
 	require.NoError(t, os.WriteFile(filepath.Join(fake, "vagrant"), []byte(script), 0o755))
 	b, o, keys := open(t, func(o *vagrant.Options) {
 		o.Provider = "virtualbox"
@@ -242,7 +279,9 @@ func TestVMVagrantfileValidates(t *testing.T) {
 	calls, err := os.ReadFile(filepath.Join(fake, "calls"))
 	require.NoError(t, err)
 	nodeDir := filepath.Join(o.StateDir, "vagrant", "0")
-	require.Equal(t, nodeDir+" up --provider=virtualbox\n"+nodeDir+" status --machine-readable\n", string(calls), "up, then what state it left the machine in")
+	require.Equal(t, nodeDir+" up --provider=virtualbox\n"+nodeDir+" status --machine-readable\n"+nodeDir+" destroy -f\n", string(calls),
+		"up, then what state it left the machine in, then the failed create destroys the machine it made")
+	require.NoDirExists(t, nodeDir, "and removes its directory")
 	vf, err := os.ReadFile(filepath.Join(fake, "Vagrantfile"))
 	require.NoError(t, err)
 	t.Logf("the generated Vagrantfile:\n%s", vf)
@@ -256,8 +295,9 @@ func TestVMVagrantfileValidates(t *testing.T) {
 		require.Contains(t, string(vf), want)
 	}
 	// Validate it where it was written (its file provisioner's source,
-	// authorized_keys, must exist).
+	// authorized_keys, must exist): the directory as up saw it.
 	dir := filepath.Join(o.StateDir, "vagrant", "0")
+	require.NoError(t, os.CopyFS(dir, os.DirFS(filepath.Join(fake, "node"))))
 	cmd := exec.Command("vagrant", "validate", "--ignore-provider")
 	cmd.Dir = dir
 	// vagrant validate loads the machine with the default provider, and

@@ -8,6 +8,10 @@ import (
 	"strings"
 )
 
+// LabelMachineDir labels a docker provider's container with its node's
+// directory on this machine.
+const LabelMachineDir = "dflow.vagrant-dir"
+
 // machine is what a node's Vagrantfile says.
 type machine struct {
 	Provider  string
@@ -91,6 +95,9 @@ func (m machine) vagrantfile() string {
 		for _, p := range ports {
 			args = append(args, "-p", p)
 		}
+		// The label finds the container when vagrant lost track of it (an
+		// up cut short before vagrant recorded the container's ID).
+		args = append(args, "--label", LabelMachineDir+"="+m.Dir)
 		fmt.Fprintf(&b, "    d.create_args = %s\n", rubyList(args))
 		if len(env) > 0 {
 			fmt.Fprintf(&b, "    d.env = { %s }\n", strings.Join(env, ", "))

@@ -12,7 +12,7 @@
 module Main (main) where
 
 import Control.Concurrent (threadDelay)
-import Control.Exception (ErrorCall (..), SomeException, bracket, catch, displayException, fromException, throwIO, try)
+import Control.Exception (ErrorCall (..), SomeException, bracket, catch, displayException, fromException, onException, throwIO, try)
 import Control.Monad (filterM, forM, unless, when)
 import Data.Char (chr, isDigit, isHexDigit, isSpace, ord)
 import Data.List (intercalate, sortOn)
@@ -240,9 +240,11 @@ vmCreate env req = do
           renameFile (dir </> "node.json.tmp") (dir </> "node.json")
           pure n
     up <- alive dir
-    unless up $ do
+    -- A create that fails leaves nothing behind: the node it made goes.
+    let undo = unless existing $ (stopAgent dir >> removeDirectoryRecursive dir) `catch` \(_ :: SomeException) -> pure ()
+    unless up $ (do
       writeFile (dir </> "authorized_keys") (str "keys" req)
-      startAgent env dir index (str "id" node) addr
+      startAgent env dir index (str "id" node) addr) `onException` undo
     pure node
 
 -- | Start the agent in its own session (so it outlives us and its group can
