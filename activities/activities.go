@@ -197,13 +197,54 @@ func ReadInventory(ctx context.Context, b *Backends) (Inventory, error) {
 	return Inventory{State: st, Live: live}, nil
 }
 
-// SetCount records the desired number of nodes.
+// SetCount records the desired number of nodes, and removes what is left
+// of nodes from index count up that the store does not record (SweepRemains):
+// half-made nodes that no List reports, so that no plan sees them, are
+// gone after `set N` (after `set 0`, nothing dflow made is left).
 func (a *Activities) SetCount(ctx context.Context, ref deploy.ConfigRef, count int) error {
 	_, b, err := a.resolve(ctx, ref)
 	if err != nil {
 		return err
 	}
-	return update(ctx, b.Store, func(s *deploy.State) { s.Count = count })
+	if err := update(ctx, b.Store, func(s *deploy.State) { s.Count = count }); err != nil {
+		return err
+	}
+	return heartbeating(ctx, "removing half-made nodes", func(ctx context.Context) error {
+		_, err := SweepRemains(ctx, b, count)
+		return err
+	})
+}
+
+// SweepRemains destroys what b's VM backend holds of nodes at indices from
+// `from` up that b's store does not record: what a create cut short by a
+// crash left (a failed create removes what it made itself), or a dead node
+// the store forgot. List reports only running nodes, so no plan sees these;
+// a backend that cannot tell its remains (not a backends.RemainsLister)
+// sweeps nothing. It returns the indices it destroyed.
+func SweepRemains(ctx context.Context, b *Backends, from int) ([]int, error) {
+	rl, ok := b.VM.(backends.RemainsLister)
+	if !ok {
+		return nil, nil
+	}
+	held, err := rl.Remains(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("remove half-made nodes: %w", err)
+	}
+	st, err := b.Store.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("remove half-made nodes: %w", err)
+	}
+	var swept []int
+	for _, i := range held {
+		if _, recorded := st.Node(i); i < from || recorded {
+			continue
+		}
+		if err := b.VM.Destroy(ctx, deploy.Node{Index: i}); err != nil {
+			return swept, fmt.Errorf("remove what is left of node %d (not recorded, from a create cut short): %w", i, err)
+		}
+		swept = append(swept, i)
+	}
+	return swept, nil
 }
 
 // update applies f to the stored state and saves it (backends.Update:
