@@ -317,16 +317,20 @@ func newBuildCmd() *cobra.Command {
 		Long: `Build the target dflow.yaml names (target: executable, library, source) with the builder
 (cabal), run the package's test suites, and keep the bundle in the control plane's artifact
 store (.dflow/artifacts). The version is the git commit (-dirty for a dirty tree); the digest
-is the sha256 of a reproducible bundle: the same commit gives the same digest.`,
+is the sha256 of a reproducible bundle: the same commit gives the same digest, whether built
+from a clean working tree or with --commit-hash (in a clean worktree, .dflow/worktree).`,
 		Example: `  dflow build
+  dflow build --commit-hash 3f2a9c1
   dflow build -o json | jq -r .digest`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			commit, _ := cmd.Flags().GetString("commit-hash")
 			return runOp(cmd, "build", workflows.Build, func(cfg deploy.Config) any {
-				return workflows.BuildRequest{Config: cfg, BuildEnv: controlplane.BuildEnv()}
+				return workflows.BuildRequest{Config: cfg, BuildEnv: controlplane.BuildEnv(), CommitHash: commit}
 			}, func(t deploy.Target) error { return report.Build(os.Stdout, t) })
 		},
 	}
+	cmd.Flags().String("commit-hash", "", "build this commit `HASH` (in a clean worktree, .dflow/worktree) instead of the working tree")
 	addFlags(cmd, "builder", "package-reader")
 	addWait(cmd)
 	return cmd
