@@ -37,8 +37,19 @@ type Options struct {
 	// artifact store (507 otherwise): default the larger of 256 MiB and 1%
 	// of the file system (artifact.StoreOptions.Reserve).
 	ArtifactReserve int64
-	Version         string
-	Log             *log.Logger // default: stderr with timestamps
+	// LogMaxSize caps each app instance's log and the agent's own, in
+	// bytes: beyond it the log is rotated, keeping one previous part
+	// (logs.go). Default DefaultLogMaxSize.
+	LogMaxSize int64
+	// LogFile is the agent's own log, which GET /v1/agent/log serves and
+	// which is rotated like the apps' logs. Default: the file standard error
+	// goes to when it is one (a VM backend started the agent with its
+	// output in agent.log), else <Dir>/agent.log, which the agent then
+	// writes to besides standard error. With a Log of the caller's, there is
+	// no default: the caller names the file its Log writes to, if any.
+	LogFile string
+	Version string
+	Log     *log.Logger // default: stderr with timestamps (and LogFile)
 }
 
 // DefaultMaxArtifact is the default of Options.MaxArtifact.
@@ -58,7 +69,8 @@ type Agent struct {
 	verifier *auth.Verifier
 	stopOnce sync.Once
 	done     chan struct{}
-	rt       apps // the app processes and the proxy: see runtime.go
+	rt       apps    // the app processes and the proxy: see runtime.go
+	logs     logBook // rotation and lengths of the logs: see logs.go
 }
 
 // LockPath and PIDPath are the agent's files in a node directory.
@@ -86,8 +98,14 @@ func New(o Options) (*Agent, error) {
 	if o.KeysFile == "" {
 		o.KeysFile = filepath.Join(o.Dir, "authorized_keys")
 	}
-	if o.Log == nil {
-		o.Log = log.New(os.Stderr, "", log.LstdFlags|log.Lmicroseconds)
+	switch {
+	case o.LogMaxSize < 0:
+		return nil, fmt.Errorf("agent: --log-max-size %d: want a positive number of bytes", o.LogMaxSize)
+	case o.LogMaxSize == 0:
+		o.LogMaxSize = DefaultLogMaxSize
+	}
+	if err := o.setUpAgentLog(); err != nil {
+		return nil, err
 	}
 	return &Agent{o: o, done: make(chan struct{})}, nil
 }
@@ -158,6 +176,11 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.rt.procs = make(map[string]*instance)
 	// The apps' context is not ctx: it lives until Stop, not until Start returns.
 	a.rt.ctx, a.rt.cancel = context.WithCancel(context.Background())
+	a.rt.wg.Add(1)
+	go func() {
+		defer a.rt.wg.Done()
+		a.watchLogs()
+	}()
 	a.srv = &http.Server{
 		Handler:           a.verifier.Middleware(mux, a.o.Log.Printf),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -44,9 +44,14 @@
 //	POST   /v1/processes                 StartRequest -> ProcessInfo, or 422 GateError
 //	GET    /v1/processes                 ProcessList
 //	POST   /v1/processes/{id}/stop       StopRequest -> ProcessInfo
-//	GET    /v1/processes/{id}/log        ?lines=N, text
+//	GET    /v1/processes/{id}/log        ?lines=N|all&since=T&follow=1, text (streamed)
+//	GET    /v1/agent/log                 the agent's own log, likewise
 //	POST   /v1/switch                    SwitchRequest -> SwitchResult
 //	GET    /v1/checksum                  ?digest=D&path=P -> {"sha256": ...}
+//
+// Logs (logs.go): an instance's output and the agent's own log are each
+// rotated beyond --log-max-size (default 10 MiB; one previous part is
+// kept), and served by id only: no request names a path.
 //
 // The bodies are package agent/api's types. Errors are {"error": "...",
 // "code": "..."} (api.ErrorBody) with a fitting status; api.Client turns

@@ -12,11 +12,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/distributive-flow/dflow/agent/api"
 	"github.com/distributive-flow/dflow/agent/auth"
-	"github.com/distributive-flow/dflow/agent/process"
 	"github.com/distributive-flow/dflow/artifact"
 )
 
@@ -35,6 +33,7 @@ func (a *Agent) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/processes", a.handleList)
 	mux.HandleFunc("POST /v1/processes/{id}/stop", a.handleStop)
 	mux.HandleFunc("GET /v1/processes/{id}/log", a.handleLog)
+	mux.HandleFunc("GET /v1/agent/log", a.handleAgentLog)
 	mux.HandleFunc("POST /v1/switch", a.handleSwitch)
 	mux.HandleFunc("GET /v1/checksum", a.handleChecksum)
 }
@@ -281,36 +280,6 @@ func (a *Agent) handleStop(w http.ResponseWriter, r *http.Request) {
 
 func (a *Agent) handleList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a.processes())
-}
-
-// handleLog answers the last ?lines= lines (default 100, at most 10,000) of
-// an instance's log as text. Logs outlive the records the agent keeps.
-func (a *Agent) handleLog(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if !validID.MatchString(id) {
-		writeError(w, errStatus(http.StatusBadRequest, "log: instance id %q is not valid", id))
-		return
-	}
-	n := 100
-	if s := r.URL.Query().Get("lines"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v <= 0 {
-			writeError(w, errStatus(http.StatusBadRequest, "log of %s: lines=%q is not a positive number", id, s))
-			return
-		}
-		n = min(v, 10000)
-	}
-	p := a.logPath(id)
-	if _, err := os.Stat(p); err != nil {
-		writeError(w, errStatus(http.StatusNotFound, "log of %s: no such instance", id))
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	tail := process.Tail(p, n)
-	if tail != "" {
-		tail += "\n"
-	}
-	_, _ = io.WriteString(w, tail)
 }
 
 // handleChecksum recomputes the sha256 of one file of an unpacked release,

@@ -213,6 +213,102 @@ func (c *Client) Log(ctx context.Context, id string, lines int) (string, error) 
 	return text, err
 }
 
+// LogOptions say which part of a log StreamLog and StreamAgentLog send.
+type LogOptions struct {
+	// Lines is how many of the last lines: 0 means the agent's default
+	// (100, or all with Since or Follow), AllLines all of them (within what
+	// the node keeps: the current and one rotated part), NoLines none (with
+	// Follow: only what is written from now on).
+	Lines int
+	// Since, unless zero, keeps only the lines written after it (on the
+	// node's clock, to about a second).
+	Since time.Time
+	// Follow goes on sending what is written: for an instance until it is
+	// stopped, failed or exited, for the agent's log until ctx ends.
+	Follow bool
+}
+
+// Special values of LogOptions.Lines.
+const (
+	AllLines = -1
+	NoLines  = -2
+)
+
+func (o LogOptions) query() string {
+	q := url.Values{}
+	switch {
+	case o.Lines == NoLines:
+		q.Set("lines", "0")
+	case o.Lines < 0:
+		q.Set("lines", "all")
+	case o.Lines > 0:
+		q.Set("lines", strconv.Itoa(o.Lines))
+	}
+	if !o.Since.IsZero() {
+		q.Set("since", o.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if o.Follow {
+		q.Set("follow", "1")
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
+}
+
+// StreamLog streams instance id's log (its stdout and stderr) as o says.
+// The caller reads it until EOF (with Follow: the instance ended) or ends
+// ctx, and closes it. An unknown id is an *APIError with status 404.
+func (c *Client) StreamLog(ctx context.Context, id string, o LogOptions) (io.ReadCloser, error) {
+	return c.stream(ctx, "/v1/processes/"+url.PathEscape(id)+"/log"+o.query())
+}
+
+// StreamAgentLog streams the agent's own log as o says; 404 when the agent
+// does not log to a file.
+func (c *Client) StreamAgentLog(ctx context.Context, o LogOptions) (io.ReadCloser, error) {
+	return c.stream(ctx, "/v1/agent/log"+o.query())
+}
+
+// stream GETs path and hands over the body of a 2xx answer; ctx bounds
+// the whole stream, shortTimeout only the wait for the answer's headers.
+func (c *Client) stream(ctx context.Context, path string) (io.ReadCloser, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	req, err := c.newRequest(sctx, http.MethodGet, path, nil)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	where := req.Method + " " + c.base + req.URL.RequestURI()
+	timer := time.AfterFunc(shortTimeout, cancel)
+	resp, err := c.http.Do(req)
+	if !timer.Stop() && err != nil && ctx.Err() == nil {
+		err = fmt.Errorf("no answer within %s: %w", shortTimeout, err)
+	}
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("agent %s: %w", where, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer cancel()
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return nil, c.apiError(req, resp.StatusCode, body)
+	}
+	return &cancelBody{ReadCloser: resp.Body, cancel: cancel}, nil
+}
+
+// cancelBody ends its request's context when closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
 // Checksum is the sha256 (hex) of file path (a slash path) in the unpacked
 // release digest, as it is on the node's disk now.
 func (c *Client) Checksum(ctx context.Context, digest, path string) (string, error) {
@@ -277,20 +373,7 @@ func (c *Client) send(req *http.Request, out any) (int, error) {
 		return resp.StatusCode, fmt.Errorf("agent %s: read answer: %w", where, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		ae := &APIError{Method: req.Method, URL: c.base + req.URL.RequestURI(), Status: resp.StatusCode}
-		var e ErrorBody
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			ae.Msg, ae.Code = e.Error, e.Code
-			if e.GateError != nil && e.GateError.Reason != "" {
-				ae.gate = e.GateError
-			}
-		} else {
-			ae.Msg = strings.TrimSpace(string(body))
-		}
-		if ae.Msg == "" {
-			ae.Msg = http.StatusText(resp.StatusCode)
-		}
-		return resp.StatusCode, ae
+		return resp.StatusCode, c.apiError(req, resp.StatusCode, body)
 	}
 	switch out := out.(type) {
 	case nil:
@@ -302,4 +385,22 @@ func (c *Client) send(req *http.Request, out any) (int, error) {
 		}
 	}
 	return resp.StatusCode, nil
+}
+
+// apiError is the *APIError of an answer with status and body.
+func (c *Client) apiError(req *http.Request, status int, body []byte) *APIError {
+	ae := &APIError{Method: req.Method, URL: c.base + req.URL.RequestURI(), Status: status}
+	var e ErrorBody
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		ae.Msg, ae.Code = e.Error, e.Code
+		if e.GateError != nil && e.GateError.Reason != "" {
+			ae.gate = e.GateError
+		}
+	} else {
+		ae.Msg = strings.TrimSpace(string(body))
+	}
+	if ae.Msg == "" {
+		ae.Msg = http.StatusText(status)
+	}
+	return ae
 }

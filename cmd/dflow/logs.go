@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/distributive-flow/dflow/controlplane"
+	"github.com/spf13/cobra"
+)
+
+func newLogsCmd() *cobra.Command {
+	var o controlplane.LogsOptions
+	cmd := &cobra.Command{
+		Use:   "logs [INDEX...]",
+		Short: "Show the app's output (stdout and stderr) from the nodes; -f follows it across deploys",
+		Long: `Show what the app wrote (stdout and stderr) on every node, or on the nodes INDEX..., each
+line prefixed with its node ("node 1 | "), and with the version ("node 1 r4-abc123 | ") when
+the node runs several versions or --version names one. The nodes' agents keep the output of
+each version they run, rotated beyond a size cap (the agent's --log-max-size, 10 MiB by
+default: the current part and one previous one are kept), for every VM and container
+backend.
+
+By default each node shows the last 100 lines of the version it serves (all the lines
+with --since). -f follows: when a node switches to another version (a deploy's cutover),
+a line says so and the new version's output follows from its start. Ctrl-C ends it (exit 0).
+
+--agent shows the node agents' own logs instead.`,
+		Example: `  dflow logs                      # the last 100 lines of every node
+  dflow logs 0 2 -f               # follow nodes 0 and 2, across deploys
+  dflow logs --since 10m --tail 50
+  dflow logs --version 3f2a9c1    # that version's process, serving or not
+  dflow logs --agent 0            # node 0's agent`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, a := range args {
+				i, err := strconv.Atoi(a)
+				if err != nil || i < 0 {
+					return &exitError{code: 2, err: fmt.Errorf("logs: %q is not a node index", a)}
+				}
+				o.Indexes = append(o.Indexes, i)
+			}
+			if o.Since < 0 {
+				return &exitError{code: 2, err: fmt.Errorf("logs: --since %s: want a duration like 10m", o.Since)}
+			}
+			if o.Agent && o.Version != "" {
+				return &exitError{code: 2, err: fmt.Errorf("logs: --agent and --version: an agent's log has no version")}
+			}
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			return controlplane.Logs(cmd.Context(), cfg, o, os.Stdout, os.Stderr)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&o.Follow, "follow", "f", false, "go on showing what the app writes, across deploys, until Ctrl-C")
+	f.StringVar(&o.Version, "version", "", "show the process of `VERSION` (a prefix of it) instead of the serving one")
+	f.DurationVar(&o.Since, "since", 0, "only lines written in the last `DURATION` (like 10m; to about a second)")
+	f.IntVar(&o.Tail, "tail", -1, "the last `N` lines of each node (default 100, all with --since; 0: none)")
+	f.BoolVar(&o.Agent, "agent", false, "the nodes' agents' own logs instead of the app's")
+	addFlags(cmd, "vm-backend", "store")
+	return cmd
+}
