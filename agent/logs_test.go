@@ -284,6 +284,7 @@ func TestAgentLog(t *testing.T) {
 		t.Cleanup(func() { f.Close() })
 		o.Log = log.New(io.MultiWriter(testWriter{t}, f), "", log.Lmicroseconds)
 		o.LogFile = logFile
+		o.LogMaxSize = 4096
 	})
 	ctx := context.Background()
 	rc, err := n.c.StreamAgentLog(ctx, api.LogOptions{Lines: 5})
@@ -310,6 +311,17 @@ func TestAgentLog(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the stream did not end with its context")
 	}
+
+	// The agent's own log is rotated like the apps'.
+	for i := range 60 { // each refusal logs about 150 bytes
+		resp, err := http.Get(fmt.Sprintf("http://%s/v1/status?n=%d", n.a.Addr(), i))
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	require.Eventually(t, func() bool {
+		fi, err := os.Stat(logFile)
+		return err == nil && fi.Size() < 4096 && fileContains(rotatedLog(logFile), "auth: refused \"GET\" \"/v1/status\"")
+	}, 10*time.Second, 50*time.Millisecond, "the agent's log is rotated")
 
 	// An agent whose log is not in a file says so.
 	other := startAgent(t)

@@ -56,8 +56,30 @@ a line says so and the new version's output follows from its start. Ctrl-C ends 
 	f.BoolVarP(&o.Follow, "follow", "f", false, "go on showing what the app writes, across deploys, until Ctrl-C")
 	f.StringVar(&o.Version, "version", "", "show the process of `VERSION` (a prefix of it) instead of the serving one")
 	f.DurationVar(&o.Since, "since", 0, "only lines written in the last `DURATION` (like 10m; to about a second)")
-	f.IntVar(&o.Tail, "tail", -1, "the last `N` lines of each node (default 100, all with --since; 0: none)")
+	o.Tail = -1
+	f.Var((*tailFlag)(&o.Tail), "tail", "the last `N` lines of each node (default 100, all with --since; 0: none)")
 	f.BoolVar(&o.Agent, "agent", false, "the nodes' agents' own logs instead of the app's")
 	addFlags(cmd, "vm-backend", "store")
 	return cmd
 }
+
+// tailFlag is --tail: an int whose unset value (-1) prints as no default.
+type tailFlag int
+
+func (t *tailFlag) String() string {
+	if *t < 0 {
+		return ""
+	}
+	return strconv.Itoa(int(*t))
+}
+
+func (t *tailFlag) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return fmt.Errorf("want a number of lines, 0 or more")
+	}
+	*t = tailFlag(n)
+	return nil
+}
+
+func (t *tailFlag) Type() string { return "int" }
