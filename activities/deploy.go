@@ -170,17 +170,22 @@ func (a *Activities) PickTarget(ctx context.Context, ref deploy.ConfigRef, p Pic
 	if err != nil {
 		return deploy.Release{}, fmt.Errorf("load state: %w", err)
 	}
-	bad := func(format string, args ...any) (deploy.Release, error) {
-		msg := fmt.Sprintf(format, args...)
-		return deploy.Release{}, temporal.NewNonRetryableApplicationError(msg, ErrBadInput, nil)
+	r, err := PickRelease(st, p)
+	if err != nil {
+		return r, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
 	}
+	return r, nil
+}
+
+// PickRelease is what p picks in st: a rollback's target, the newest
+// build, the build of a version, or the current release. Its errors are
+// the operator's bad input (the CLI checks with it before a workflow
+// starts; PickTarget again inside one).
+func PickRelease(st deploy.State, p Pick) (deploy.Release, error) {
 	switch {
 	case p.Kind == deploy.ReleaseRollback:
 		r, _, err := deploy.RollbackTarget(st, p.Version) // the CLI warned already
-		if err != nil {
-			return bad("%v", err)
-		}
-		return r, nil
+		return r, err
 	case p.Latest || p.Version != "":
 		for i := len(st.Builds) - 1; i >= 0; i-- {
 			t := st.Builds[i]
@@ -189,13 +194,13 @@ func (a *Activities) PickTarget(ctx context.Context, ref deploy.ConfigRef, p Pic
 			}
 		}
 		if p.Latest {
-			return bad("nothing was built yet: run dflow build")
+			return deploy.Release{}, errors.New("nothing was built yet: run dflow build")
 		}
-		return bad("no build of version %s is kept (give at least 7 characters; `dflow releases` lists them)", p.Version)
+		return deploy.Release{}, fmt.Errorf("no build of version %s is kept (give at least 7 characters; `dflow releases` lists them)", p.Version)
 	default:
 		r, ok := st.CurrentRelease()
 		if !ok {
-			return bad("nothing is deployed yet: run dflow deploy")
+			return r, errors.New("nothing is deployed yet: run dflow deploy")
 		}
 		return r, nil
 	}

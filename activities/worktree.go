@@ -19,16 +19,9 @@ var commitPattern = regexp.MustCompile(`^[0-9a-fA-F]{4,64}$|^[A-Za-z0-9._/-]{1,2
 // it on first use; later builds reuse it, so its build outputs stay warm)
 // and returns the package path inside it.
 func checkout(ctx context.Context, cfg deploy.Config, commit string) (string, error) {
-	if !commitPattern.MatchString(commit) || strings.HasPrefix(commit, "-") {
-		return "", fmt.Errorf("--commit-hash %q is not a commit", commit)
-	}
-	top, err := git(ctx, cfg.Dir, "rev-parse", "--show-toplevel")
+	top, full, err := ResolveCommit(ctx, cfg, commit)
 	if err != nil {
-		return "", fmt.Errorf("--commit-hash: %s is not in a git repository: %w", cfg.Dir, err)
-	}
-	full, err := git(ctx, cfg.Dir, "rev-parse", "--verify", "--quiet", commit+"^{commit}")
-	if err != nil {
-		return "", fmt.Errorf("--commit-hash %s: no such commit in %s", commit, top)
+		return "", err
 	}
 	wt := filepath.Join(cfg.StateDir(), "worktree")
 	if _, err := os.Stat(filepath.Join(wt, ".git")); err != nil {
@@ -48,6 +41,24 @@ func checkout(ctx context.Context, cfg deploy.Config, commit string) (string, er
 		return "", fmt.Errorf("--commit-hash: the package %s is outside the repository %s", cfg.PackagePath(), top)
 	}
 	return filepath.Join(wt, rel), nil
+}
+
+// ResolveCommit finds commit in the git repository holding cfg's project:
+// the repository's top directory and the commit's full hash. Its errors
+// say what is wrong with the --commit-hash given.
+func ResolveCommit(ctx context.Context, cfg deploy.Config, commit string) (top, full string, err error) {
+	if !commitPattern.MatchString(commit) || strings.HasPrefix(commit, "-") {
+		return "", "", fmt.Errorf("--commit-hash %q is not a commit", commit)
+	}
+	top, err = git(ctx, cfg.Dir, "rev-parse", "--show-toplevel")
+	if err != nil {
+		return "", "", fmt.Errorf("--commit-hash: %s is not in a git repository: %w", cfg.Dir, err)
+	}
+	full, err = git(ctx, cfg.Dir, "rev-parse", "--verify", "--quiet", commit+"^{commit}")
+	if err != nil {
+		return "", "", fmt.Errorf("--commit-hash %s: no such commit in %s", commit, top)
+	}
+	return top, full, nil
 }
 
 func git(ctx context.Context, dir string, args ...string) (string, error) {

@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,6 +49,10 @@ func LoadConfig(dir string, overrides ...Override) (deploy.Config, error) {
 		root = filepath.Dir(path)
 	}
 	cfg, err := deploy.Load(path, root)
+	var ce *deploy.ConfigError
+	if errors.As(err, &ce) {
+		return deploy.Config{}, &InputError{err}
+	}
 	if err != nil {
 		return deploy.Config{}, err
 	}
@@ -59,11 +64,11 @@ func LoadConfig(dir string, overrides ...Override) (deploy.Config, error) {
 			}
 		}
 		if err := cfg.Set(o.Key, v, o.Source); err != nil {
-			return deploy.Config{}, err
+			return deploy.Config{}, &InputError{err}
 		}
 	}
 	if err := CheckConfig(cfg); err != nil {
-		return deploy.Config{}, err
+		return deploy.Config{}, &InputError{err}
 	}
 	return cfg, nil
 }

@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"os"
 	"context"
 	"errors"
 	"fmt"
@@ -36,8 +37,45 @@ func ReadInventory(ctx context.Context, cfg deploy.Config) (Inventory, error) {
 	return activities.ReadInventory(ctx, b)
 }
 
-// CheckConfig checks that every backend cfg names exists and can be built.
-func CheckConfig(cfg deploy.Config) error { return worker.Check(cfg) }
+// CheckConfig checks that every backend cfg names exists and can be built,
+// and that the keys file it names exists.
+func CheckConfig(cfg deploy.Config) error {
+	if err := worker.Check(cfg); err != nil {
+		return err
+	}
+	if cfg.Keys != "" {
+		if _, err := os.Stat(cfg.KeysPath()); err != nil {
+			return fmt.Errorf("%s: keys %s: %w", cfg.Where("keys"), cfg.Keys, err)
+		}
+	}
+	return nil
+}
+
+// CheckCommit checks, before any workflow starts, that a --commit-hash
+// names a commit of the project's repository ("" needs no check).
+func CheckCommit(ctx context.Context, cfg deploy.Config, commit string) error {
+	if commit == "" {
+		return nil
+	}
+	if _, _, err := activities.ResolveCommit(ctx, cfg, commit); err != nil {
+		return &InputError{err}
+	}
+	return nil
+}
+
+// CheckCopy checks, before any workflow starts, that copy has something to
+// copy: the build of version, the newest build (latest), or else the
+// current release.
+func CheckCopy(ctx context.Context, cfg deploy.Config, version string, latest bool) error {
+	inv, err := ReadInventory(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if _, err := activities.PickRelease(inv.State, activities.Pick{Kind: "copy", Version: version, Latest: latest}); err != nil {
+		return &InputError{fmt.Errorf("copy: %w", err)}
+	}
+	return nil
+}
 
 // NodeRow is one node of `dflow list`.
 type NodeRow struct {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -65,4 +66,40 @@ func firstLine(b []byte) string {
 		}
 	}
 	return string(b)
+}
+
+// TestBadInputStartsNothing: every command checks what it can before
+// anything starts: bad input exits 2 with one line naming the input and
+// what is wrong, and no control plane (so no workflow) is started.
+func TestBadInputStartsNothing(t *testing.T) {
+	t.Parallel()
+	p := newProject(t, "")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"copy", "--version", "deadbeefcafe"}, "copy: no build of version deadbeefcafe is kept"},
+		{[]string{"copy", "--latest"}, "copy: nothing was built yet: run dflow build"},
+		{[]string{"deploy", "--commit-hash", "0123456789"}, "--commit-hash: "},
+		{[]string{"build", "--commit-hash", "--oops"}, "is not a commit"},
+		{[]string{"rollback"}, "rollback: "},
+		{[]string{"set", "3", "--keys", "/nonexistent/keys"}, "keys /nonexistent/keys"},
+		{[]string{"set", "3", "--vm-backend", "nosuch"}, `unknown vm backend "nosuch"`},
+		{[]string{"set", "100000"}, "more than nodes.max"},
+		{[]string{"deploy", "--rollout", "0"}, "--rollout 0"},
+		{[]string{"set", "--bogus", "1"}, "dflow set: unknown flag: --bogus"},
+		{[]string{"repair", "--interval", "5s"}, "--interval goes with --watch"},
+	} {
+		errOut, code := p.fail(tt.args...)
+		require.Equal(t, 2, code, "dflow %v: %s", tt.args, errOut)
+		require.Contains(t, errOut, tt.want, "dflow %v", tt.args)
+		require.Equal(t, 1, strings.Count(strings.TrimSpace(errOut), "\n")+1, "one line: %q", errOut)
+	}
+	_, err := os.Stat(filepath.Join(p.dir, ".dflow", "server.json"))
+	require.True(t, os.IsNotExist(err), "no control plane was started, so no workflow was made")
+
+	require.NoError(t, os.WriteFile(filepath.Join(p.dir, "dflow.yaml"), []byte("nodes:\n  parallel: lots\n"), 0o644))
+	errOut, code := p.fail("set", "1")
+	require.Equal(t, 2, code, errOut)
+	require.Contains(t, errOut, "dflow.yaml:2: nodes.parallel")
 }

@@ -178,18 +178,18 @@ func rolloutCmd(kind, use, short, long, example string) *cobra.Command {
 			if w, _ := cmd.Flags().GetBool("watch"); w {
 				return watchAndDeploy(cmd, req)
 			}
-			if kind == deploy.ReleaseRollback {
-				cfg, err := loadConfig(cmd)
-				if err != nil {
+			err = precheck(cmd, func(ctx context.Context, cfg deploy.Config) error {
+				if err := controlplane.CheckCommit(ctx, cfg, req.CommitHash); err != nil || kind != deploy.ReleaseRollback {
 					return err
 				}
-				warning, err := controlplane.CheckRollback(cmd.Context(), cfg, req.Version)
-				if err != nil {
-					return err
-				}
+				warning, err := controlplane.CheckRollback(ctx, cfg, req.Version)
 				if warning != "" {
 					fmt.Fprintln(os.Stderr, "dflow: warning:", warning)
 				}
+				return err
+			})
+			if err != nil {
+				return err
 			}
 			return runOp(cmd, use, workflows.Deploy, deployInput(req), printRelease)
 		},
@@ -214,11 +214,11 @@ func deployRequest(cmd *cobra.Command, kind string) (workflows.DeployRequest, er
 	req.AutoRollout = fl.Changed("auto-rollout")
 	switch {
 	case req.RolloutPercent < 1 || req.RolloutPercent > 100:
-		return req, fmt.Errorf("%s: --rollout %d: want a percentage from 1 to 100", cmd.Name(), req.RolloutPercent)
+		return req, badInput("%s: --rollout %d: want a percentage from 1 to 100", cmd.Name(), req.RolloutPercent)
 	case req.RollingTimed < 0:
-		return req, fmt.Errorf("%s: --rolling-timed %s: want a positive duration such as 10m", cmd.Name(), req.RollingTimed)
+		return req, badInput("%s: --rolling-timed %s: want a positive duration such as 10m", cmd.Name(), req.RollingTimed)
 	case req.AutoRollout && req.Tolerance < 0:
-		return req, fmt.Errorf("%s: --auto-rollout %g: the tolerance is a health drop, 0 or more", cmd.Name(), req.Tolerance)
+		return req, badInput("%s: --auto-rollout %g: the tolerance is a health drop, 0 or more", cmd.Name(), req.Tolerance)
 	}
 	if req.RolloutPercent == 100 {
 		req.RolloutPercent = 0
@@ -325,6 +325,10 @@ from a clean working tree or with --commit-hash (in a clean worktree, .dflow/wor
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			commit, _ := cmd.Flags().GetString("commit-hash")
+			err := precheck(cmd, func(ctx context.Context, cfg deploy.Config) error { return controlplane.CheckCommit(ctx, cfg, commit) })
+			if err != nil {
+				return err
+			}
 			return runOp(cmd, "build", workflows.Build, func(cfg deploy.Config) any {
 				return workflows.BuildRequest{Config: cfg, BuildEnv: controlplane.BuildEnv(), CommitHash: commit}
 			}, func(t deploy.Target) error { return report.Build(os.Stdout, t) })
@@ -349,6 +353,12 @@ again. Default: the current release; --latest: the newest build; --version: that
   dflow copy --version 3f2a9c1 --through-cache`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			err := precheck(cmd, func(ctx context.Context, cfg deploy.Config) error {
+				return controlplane.CheckCopy(ctx, cfg, req.Version, req.Latest)
+			})
+			if err != nil {
+				return err
+			}
 			return runOp(cmd, "copy", workflows.Copy, func(cfg deploy.Config) any { req.Config = cfg; return req }, func(res workflows.CopyResult) error {
 				var sent int64
 				for _, n := range res.Nodes {

@@ -50,10 +50,10 @@ following, not the watch: ` + "`dflow repair --stop`" + ` ends it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("interval") && !watch {
-				return errors.New("repair: --interval goes with --watch")
+				return badInput("repair: --interval goes with --watch")
 			}
 			if watch && interval < 100*time.Millisecond {
-				return fmt.Errorf("repair: --interval %s: want at least 100ms", interval)
+				return badInput("repair: --interval %s: want at least 100ms", interval)
 			}
 			if stop {
 				return stopLoop(cmd, workflows.RepairWatchID, "repair --watch")
@@ -131,13 +131,13 @@ while the control plane runs, and a missed run is not replayed later than a minu
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("min-healthy") && minHealthy < 0 {
-				return fmt.Errorf("chaos-monkey: --min-healthy %d: want a whole number >= 0", minHealthy)
+				return badInput("chaos-monkey: --min-healthy %d: want a whole number >= 0", minHealthy)
 			}
 			if cmd.Flags().Changed("rampage") && rampage < 100*time.Millisecond {
-				return fmt.Errorf("chaos-monkey: --rampage %s: want an interval of at least 100ms", rampage)
+				return badInput("chaos-monkey: --rampage %s: want an interval of at least 100ms", rampage)
 			}
 			if (showReport || stop) && (dryRun || seed != 0 || cmd.Flags().Changed("min-healthy")) {
-				return errors.New("chaos-monkey: --dry-run, --seed and --min-healthy go with a kill, not --report or --stop")
+				return badInput("chaos-monkey: --dry-run, --seed and --min-healthy go with a kill, not --report or --stop")
 			}
 			req := func(cfg deploy.Config) workflows.ChaosRequest {
 				return workflows.ChaosRequest{Config: cfg, Seed: seed, MinHealthy: minHealthy, DryRun: dryRun, Who: controlplane.WhoAmI()}
@@ -211,13 +211,13 @@ fires only while the control plane runs; --older is read at each run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("count") && count < 1 {
-				return fmt.Errorf("gc: --count %d: want a whole number >= 1 (the current release is always kept)", count)
+				return badInput("gc: --count %d: want a whole number >= 1 (the current release is always kept)", count)
 			}
 			if _, err := deploy.ParseSince(older, time.Now()); err != nil {
-				return err
+				return &controlplane.InputError{Err: err}
 			}
 			if count == 0 && older == "" {
-				return deploy.ErrNoPolicy
+				return &controlplane.InputError{Err: deploy.ErrNoPolicy}
 			}
 			req := func(cfg deploy.Config) workflows.GCRequest {
 				return workflows.GCRequest{Config: cfg, Count: count, Older: older, DryRun: dryRun, Who: controlplane.WhoAmI()}

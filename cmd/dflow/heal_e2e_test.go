@@ -114,14 +114,18 @@ func TestHealEndToEnd(t *testing.T) {
 	p.requireServing(v1)
 
 	t.Run("bad input changes nothing", func(t *testing.T) {
-		for _, args := range [][]string{
-			{"gc", "--count", "0"}, {"gc"}, {"gc", "--older", "yesterday"}, {"gc", "--count", "2", "--schedule", "not a cron"},
-			{"chaos-monkey", "--min-healthy", "-2"}, {"chaos-monkey", "--rampage", "0s"}, {"repair", "--interval", "1s"},
-			{"schedules", "delete", "nope"},
+		for _, tt := range []struct {
+			args []string
+			code int // 2: refused before anything started; 1: the control plane refused
+		}{
+			{[]string{"gc", "--count", "0"}, 2}, {[]string{"gc"}, 2}, {[]string{"gc", "--older", "yesterday"}, 2},
+			{[]string{"gc", "--count", "2", "--schedule", "not a cron"}, 1},
+			{[]string{"chaos-monkey", "--min-healthy", "-2"}, 2}, {[]string{"chaos-monkey", "--rampage", "0s"}, 2},
+			{[]string{"repair", "--interval", "1s"}, 2}, {[]string{"schedules", "delete", "nope"}, 1},
 		} {
-			errOut, code := p.fail(args...)
-			require.Equal(t, 1, code, "dflow %v: %s", args, errOut)
-			require.Contains(t, errOut, "dflow: ", "dflow %v says why", args)
+			errOut, code := p.fail(tt.args...)
+			require.Equal(t, tt.code, code, "dflow %v: %s", tt.args, errOut)
+			require.Contains(t, errOut, "dflow: ", "dflow %v says why", tt.args)
 		}
 		out, _ := p.run("schedules", "-o", "json")
 		require.Equal(t, "[]\n", out, "no schedule was made")

@@ -77,7 +77,7 @@ func indexArg(cmd *cobra.Command, args []string) (int, error) {
 	flag := cmd.Flags().Lookup("index")
 	switch {
 	case len(args) == 1 && flag.Changed:
-		return 0, fmt.Errorf("%s: give the index as an argument or --index, not both", cmd.Name())
+		return 0, badInput("%s: give the index as an argument or --index, not both", cmd.Name())
 	case len(args) == 1:
 		i, err := strconv.Atoi(args[0])
 		if err != nil || i < 0 {
@@ -87,7 +87,7 @@ func indexArg(cmd *cobra.Command, args []string) (int, error) {
 	case flag.Changed:
 		i, _ := strconv.Atoi(flag.Value.String())
 		if i < 0 {
-			return 0, fmt.Errorf("%s: --index must be >= 0", cmd.Name())
+			return 0, badInput("%s: --index must be >= 0", cmd.Name())
 		}
 		return i, nil
 	}
@@ -97,7 +97,7 @@ func indexArg(cmd *cobra.Command, args []string) (int, error) {
 func exactArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return fmt.Errorf("%s: want %s, got %d arguments (see `dflow %s --help`)", cmd.Name(), what, len(args), cmd.Name())
+			return badInput("%s: want %s, got %d arguments (see `dflow %s --help`)", cmd.Name(), what, len(args), cmd.Name())
 		}
 		return nil
 	}

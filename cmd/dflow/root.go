@@ -43,6 +43,9 @@ on SQLite under .dflow/, the Web UI, and a worker) and later commands reuse it.`
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return badInput("%s: %w (see `%s --help`)", c.CommandPath(), err, c.CommandPath())
+	})
 	root.PersistentFlags().StringVarP(&g.project, "project", "C", "", "run as if dflow was started in `DIR`")
 	root.PersistentFlags().StringVar(&g.temporal, "temporal", "", "Temporal frontend `HOST:PORT` (default: $TEMPORAL_ADDRESS, else the embedded control plane)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "output format: text or json")
@@ -102,6 +105,21 @@ func loadConfig(cmd *cobra.Command) (deploy.Config, error) {
 		ov = append(ov, controlplane.EnvOverrides()...)
 	}
 	return controlplane.LoadConfig(g.project, ov...)
+}
+
+// badInput is an error in the operator's input (a flag, an argument): exit 2.
+func badInput(format string, args ...any) error {
+	return &controlplane.InputError{Err: fmt.Errorf(format, args...)}
+}
+
+// precheck loads the configuration and runs check on it before anything
+// starts: bad input is refused (exit 2) with no workflow made.
+func precheck(cmd *cobra.Command, check func(context.Context, deploy.Config) error) error {
+	cfg, err := loadConfig(cmd)
+	if err != nil {
+		return err
+	}
+	return check(cmd.Context(), cfg)
 }
 
 // outputAndConfig is how most commands begin: is -o json asked for, and the

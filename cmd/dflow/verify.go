@@ -38,7 +38,7 @@ workflow (Ctrl-C stops following; ` + "`dflow verify --stop`" + ` ends it).`,
 			}
 			if watch {
 				if interval < time.Second {
-					return fmt.Errorf("verify: --interval %s: want at least 1s", interval)
+					return badInput("verify: --interval %s: want at least 1s", interval)
 				}
 				// A second --watch follows the running one.
 				return withClient(cmd, func(ctx context.Context, cp *controlplane.Client) error {
@@ -79,7 +79,7 @@ deploy with --auto-rollout) to record verdicts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if window < 1 {
-				return fmt.Errorf("health: --window %d: want at least 1", window)
+				return badInput("health: --window %d: want at least 1", window)
 			}
 			ask := func(ctx context.Context, cfg deploy.Config) ([]deploy.HealthStats, error) {
 				inv, err := controlplane.ReadInventory(ctx, cfg)
