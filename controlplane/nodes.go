@@ -1,11 +1,11 @@
 package controlplane
 
 import (
-	"os"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
