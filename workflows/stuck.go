@@ -226,10 +226,14 @@ func (c *control) stuckOn(ctx workflow.Context, node int, step, reason string, c
 		c.publishStuck()
 		c.t.publish(ctx)
 	}()
-	ok, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
+	// The timer is cancelled once decided, so that the Web UI shows no
+	// stale pending timer.
+	tctx, cancelTimer := workflow.WithCancel(ctx)
+	ok, err := workflow.AwaitWithOptions(tctx, workflow.AwaitOptions{
 		Timeout:      timeout,
 		TimerOptions: workflow.TimerOptions{Summary: fmt.Sprintf("node %d stuck: %s when nobody decides", node, cfg.StuckAction)},
 	}, func() bool { return s.decision != "" || c.aborted })
+	cancelTimer()
 	switch {
 	case err != nil:
 		return "", "", err
