@@ -71,7 +71,6 @@ started and nothing changes.`,
 			return query(cmd, ask, nil, "", report.Settings)
 		},
 	}
-	addFlags(show, "image", "vm-backend", "container-backend", "builder", "package-reader", "store", "keys")
 	cmd.AddCommand(validate, show)
 	return cmd
 }

@@ -57,6 +57,10 @@ func TestConfigValidateAndShow(t *testing.T) {
 	require.Equal(t, [2]string{"docker", "--vm-backend"}, from["backends.vm"])
 	require.Equal(t, [2]string{"127.0.0.1:7999", "TEMPORAL_ADDRESS"}, from["temporal.address"])
 	require.Equal(t, [2]string{"1", "default"}, from["repair.max_unavailable"])
+
+	// The backend flags are every command's: the same flags for a session.
+	p.run("releases", "--container-backend", "process", "--builder", "cabal", "--package-reader", "cabal", "--store", "embedded")
+	p.run("list", "--image", "", "--keys", "")
 }
 
 func firstLine(b []byte) string {

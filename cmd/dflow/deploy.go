@@ -194,7 +194,6 @@ func rolloutCmd(kind, use, short, long, example string) *cobra.Command {
 			return runOp(cmd, use, workflows.Deploy, deployInput(req), printRelease)
 		},
 	}
-	addFlags(cmd, "container-backend", "builder", "package-reader", "store")
 	addWait(cmd)
 	cmd.Flags().Int("rollout", 100, "switch only ceil(`PERCENT`% of the nodes) (a canary); a later full deploy completes it")
 	cmd.Flags().Duration("rolling-timed", 0, "spread the batches evenly over `DURATION` (durable timers: a restart neither shortens nor repeats it)")
@@ -303,7 +302,6 @@ answer 503 until ` + "`dflow start`" + `. --all stops every version on the nodes
 			})
 		},
 	}
-	addFlags(cmd, "container-backend", "store")
 	cmd.Flags().BoolVar(&req.All, "all", false, "stop every version on the nodes, not only the serving one")
 	cmd.Flags().BoolVar(&req.Now, "now", false, "do not drain requests in flight: SIGTERM at once")
 	addWait(cmd)
@@ -335,7 +333,6 @@ from a clean working tree or with --commit-hash (in a clean worktree, .dflow/wor
 		},
 	}
 	cmd.Flags().String("commit-hash", "", "build this commit `HASH` (in a clean worktree, .dflow/worktree) instead of the working tree")
-	addFlags(cmd, "builder", "package-reader")
 	addWait(cmd)
 	return cmd
 }
@@ -369,7 +366,6 @@ again. Default: the current release; --latest: the newest build; --version: that
 			})
 		},
 	}
-	addFlags(cmd, "store")
 	cmd.Flags().StringVar(&req.Version, "version", "", "copy the build of this commit `HASH` (at least 7 characters)")
 	cmd.Flags().BoolVar(&req.Latest, "latest", false, "copy the newest build")
 	cmd.MarkFlagsMutuallyExclusive("latest", "version")
@@ -397,6 +393,5 @@ func newReleasesCmd() *cobra.Command {
 			})
 		},
 	}
-	addFlags(cmd, "store")
 	return cmd
 }

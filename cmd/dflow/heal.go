@@ -75,7 +75,6 @@ following, not the watch: ` + "`dflow repair --stop`" + ` ends it.`,
 			})
 		},
 	}
-	addFlags(cmd, "image", "vm-backend", "store", "keys")
 	cmd.Flags().BoolVar(&watch, "watch", false, "repair continuously, standing aside while other operations run")
 	cmd.Flags().DurationVar(&interval, "interval", 10*time.Second, "with --watch: how often to inspect the cluster")
 	cmd.Flags().BoolVar(&stop, "stop", false, "end a running repair --watch")
@@ -164,7 +163,6 @@ while the control plane runs, and a missed run is not replayed later than a minu
 			})
 		},
 	}
-	addFlags(cmd, "vm-backend", "store")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "name the victim, touch nothing")
 	cmd.Flags().Int64Var(&seed, "seed", 0, "pick the victim reproducibly from this `N` (0: random)")
 	cmd.Flags().IntVar(&minHealthy, "min-healthy", -1, "kill only if at least `N` healthy nodes remain afterwards (default: count-1, at least 1)")
@@ -233,7 +231,6 @@ fires only while the control plane runs; --older is read at each run.`,
 			})
 		},
 	}
-	addFlags(cmd, "store")
 	cmd.Flags().IntVar(&count, "count", 0, "keep the versions of the `N` newest succeeded releases")
 	cmd.Flags().StringVar(&older, "older", "", "remove versions not used since `DATE|DURATION` (2026-01-31, 7d, 72h)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would go, remove nothing")

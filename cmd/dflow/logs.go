@@ -59,7 +59,6 @@ a line says so and the new version's output follows from its start. Ctrl-C ends 
 	o.Tail = -1
 	f.Var((*tailFlag)(&o.Tail), "tail", "the last `N` lines of each node (default 100, all with --since; 0: none)")
 	f.BoolVar(&o.Agent, "agent", false, "the nodes' agents' own logs instead of the app's")
-	addFlags(cmd, "vm-backend", "store")
 	return cmd
 }
 

@@ -35,7 +35,6 @@ following, not the work.`,
 			return provision(cmd, workflows.ProvisionRequest{Op: workflows.OpSet, Count: count}, "set "+args[0])
 		},
 	}
-	addFlags(cmd, "image", "vm-backend", "store", "keys")
 	addWait(cmd)
 	return cmd
 }
@@ -66,7 +65,6 @@ func indexCmd(op, short, example string) *cobra.Command {
 			return provision(cmd, workflows.ProvisionRequest{Op: op, Index: idx}, fmt.Sprintf("%s %d", op, idx))
 		},
 	}
-	addFlags(cmd, "image", "vm-backend", "store", "keys")
 	cmd.Flags().Int("index", -1, "node `INDEX` (instead of the argument)")
 	addWait(cmd)
 	return cmd
@@ -156,7 +154,6 @@ given to ` + "`dflow set`" + `, a note on stderr says so.`,
 			return nil
 		},
 	}
-	addFlags(cmd, "vm-backend", "store")
 	return cmd
 }
 
@@ -175,7 +172,6 @@ to the store).`,
 			return query(cmd, controlplane.ListNodes, none, "no nodes; `dflow set 3` makes three", report.Nodes)
 		},
 	}
-	addFlags(cmd, "vm-backend", "store")
 	return cmd
 }
 

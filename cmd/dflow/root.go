@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"slices"
 
 	"github.com/distributive-flow/dflow/controlplane"
 	"github.com/distributive-flow/dflow/deploy"
@@ -49,6 +50,9 @@ on SQLite under .dflow/, the Web UI, and a worker) and later commands reuse it.`
 	root.PersistentFlags().StringVarP(&g.project, "project", "C", "", "run as if dflow was started in `DIR`")
 	root.PersistentFlags().StringVar(&g.temporal, "temporal", "", "Temporal frontend `HOST:PORT` (default: $TEMPORAL_ADDRESS, else the embedded control plane)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "output format: text or json")
+	for _, n := range backendFlags {
+		root.PersistentFlags().String(commonFlags[n].name, "", commonFlags[n].usage)
+	}
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "on failure, also print the workflow and the whole error chain")
 	root.AddCommand(
 		newInitCmd(), newConfigCmd(),
@@ -77,9 +81,18 @@ var commonFlags = map[string]backendFlag{
 	"frontend":          {"frontend", "temporal.frontend", "also serve the Temporal frontend on `HOST:PORT` (default from dflow.yaml: none, 127.0.0.1 only). No authentication: whoever reaches it can start, signal, reset and terminate any workflow"},
 }
 
-// addFlags registers the named common flags on cmd.
+// backendFlags choose the backends (and the image and keys they use):
+// every command accepts them (persistent flags on the root), so the same
+// flags can be given to every command of a session.
+var backendFlags = []string{"image", "vm-backend", "container-backend", "builder", "package-reader", "store", "keys"}
+
+// addFlags registers the named common flags on cmd (the backend flags are
+// every command's already).
 func addFlags(cmd *cobra.Command, names ...string) {
 	for _, n := range names {
+		if slices.Contains(backendFlags, n) {
+			continue
+		}
 		f := commonFlags[n]
 		cmd.Flags().String(f.name, "", f.usage)
 	}

@@ -170,6 +170,5 @@ machines). The embedded control plane runs its own worker: this command is for s
 			return worker.Run(cmd.Context(), cfg, os.Stderr)
 		},
 	}
-	addFlags(cmd, "image", "vm-backend", "container-backend", "builder", "package-reader", "store", "keys")
 	return cmd
 }

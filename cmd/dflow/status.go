@@ -29,6 +29,5 @@ for this: when it does not run, status says so and shows the rest.`,
 			})
 		},
 	}
-	addFlags(cmd, "vm-backend", "store")
 	return cmd
 }

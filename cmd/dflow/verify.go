@@ -56,7 +56,6 @@ workflow (Ctrl-C stops following; ` + "`dflow verify --stop`" + ` ends it).`,
 			return err
 		},
 	}
-	addFlags(cmd, "store")
 	cmd.Flags().IntVar(&index, "index", -1, "verify only the node at `INDEX`")
 	cmd.Flags().BoolVar(&watch, "watch", false, "keep verifying, as a durable workflow")
 	cmd.Flags().DurationVar(&interval, "interval", 10*time.Second, "with --watch: time between rounds")
@@ -96,7 +95,6 @@ deploy with --auto-rollout) to record verdicts.`,
 			})
 		},
 	}
-	addFlags(cmd, "store")
 	cmd.Flags().IntVar(&index, "index", -1, "only the node at `INDEX`")
 	cmd.Flags().IntVar(&window, "window", 20, "how many of the newest verdicts per node to summarize")
 	return cmd

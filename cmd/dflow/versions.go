@@ -33,7 +33,6 @@ and every process with its state.`,
 			})
 		},
 	}
-	addFlags(cmd, "store")
 	return cmd
 }
 
@@ -62,7 +61,6 @@ could not be checked).`,
 			return nil
 		},
 	}
-	addFlags(cmd, "store")
 	return cmd
 }
 
