@@ -1,13 +1,16 @@
 package controlplane
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/distributive-flow/dflow/backends/plugin"
 	"github.com/distributive-flow/dflow/deploy"
+	"github.com/distributive-flow/dflow/worker"
 )
 
 // Override is one configuration value given over dflow.yaml: Key is its
@@ -67,10 +70,63 @@ func LoadConfig(dir string, overrides ...Override) (deploy.Config, error) {
 			return deploy.Config{}, &InputError{err}
 		}
 	}
+	if err := rememberBackends(&cfg); err != nil {
+		return deploy.Config{}, err
+	}
 	if err := CheckConfig(cfg); err != nil {
 		return deploy.Config{}, &InputError{err}
 	}
 	return cfg, nil
+}
+
+// nodeBackends are the backend keys a cluster's nodes are made with: a
+// flag or dflow.yaml that names another one while nodes exist is refused.
+var nodeBackends = []string{"backends.vm", "backends.container"}
+
+// rememberBackends makes a cluster that has nodes keep the backends it was
+// made with: every backend key left at its default takes the value the
+// cluster's newest configuration revision recorded (so later commands need
+// no flags), and a flag or dflow.yaml value that contradicts the VM or
+// container backend of existing nodes is bad input. (The store is the one
+// backend it cannot remember: it is where the state lives.)
+func rememberBackends(cfg *deploy.Config) error {
+	if err := worker.Check(*cfg); err != nil {
+		return &InputError{err}
+	}
+	st, err := worker.OpenStore(*cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	s, err := st.Load(context.Background())
+	if err != nil {
+		return fmt.Errorf("load the cluster's state: %w", err)
+	}
+	n := len(s.Configs)
+	if n == 0 || len(s.Nodes) == 0 && s.Count == 0 {
+		return nil // no nodes: nothing to keep to
+	}
+	rec := s.Configs[n-1].Config
+	for _, key := range cfg.BackendKeys() {
+		if key == "backends.store" {
+			continue
+		}
+		was, now := rec.Get(key), cfg.Get(key)
+		if was == "" || was == now {
+			continue
+		}
+		if cfg.Where(key) == "default" {
+			if err := cfg.Set(key, was, "the cluster's state"); err != nil {
+				return &InputError{err}
+			}
+			continue
+		}
+		if slices.Contains(nodeBackends, key) {
+			return &InputError{fmt.Errorf("%s: %s %s: cluster %s's %d node(s) were made with %s %s (its state says so); remove them first (`dflow set 0`) to change it, or leave it out and dflow uses %s",
+				cfg.Where(key), key, now, cfg.Name, max(len(s.Nodes), s.Count), key, was, was)}
+		}
+	}
+	return nil
 }
 
 // BuildEnvVars are passed from the operator's environment to the build: the

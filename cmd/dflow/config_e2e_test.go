@@ -107,3 +107,28 @@ func TestBadInputStartsNothing(t *testing.T) {
 	require.Equal(t, 2, code, errOut)
 	require.Contains(t, errOut, "dflow.yaml:2: nodes.parallel")
 }
+
+// TestBackendsRemembered: a cluster keeps the backends it was made with:
+// later commands need no flags, and a flag that contradicts its nodes'
+// backend is refused (exit 2) before anything starts.
+func TestBackendsRemembered(t *testing.T) {
+	t.Parallel()
+	p := newProject(t, "")
+	p.run("set", "1", "--builder", "stack")
+	out, _ := p.run("config", "show", "-o", "json")
+	var settings []struct{ Key, Value, Source string }
+	require.NoError(t, json.Unmarshal([]byte(out), &settings), out)
+	for _, s := range settings {
+		if s.Key == "backends.builder" {
+			require.Equal(t, "stack", s.Value, "remembered: no flag needed")
+			require.Equal(t, "the cluster's state", s.Source)
+		}
+	}
+	errOut, code := p.fail("list", "--vm-backend", "docker")
+	require.Equal(t, 2, code, errOut)
+	require.Contains(t, errOut, "--vm-backend: backends.vm docker: cluster")
+	require.Contains(t, errOut, "were made with backends.vm local")
+	p.run("set", "0")
+	out, _ = p.run("config", "show", "--vm-backend", "docker")
+	require.Contains(t, out, "--vm-backend", "with no nodes left, the backend may change")
+}
