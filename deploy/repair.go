@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -259,32 +260,23 @@ func PlanRepair(count int, seen []NodeHealth, pol RepairPolicy) RepairPlan {
 // batches orders p's work: first every index whose node serves nothing
 // anyway, then the ones that still serve, n at a time.
 func batches(p RepairPlan, at map[int]NodeHealth, n int) [][]int {
-	touched := map[int]bool{}
+	var touched []int
 	for _, a := range p.Destroy {
-		touched[a.Index] = true
+		touched = append(touched, a.Index)
 	}
-	for _, i := range p.Create {
-		touched[i] = true
-	}
-	for _, i := range p.Provision {
-		touched[i] = true
-	}
+	touched = append(append(touched, p.Create...), p.Provision...)
+	sort.Ints(touched)
+	touched = slices.Compact(touched)
 	var out, serving []int
-	for i := range touched {
-		if h, ok := at[i]; ok && h.inService() && !p.destroys(i) {
-			// Provisioned only (it serves nothing of the release yet but
-			// runs), or healthy: no capacity lost.
-			out = append(out, i)
-			continue
-		}
-		if h, ok := at[i]; ok && h.inService() {
+	for _, i := range touched {
+		// A node that serves and is only provisioned or adopted loses no
+		// capacity; one that serves and is destroyed does.
+		if h, ok := at[i]; ok && h.inService() && p.destroys(i) {
 			serving = append(serving, i)
 			continue
 		}
 		out = append(out, i)
 	}
-	sort.Ints(out)
-	sort.Ints(serving)
 	var bs [][]int
 	if len(out) > 0 {
 		bs = append(bs, out)
