@@ -190,9 +190,12 @@ func (s *Server) start(ctx context.Context) (err error) {
 		PluginName:   sqliteplugin.PluginName,
 		DatabaseName: dbPath,
 		ConnectAttributes: map[string]string{
-			"mode":          "rwc",
-			"_journal_mode": "wal",
-			"_synchronous":  "normal",
+			// Temporal's sqlite plugin passes every key it does not know
+			// as a PRAGMA (a leading '_' made SQLite ignore them: the
+			// database ran in rollback-journal mode, synchronous FULL).
+			"mode":         "rwc",
+			"journal_mode": "wal",
+			"synchronous":  "normal",
 		},
 	}
 	if _, err := os.Stat(dbPath); errors.Is(err, os.ErrNotExist) {
