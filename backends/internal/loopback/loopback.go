@@ -1,12 +1,14 @@
 package loopback
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/distributive-flow/dflow/filelock"
 )
@@ -156,4 +158,36 @@ func readClaim(path string) (claim, error) {
 func stale(c claim) bool {
 	_, err := os.Stat(filepath.Join(c.Project, ".dflow"))
 	return errors.Is(err, os.ErrNotExist)
+}
+
+// CreateOnClaim is a VM backend's Create on a claimed loopback address: it
+// claims index's address (ClaimNew), runs create with it, and when create
+// fails undoes what it made, on a context of its own (ctx may have ended)
+// bounded by undoTimeout: destroy, when create set made, and the claim,
+// when this call made it. A failed undo is joined to create's error.
+func CreateOnClaim[N any](ctx context.Context, machineDir, project string, index int, undoTimeout time.Duration,
+	create func(ctx context.Context, addr string, made *bool) (N, error), destroy func(ctx context.Context) error) (N, error) {
+	var zero N
+	addr, fresh, err := ClaimNew(machineDir, project, index)
+	if err != nil {
+		return zero, fmt.Errorf("create node %d: %w", index, err)
+	}
+	made := false
+	n, err := create(ctx, addr, &made)
+	if err == nil {
+		return n, nil
+	}
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	var undo []error
+	if made {
+		undo = append(undo, destroy(uctx))
+	}
+	if fresh {
+		undo = append(undo, Release(machineDir, project, index))
+	}
+	if uerr := errors.Join(undo...); uerr != nil {
+		err = errors.Join(err, fmt.Errorf("and removing what it made failed too: %w", uerr))
+	}
+	return zero, fmt.Errorf("create node %d: %w", index, err)
 }

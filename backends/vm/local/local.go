@@ -99,40 +99,11 @@ func (b *Backend) Create(ctx context.Context, s deploy.NodeSpec) (deploy.Node, e
 	if s.Index < 0 {
 		return deploy.Node{}, fmt.Errorf("local backend: create node: bad index %d", s.Index)
 	}
-	addr, fresh, err := loopback.ClaimNew(b.o.MachineDir, b.o.Project, s.Index)
-	if err != nil {
-		return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
-	}
-	made := false
-	n, err := b.create(ctx, s, addr, &made)
-	if err != nil {
-		err = errors.Join(err, b.undo(ctx, s.Index, made, fresh))
-		return deploy.Node{}, fmt.Errorf("create node %d: %w", s.Index, err)
-	}
-	return n, nil
-}
-
-// undo removes what a failed create made: the node's agent and directory
-// (made), and its address claim (fresh). ctx may have ended: undo runs on
-// a context of its own.
-func (b *Backend) undo(ctx context.Context, index int, made, fresh bool) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	var errs []error
-	if made {
-		if err := b.Destroy(ctx, deploy.Node{Index: index}); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if fresh {
-		if err := loopback.Release(b.o.MachineDir, b.o.Project, index); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("and removing what it made failed too: %w", err)
-	}
-	return nil
+	return loopback.CreateOnClaim(ctx, b.o.MachineDir, b.o.Project, s.Index, 30*time.Second,
+		func(ctx context.Context, addr string, made *bool) (deploy.Node, error) {
+			return b.create(ctx, s, addr, made)
+		},
+		func(ctx context.Context) error { return b.Destroy(ctx, deploy.Node{Index: s.Index}) })
 }
 
 func (b *Backend) create(ctx context.Context, s deploy.NodeSpec, addr string, made *bool) (deploy.Node, error) {
