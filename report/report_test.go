@@ -62,6 +62,19 @@ func TestGolden(t *testing.T) {
 				{At: t0.Add(time.Minute), Index: 2, NodeID: "n2"},
 			}))
 		}},
+		{"list", func(b *bytes.Buffer) error {
+			return Nodes(b, []controlplane.NodeRow{
+				{Index: 0, Address: "127.0.0.2", State: controlplane.NodeRunning, ID: "local-0-1a2b3c4d", AgentURL: "http://127.0.0.2:7077", UptimeSeconds: 3725},
+				{Index: 1, Address: "127.0.0.3", State: controlplane.NodeUnreachable, ID: "local-1-5e6f7a8b", AgentURL: "http://127.0.0.3:7077", Error: "connection refused"},
+				{Index: 2, Address: "127.0.0.4", State: controlplane.NodeGone, ID: "local-2-9c0d1e2f", AgentURL: "http://127.0.0.4:7077"},
+			})
+		}},
+		{"schedules", func(b *bytes.Buffer) error {
+			return Schedules(b, []controlplane.Schedule{
+				{ID: "dflow-shop-schedule-gc", Spec: "@daily", Next: t0.Add(10 * time.Hour), Action: "gc --count 3"},
+				{ID: "dflow-shop-schedule-chaos-monkey", Spec: "0 14 * * 1-5", Next: t0.Add(24 * time.Hour), Action: "chaos-monkey", Paused: true},
+			})
+		}},
 		{"repair", func(b *bytes.Buffer) error {
 			Repair(b, workflows.RepairResult{
 				Plan:    deploy.RepairPlan{Destroy: []deploy.RepairAction{{Index: 1, Reason: "agent does not answer"}}},
