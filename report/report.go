@@ -43,14 +43,27 @@ const minute, second = "2006-01-02 15:04", "2006-01-02 15:04:05"
 // Nodes is `dflow list`.
 func Nodes(w io.Writer, rows []controlplane.NodeRow) error {
 	tw := table(w, "INDEX", "ADDRESS", "STATE", "AGENT", "UPTIME", "ID")
+	var why []string
 	for _, r := range rows {
 		up := "-"
 		if r.UptimeSeconds > 0 {
 			up = (time.Duration(r.UptimeSeconds) * time.Second).String()
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Index, r.Address, r.State, r.AgentURL, up, r.ID)
+		if r.Error != "" {
+			why = append(why, fmt.Sprintf("node %d: %s", r.Index, firstLine(r.Error)))
+		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, l := range why { // why a node's agent did not answer
+		fmt.Fprintln(w, l)
+	}
+	if len(why) > 0 {
+		fmt.Fprintln(w, "(`dflow repair` replaces a node whose agent does not answer)")
+	}
+	return nil
 }
 
 // Versions is `dflow versions`; mixed tells whether the nodes serve
