@@ -483,18 +483,7 @@ func (b *Backend) Destroy(ctx context.Context, n deploy.Node) error {
 // no node, or whose agent does not answer as the node is not listed.
 func (b *Backend) List(ctx context.Context) ([]deploy.Node, error) {
 	found := make([]*deploy.Node, len(b.o.Hosts))
-	sem := make(chan struct{}, b.o.Parallel)
-	var wg sync.WaitGroup
-	for i, h := range b.o.Hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			found[i] = b.listHost(ctx, i, h)
-		}()
-	}
-	wg.Wait()
+	b.eachHost(func(i int, h Host) { found[i] = b.listHost(ctx, i, h) })
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
@@ -513,24 +502,15 @@ func (b *Backend) List(ctx context.Context) ([]deploy.Node, error) {
 // it holds cannot be told (and Destroy fails on it).
 func (b *Backend) Remains(ctx context.Context) ([]int, error) {
 	held := make([]bool, len(b.o.Hosts))
-	sem := make(chan struct{}, b.o.Parallel)
-	var wg sync.WaitGroup
-	for i, h := range b.o.Hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			c, err := b.dial(ctx, h)
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			p, err := b.probe(c, i, "")
-			held[i] = err == nil && p.dir
-		}()
-	}
-	wg.Wait()
+	b.eachHost(func(i int, h Host) {
+		c, err := b.dial(ctx, h)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		p, err := b.probe(c, i, "")
+		held[i] = err == nil && p.dir
+	})
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("node remains: %w", err)
 	}
@@ -541,6 +521,21 @@ func (b *Backend) Remains(ctx context.Context) ([]int, error) {
 		}
 	}
 	return out, nil
+}
+
+// eachHost runs f for every host of the inventory, Parallel at a time, and
+// returns when all are done.
+func (b *Backend) eachHost(f func(index int, h Host)) {
+	sem := make(chan struct{}, b.o.Parallel)
+	var wg sync.WaitGroup
+	for i, h := range b.o.Hosts {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			f(i, h)
+		})
+	}
+	wg.Wait()
 }
 
 func (b *Backend) listHost(ctx context.Context, index int, h Host) *deploy.Node {
