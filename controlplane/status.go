@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/distributive-flow/dflow/activities"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/workflows"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -100,18 +101,6 @@ type Operation struct {
 // workers, the running operation, the watchers and the schedules.
 func ReadStatus(ctx context.Context, cfg deploy.Config) (Status, error) {
 	s := Status{Cluster: cfg.Name, Watchers: []Operation{}, Schedules: []Schedule{}, Nodes: []NodeStatus{}}
-	inv, err := ReadInventory(ctx, cfg)
-	if err != nil {
-		return s, err
-	}
-	st := inv.State
-	s.Count = st.Count
-	if stack, _ := deploy.Served(st); len(stack) > 0 {
-		s.Current = summary(stack[len(stack)-1])
-		if len(stack) > 1 {
-			s.Previous = summary(stack[len(stack)-2])
-		}
-	}
 	// The control plane is asked beside the nodes; the nodes one after
 	// the other (each opens the store, which the embedded one locks).
 	var wg sync.WaitGroup
@@ -119,13 +108,25 @@ func ReadStatus(ctx context.Context, cfg deploy.Config) (Status, error) {
 	wg.Go(func() { cps <- controlPlaneStatus(ctx, cfg, &s) })
 	rows, err := ListNodes(ctx, cfg)
 	var versions []VersionRow
+	var st deploy.State
 	if err == nil {
-		versions, err = NodeVersions(ctx, cfg)
+		var b *activities.Backends
+		versions, b, st, err = nodeVersions(ctx, cfg) // the state comes with them
+		if err == nil {
+			b.Close()
+		}
 	}
 	wg.Wait()
 	s.ControlPlane = <-cps
 	if err != nil {
 		return s, err
+	}
+	s.Count = st.Count
+	if stack, _ := deploy.Served(st); len(stack) > 0 {
+		s.Current = summary(stack[len(stack)-1])
+		if len(stack) > 1 {
+			s.Previous = summary(stack[len(stack)-2])
+		}
 	}
 	s.Nodes = nodeStatuses(rows, versions, st, time.Now())
 	return s, nil
