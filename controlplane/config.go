@@ -70,11 +70,17 @@ func LoadConfig(dir string, overrides ...Override) (deploy.Config, error) {
 			return deploy.Config{}, &InputError{err}
 		}
 	}
-	if err := rememberBackends(&cfg); err != nil {
-		return deploy.Config{}, err
-	}
 	if err := CheckConfig(cfg); err != nil {
 		return deploy.Config{}, &InputError{err}
+	}
+	changed, err := rememberBackends(&cfg)
+	if err != nil {
+		return deploy.Config{}, err
+	}
+	if changed { // what it took from the state must still be buildable here
+		if err := CheckConfig(cfg); err != nil {
+			return deploy.Config{}, &InputError{err}
+		}
 	}
 	return cfg, nil
 }
@@ -89,22 +95,19 @@ var nodeBackends = []string{"backends.vm", "backends.container"}
 // no flags), and a flag or dflow.yaml value that contradicts the VM or
 // container backend of existing nodes is bad input. (The store is the one
 // backend it cannot remember: it is where the state lives.)
-func rememberBackends(cfg *deploy.Config) error {
-	if err := worker.Check(*cfg); err != nil {
-		return &InputError{err}
-	}
+func rememberBackends(cfg *deploy.Config) (changed bool, err error) {
 	st, err := worker.OpenStore(*cfg)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer st.Close()
 	s, err := st.Load(context.Background())
 	if err != nil {
-		return fmt.Errorf("load the cluster's state: %w", err)
+		return false, fmt.Errorf("load the cluster's state: %w", err)
 	}
 	n := len(s.Configs)
 	if n == 0 || len(s.Nodes) == 0 && s.Count == 0 {
-		return nil // no nodes: nothing to keep to
+		return false, nil // no nodes: nothing to keep to
 	}
 	rec := s.Configs[n-1].Config
 	for _, key := range cfg.BackendKeys() {
@@ -117,16 +120,17 @@ func rememberBackends(cfg *deploy.Config) error {
 		}
 		if cfg.Where(key) == "default" {
 			if err := cfg.Set(key, was, "the cluster's state"); err != nil {
-				return &InputError{err}
+				return changed, &InputError{err}
 			}
+			changed = true
 			continue
 		}
 		if slices.Contains(nodeBackends, key) {
-			return &InputError{fmt.Errorf("%s: %s %s: cluster %s's %d node(s) were made with %s %s (its state says so); remove them first (`dflow set 0`) to change it, or leave it out and dflow uses %s",
+			return changed, &InputError{fmt.Errorf("%s: %s %s: cluster %s's %d node(s) were made with %s %s (its state says so); remove them first (`dflow set 0`) to change it, or leave it out and dflow uses %s",
 				cfg.Where(key), key, now, cfg.Name, max(len(s.Nodes), s.Count), key, was, was)}
 		}
 	}
-	return nil
+	return changed, nil
 }
 
 // BuildEnvVars are passed from the operator's environment to the build: the
