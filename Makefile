@@ -9,7 +9,7 @@ DEMO_NODES ?= 3
 # it; your own ~/.cabal is never touched.
 OFFLINE_CABAL := $(CURDIR)/.cabal-offline
 # What the builders, the etcd store and the tests need, from Debian.
-DEBIAN_PKGS := ghc cabal-install libghc-warp-dev haskell-stack etcd-server curl git openssh-server vagrant
+DEBIAN_PKGS := ghc cabal-install libghc-warp-dev haskell-stack etcd-server curl git openssh-server vagrant docker-registry
 
 .PHONY: all build deps test unit fuzz lint fmt vet workflowcheck demo demo-stop bench clean
 
