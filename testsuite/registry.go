@@ -21,11 +21,26 @@ const registryStartTimeout = 20 * time.Second
 
 // StartRegistry starts a real OCI registry for t on a free loopback port,
 // plain HTTP, its storage in a fresh directory, deletes enabled, waits until
-// GET /v2/ answers 200, and returns its address "127.0.0.1:PORT" (a store
+// GET /v2/ answers (200, or 401 when it asks for credentials), and returns its address "127.0.0.1:PORT" (a store
 // URL is "oci+http://" + addr + "/REPO"). The registry is killed when t ends
 // (and with the test process if that dies first). If RegistryBinary is
 // missing, t FAILS (it does not skip) with what to run: `make deps`.
 func StartRegistry(t testing.TB) (addr string) {
+	t.Helper()
+	return StartRegistryWith(t, RegistryOptions{})
+}
+
+// RegistryOptions change what StartRegistry starts.
+type RegistryOptions struct {
+	// NoDelete leaves deletes disabled, as distribution has them by default.
+	NoDelete bool
+	// Htpasswd is the path of an htpasswd file (bcrypt): the registry then
+	// asks for basic authentication.
+	Htpasswd string
+}
+
+// StartRegistryWith is StartRegistry with options.
+func StartRegistryWith(t testing.TB, o RegistryOptions) (addr string) {
 	t.Helper()
 	if _, err := os.Stat(RegistryBinary); err != nil {
 		t.Fatalf("testsuite: %s is missing, so the OCI artifact store cannot be tested against a real registry; "+
@@ -35,7 +50,7 @@ func StartRegistry(t testing.TB) (addr string) {
 	// it in between, so a registry that fails to start is retried.
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		addr, err := startRegistry(t)
+		addr, err := startRegistry(t, o)
 		if err == nil {
 			return addr
 		}
@@ -45,7 +60,7 @@ func StartRegistry(t testing.TB) (addr string) {
 	return ""
 }
 
-func startRegistry(t testing.TB) (string, error) {
+func startRegistry(t testing.TB, o RegistryOptions) (string, error) {
 	dir := t.TempDir()
 	addr := FreeAddr(t)
 	// A secret of its own: with none, distribution makes a random one and
@@ -61,7 +76,7 @@ storage:
   filesystem:
     rootdirectory: %s
   delete:
-    enabled: true
+    enabled: %t
   maintenance:
     uploadpurging:
       enabled: false
@@ -70,7 +85,10 @@ http:
   secret: %s
   headers:
     X-Dflow-Test: [%s]
-`, filepath.Join(dir, "data"), addr, secret, secret)
+`, filepath.Join(dir, "data"), !o.NoDelete, addr, secret, secret)
+	if o.Htpasswd != "" {
+		config += fmt.Sprintf("auth:\n  htpasswd:\n    realm: dflow-test\n    path: %s\n", o.Htpasswd)
+	}
 	configPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		return "", err
@@ -115,7 +133,7 @@ http:
 				stop()
 				return "", fmt.Errorf("another server answers on %s (a port race)", addr)
 			}
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK || o.Htpasswd != "" && resp.StatusCode == http.StatusUnauthorized {
 				break
 			}
 		}

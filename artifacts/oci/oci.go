@@ -114,6 +114,10 @@ func (s *Store) fail(op, digest string, err error) error {
 	if errors.Is(err, errdef.ErrNotFound) || isStatus(err, http.StatusNotFound) {
 		return fmt.Errorf("%s in %s: %w: %w", what, s.name, artifact.ErrNotFound, err)
 	}
+	if errors.Is(err, auth.ErrBasicCredentialNotFound) || isStatus(err, http.StatusUnauthorized) || isStatus(err, http.StatusForbidden) {
+		host := s.repo.Reference.Registry
+		return fmt.Errorf("%s in %s: not authorized; log in with `docker login %s` (or `oras login %s`): dflow reads the Docker configuration and its credential helpers: %w", what, s.name, host, host, err)
+	}
 	if isStatus(err, http.StatusMethodNotAllowed) && op == "delete" {
 		return fmt.Errorf("%s in %s: the registry does not allow deletes (distribution: storage.delete.enabled: true): %w", what, s.name, err)
 	}

@@ -3,15 +3,19 @@ package oci_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/crypto/bcrypt"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
@@ -110,4 +114,73 @@ func TestUnreachable(t *testing.T) {
 	if _, err := s.List(context.Background()); err == nil || !strings.Contains(err.Error(), "oci list in "+addr+"/dflow") {
 		t.Fatalf("List of nothing: %v", err)
 	}
+}
+
+// TestDeleteDisabled: a registry that refuses deletes (distribution's
+// default) makes Delete say how to allow them.
+func TestDeleteDisabled(t *testing.T) {
+	addr := testsuite.StartRegistryWith(t, testsuite.RegistryOptions{NoDelete: true})
+	ctx := context.Background()
+	s, err := oci.New(addr, "dflow", oci.Options{PlainHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := artifactstest.NewBlob([]byte("kept"))
+	if err := s.Put(ctx, b.Digest, bytes.NewReader(b.Data), int64(len(b.Data))); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Delete(ctx, b.Digest)
+	if err == nil || !strings.Contains(err.Error(), "storage.delete.enabled: true") || !strings.Contains(err.Error(), b.Digest) {
+		t.Fatalf("Delete on a registry without deletes: %v; want an error that says how to allow them", err)
+	}
+	if _, err := s.Stat(ctx, b.Digest); err != nil {
+		t.Fatalf("Stat after a refused Delete: %v", err)
+	}
+}
+
+// TestCredentials: with a registry that asks for basic authentication, a
+// store without credentials is refused (the error says so), and one whose
+// Docker configuration ($DOCKER_CONFIG/config.json, as `docker login`
+// writes it) has them passes the suite.
+func TestCredentials(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	htpasswd := filepath.Join(dir, "htpasswd")
+	if err := os.WriteFile(htpasswd, []byte("dflow:"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := testsuite.StartRegistryWith(t, testsuite.RegistryOptions{Htpasswd: htpasswd})
+	ctx := context.Background()
+	b := artifactstest.NewBlob([]byte("secret bundle"))
+
+	t.Setenv("DOCKER_CONFIG", filepath.Join(dir, "empty"))
+	anon, err := artifacts.Open(ctx, "oci+http://"+addr+"/dflow", artifacts.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = anon.Put(ctx, b.Digest, bytes.NewReader(b.Data), int64(len(b.Data)))
+	if err == nil || !strings.Contains(err.Error(), "not authorized; log in with `docker login "+addr+"`") {
+		t.Fatalf("Put without credentials: %v; want one that says to log in", err)
+	}
+
+	docker := filepath.Join(dir, "docker")
+	if err := os.MkdirAll(docker, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	config := fmt.Sprintf(`{"auths": {%q: {"auth": %q}}}`, addr, base64.StdEncoding.EncodeToString([]byte("dflow:s3cret")))
+	if err := os.WriteFile(filepath.Join(docker, "config.json"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", docker)
+	var n atomic.Int64
+	artifactstest.Run(t, func(t *testing.T) artifacts.Store {
+		s, err := artifacts.Open(ctx, fmt.Sprintf("oci+http://%s/auth/case%d", addr, n.Add(1)), artifacts.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
 }
