@@ -17,21 +17,12 @@ func newConfigCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Check dflow.yaml, or show the configuration in effect and where each value comes from",
-		Example: `  dflow config validate
-  dflow config show
-  dflow config show --vm-backend docker -o json`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 	}
 	validate := &cobra.Command{
 		Use:   "validate",
 		Short: "Report every problem in dflow.yaml at once (file:line, did-you-mean); exit 1 if any",
-		Long: `Read dflow.yaml (in the project directory or a parent) and report every problem at once:
-unknown keys (with the key meant), values of the wrong type, values out of range. Each line
-names the file and line. Exit 0 when the file is valid, 1 when it is not. Nothing is
-started and nothing changes.`,
-		Example: `  dflow config validate
-  dflow config validate -C ../shop -o json`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			asJSON, err := jsonOutput()
 			if err != nil {
@@ -63,9 +54,7 @@ started and nothing changes.`,
 	show := &cobra.Command{
 		Use:   "show",
 		Short: "Print every setting in effect (dflow.yaml, flags, environment, defaults) and where it comes from",
-		Example: `  dflow config show
-  dflow config show --store etcd://10.0.0.2:2379 -o json | jq '.[] | select(.source != "default")'`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ask := func(_ context.Context, cfg deploy.Config) ([]deploy.Setting, error) { return cfg.Settings(), nil }
 			return query(cmd, ask, nil, "", report.Settings)

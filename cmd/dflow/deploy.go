@@ -17,26 +17,7 @@ import (
 )
 
 func newDeployCmd() *cobra.Command {
-	cmd := rolloutCmd(deploy.ReleaseDeploy, "deploy", "Build, test and roll out the working tree to every node with zero downtime",
-		`Build the target (running the package's test suites), copy the bundle to every node,
-and roll it out: on each node the agent starts the new version beside the old one, waits
-for its readiness gate (app.health, app.ready_probes), switches the public port to it,
-drains the old version and stops it. deploy.parallel nodes switch at once (default 1).
-A version that never becomes ready is killed and its node keeps serving the old one; the
-deploy fails naming the node, the probe and the new version's last log lines. A node step
-that exhausts its retries for another reason (an unreachable agent) pauses the deploy
-until `+"`dflow deploy retry | skip-node INDEX | abort`"+` (unattended: deploy.stuck_timeout,
-then deploy.stuck_action).`,
-		`  dflow deploy
-  dflow deploy --rollout 34             # a canary: switch a third of the nodes
-  dflow deploy --rolling-timed 10m      # spread the batches over ten minutes
-  dflow deploy --auto-rollout 5         # go back if health drops by more than 5
-  dflow deploy --commit-hash 3f2a9c1    # build that commit, not the working tree
-  dflow deploy --watch                  # deploy on every change to the sources
-  dflow deploy pause | resume | abort   # control the running deploy
-  dflow deploy retry                    # a stuck node step: try it again
-  dflow deploy skip-node 2              # a stuck node step: leave node 2 out
-  dflow deploy -o json | jq .release.version`)
+	cmd := rolloutCmd(deploy.ReleaseDeploy, "deploy", "Build, test and roll out the working tree to every node with zero downtime")
 	cmd.Flags().String("commit-hash", "", "build this commit `HASH` (in a clean worktree, .dflow/worktree) instead of the working tree")
 	cmd.Flags().Bool("watch", false, "watch the sources and deploy on every change (debounced; a failed build is reported and the watch goes on)")
 	cmd.Flags().Duration("debounce", time.Second, "with --watch: how long the sources must be quiet before a deploy")
@@ -51,32 +32,12 @@ then deploy.stuck_action).`,
 	return cmd
 }
 
-// stuckHelp is what retry and skip-node share in their help.
-const stuckHelp = `A node step (copy, start, stop, switch) that exhausted its retries for a reason that
-waiting may fix (the node's agent unreachable, a transport error, a copy cut off) pauses
-the deploy instead of failing it: its output and the Web UI say "stuck" with the node,
-the step and the cause. Decide with one of:
-
-  dflow deploy retry            run the stuck step again (e.g. once the agent is back)
-  dflow deploy skip-node INDEX  leave that node out of this rollout and go on; the
-                                release records it, and ` + "`dflow repair`" + ` brings it up later
-  dflow deploy abort            stop, and put the nodes that switched back on the
-                                release that served before
-
-Unattended, the pause ends after deploy.stuck_timeout (default 15m) with
-deploy.stuck_action (default abort). A version that fails its readiness gate is not
-stuck: that fails the deploy as before.`
-
 // newDeployRetryCmd is `dflow deploy retry`.
 func newDeployRetryCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   workflows.UpdateRetry,
 		Short: "Run the running deploy's stuck node step again",
-		Long:  "Run the stuck node step(s) of the running deploy again.\n\n" + stuckHelp,
-		Example: `  dflow deploy retry
-  # once the stuck node's agent answers again (its host is back up):
-  dflow deploy retry`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withClient(cmd, func(ctx context.Context, cp *controlplane.Client) error {
 				id, err := cp.Update(ctx, workflows.UpdateRetry, controlplane.WhoAmI())
@@ -95,10 +56,7 @@ func newDeploySkipNodeCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   workflows.UpdateSkipNode + " INDEX",
 		Short: "Leave the stuck node INDEX out of the running deploy and go on",
-		Long:  "Leave node INDEX, whose step is stuck, out of the running deploy; the others go on.\n\n" + stuckHelp,
-		Example: `  dflow deploy skip-node 1
-  dflow repair              # afterwards: bring node 1 up on the current release`,
-		Args: cobra.ExactArgs(1),
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			i, err := strconv.Atoi(args[0])
 			if err != nil || i < 0 {
@@ -120,10 +78,9 @@ func newDeploySkipNodeCmd() *cobra.Command {
 // the running deploy, refused by its validator when it makes no sense.
 func deployUpdateCmd(name, short string) *cobra.Command {
 	return &cobra.Command{
-		Use:     name,
-		Short:   short,
-		Example: "  dflow deploy " + name,
-		Args:    cobra.NoArgs,
+		Use:   name,
+		Short: short,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withClient(cmd, func(ctx context.Context, cp *controlplane.Client) error {
 				id, err := cp.Update(ctx, name, controlplane.WhoAmI())
@@ -138,37 +95,23 @@ func deployUpdateCmd(name, short string) *cobra.Command {
 }
 
 func newRollbackCmd() *cobra.Command {
-	cmd := rolloutCmd(deploy.ReleaseRollback, "rollback", "Roll back to the previous release (again: further back)",
-		`Undo the current release: roll every node back to the version it replaced, through the
-same zero-downtime switch as deploy (no rebuild: the bundle comes from the control plane's
-artifact store). Calling rollback again walks further back through what served, skipping
-versions that were rolled back from. --version picks a kept build by its commit hash
-(warned when it was once rolled back from); the next rollback undoes that too.`,
-		`  dflow rollback
-  dflow rollback --version 3f2a9c1`)
+	cmd := rolloutCmd(deploy.ReleaseRollback, "rollback", "Roll back to the previous release (again: further back)")
 	cmd.Flags().String("version", "", "roll back to the release of this commit `HASH` (at least 7 characters)")
 	return cmd
 }
 
 func newRestartCmd() *cobra.Command {
-	return rolloutCmd(deploy.ReleaseRestart, "restart", "Restart the current release on every node with zero downtime",
-		`Start a fresh process of the current release beside the running one on every node, gate it,
-switch to it and drain and stop the old one: a restart with no dropped request.`,
-		`  dflow restart`)
+	return rolloutCmd(deploy.ReleaseRestart, "restart", "Restart the current release on every node with zero downtime")
 }
 
 func newStartCmd() *cobra.Command {
-	return rolloutCmd(deploy.ReleaseStart, "start", "Start the current release on every node (after dflow stop, or on new nodes)",
-		`Start the current release (the last one deployed or rolled back to) on every node and
-switch the nodes' public ports to it. Nodes that serve it already get a fresh process
-through the same zero-downtime switch.`,
-		`  dflow stop && dflow start`)
+	return rolloutCmd(deploy.ReleaseStart, "start", "Start the current release on every node (after dflow stop, or on new nodes)")
 }
 
 // rolloutCmd is deploy, rollback, restart and start: one workflow, four kinds.
-func rolloutCmd(kind, use, short, long, example string) *cobra.Command {
+func rolloutCmd(kind, use, short string) *cobra.Command {
 	cmd := &cobra.Command{
-		Use: use, Short: short, Long: long, Example: example,
+		Use: use, Short: short,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req, err := deployRequest(cmd, kind)
@@ -285,12 +228,7 @@ func newStopCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "stop",
 		Short: "Stop the serving version on every node (--all: every version)",
-		Long: `Stop the version every node serves: its requests in flight drain first (app.drain_timeout),
-then SIGTERM, app.stop_grace, SIGKILL. --now skips the drain. The nodes' public ports
-answer 503 until ` + "`dflow start`" + `. --all stops every version on the nodes, not only the serving one.`,
-		Example: `  dflow stop
-  dflow stop --all --now`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runOp(cmd, "stop", workflows.Stop, func(cfg deploy.Config) any { req.Config = cfg; return req }, func(res []workflows.StoppedOn) error {
 				n := 0
@@ -312,15 +250,7 @@ func newBuildCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "build",
 		Short: "Build and test the target; print its version, digest and sizes",
-		Long: `Build the target dflow.yaml names (target: executable, library, source) with the builder
-(cabal), run the package's test suites, and keep the bundle in the control plane's artifact
-store (.dflow/artifacts). The version is the git commit (-dirty for a dirty tree); the digest
-is the sha256 of a reproducible bundle: the same commit gives the same digest, whether built
-from a clean working tree or with --commit-hash (in a clean worktree, .dflow/worktree).`,
-		Example: `  dflow build
-  dflow build --commit-hash 3f2a9c1
-  dflow build -o json | jq -r .digest`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			commit, _ := cmd.Flags().GetString("commit-hash")
 			err := precheck(cmd, func(ctx context.Context, cfg deploy.Config) error { return controlplane.CheckCommit(ctx, cfg, commit) })
@@ -342,13 +272,7 @@ func newCopyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "copy",
 		Short: "Make every node hold a bundle (sha256-verified on arrival)",
-		Long: `Copy a bundle from the control plane's artifact store to every node, where the agent checks
-its sha256 on arrival (a corrupted transfer is refused and sent again). A node that holds
-it already is sent 0 bytes; --through-cache sends it anyway and has the node verify it
-again. Default: the current release; --latest: the newest build; --version: that build.`,
-		Example: `  dflow build && dflow copy --latest
-  dflow copy --version 3f2a9c1 --through-cache`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			err := precheck(cmd, func(ctx context.Context, cfg deploy.Config) error {
 				return controlplane.CheckCopy(ctx, cfg, req.Version, req.Latest)
@@ -378,9 +302,7 @@ func newReleasesCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "releases",
 		Short: "List the release history: version, kind, who, when, outcome",
-		Example: `  dflow releases
-  dflow releases -o json | jq '.[] | select(.outcome == "failed")'`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var st deploy.State
 			ask := func(ctx context.Context, cfg deploy.Config) ([]deploy.Release, error) {

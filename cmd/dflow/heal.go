@@ -25,29 +25,7 @@ func newRepairCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "repair",
 		Short: "Verify every node; replace the broken ones and create the missing ones",
-		Long: `Verify every node (its agent answers, its serving process is alive, its executable is the
-one that was built, and verify passes) and heal the cluster: destroy the nodes that fail
-(and forget recorded nodes that are gone), create the nodes missing up to the desired
-count (the last ` + "`dflow set`" + `), and start the current release on them through the same
-zero-downtime path as deploy. A cluster stopped on purpose (` + "`dflow stop`" + `) is left stopped.
-Nodes that serve nothing anyway are replaced first; nodes that still serve follow, at most
-repair.max_unavailable (dflow.yaml, default 1) at a time.
-
-When the current release fails on most of the nodes that run it, that is the version's
-fault, not the nodes': repair destroys nothing, says so and exits 1 (roll back or fix it).
-repair --watch reports it once per release and, with repair.rollback_on_version_fault,
-rolls back once.
-
---watch runs it continuously: every --interval a workflow (ID dflow-<cluster>-repair)
-inspects the cluster and, when something needs repair, runs a repair under the cluster
-lock; while a deploy, rollback or another operation holds the lock it stands aside and
-says so. Every repair is printed and recorded in the store; a repair that makes the
-cluster whole again closes chaos-monkey's kills (see chaos-monkey --report). Ctrl-C stops
-following, not the watch: ` + "`dflow repair --stop`" + ` ends it.`,
-		Example: `  dflow repair
-  dflow repair --watch --interval 10s
-  dflow repair --stop`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("interval") && !watch {
 				return badInput("repair: --interval goes with --watch")
@@ -106,28 +84,7 @@ func newChaosCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "chaos-monkey",
 		Short: "Destroy a random healthy node (on purpose), once, at an interval, or on a schedule",
-		Long: `Destroy one random healthy node through the VM backend, to prove the cluster heals
-(run ` + "`dflow repair --watch`" + ` beside it). The kill runs under the cluster lock, so never while a
-deploy, rollback or repair runs, and is recorded in the store; the repair that makes the
-cluster whole and healthy again records the recovery time.
-
-Guardrail: a node is killed only if at least --min-healthy healthy nodes remain after it
-(default: the desired count minus 1, at least 1: only a whole cluster is attacked, one
-node at a time, and a one-node cluster never), and never so that more than
-repair.max_unavailable nodes (dflow.yaml, default 1) are down. --dry-run names the victim
-and touches nothing; --seed makes the pick reproducible.
-
---rampage INTERVAL kills again every INTERVAL (a workflow, ID dflow-<cluster>-chaos, that
-skips a round while another operation holds the lock); ` + "`dflow chaos-monkey --stop`" + ` ends it.
---schedule CRON creates a Temporal Schedule instead (see ` + "`dflow schedules`" + `); it fires only
-while the control plane runs, and a missed run is not replayed later than a minute.
---report prints every kill with its recovery time, and the mean, median and max (MTTR).`,
-		Example: `  dflow chaos-monkey --dry-run
-  dflow chaos-monkey
-  dflow chaos-monkey --rampage 30s --min-healthy 2
-  dflow chaos-monkey --schedule "0 14 * * 1-5"     # weekdays at 14:00
-  dflow chaos-monkey --report -o json`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("min-healthy") && minHealthy < 0 {
 				return badInput("chaos-monkey: --min-healthy %d: want a whole number >= 0", minHealthy)
@@ -191,22 +148,7 @@ func newGCCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "gc",
 		Short: "Remove old versions from the nodes and the control plane's artifact store",
-		Long: `Remove old versions (bundle and unpacked release) from every node and from the control
-plane's artifact store (.dflow/artifacts). Keeps the versions of the --count newest
-succeeded releases and/or those released or built since --older (a date, a time, or a
-duration before now: 72h, 7d, 2w); with both, whatever either keeps stays. Whatever the
-flags, gc never removes the current release, a version running on any node, the newest
-build, nor (with --count N) the versions the next N-1 rollbacks go back to. Every node must
-answer. Release records stay; rolling back further than what is kept then fails, saying
-the bundle is gone. --dry-run lists what would go and which rollback targets would be lost.
-
---schedule CRON creates a Temporal Schedule that runs this gc (see ` + "`dflow schedules`" + `); it
-fires only while the control plane runs; --older is read at each run.`,
-		Example: `  dflow gc --count 5 --dry-run
-  dflow gc --count 5
-  dflow gc --older 30d
-  dflow gc --count 3 --schedule "@daily"`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("count") && count < 1 {
 				return badInput("gc: --count %d: want a whole number >= 1 (the current release is always kept)", count)
@@ -256,14 +198,7 @@ func newSchedulesCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "schedules",
 		Short: "List the cluster's Temporal Schedules (gc, chaos-monkey); delete one",
-		Long: `List the Schedules gc --schedule and chaos-monkey --schedule created for this cluster: id,
-cron spec, next run, and the command that made it. Schedules fire only while the control
-plane runs; a run missed by more than a minute is skipped, and a run that would overlap
-the previous one is skipped.`,
-		Example: `  dflow schedules
-  dflow schedules -o json
-  dflow schedules delete dflow-myapp-schedule-gc`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ask := func(ctx context.Context, cfg deploy.Config) ([]controlplane.Schedule, error) {
 				cp, err := connect(ctx, &cfg)
@@ -277,10 +212,9 @@ the previous one is skipped.`,
 		},
 	}
 	cmd.AddCommand(&cobra.Command{
-		Use:     "delete ID",
-		Short:   "Delete a schedule",
-		Example: `  dflow schedules delete dflow-myapp-schedule-chaos-monkey`,
-		Args:    exactArgs(1, "ID"),
+		Use:   "delete ID",
+		Short: "Delete a schedule",
+		Args:  exactArgs(1, "ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cp, id, err := scheduleArg(cmd, "delete", args[0])
 			if err != nil {
@@ -297,10 +231,7 @@ the previous one is skipped.`,
 	cmd.AddCommand(&cobra.Command{
 		Use:   "trigger ID",
 		Short: "Run a schedule's action now and follow it",
-		Long: `Run a schedule's action now (as if its time had come; the schedule itself is unchanged)
-and follow the run to its end: a way to check a schedule without waiting for it.`,
-		Example: `  dflow schedules trigger gc`,
-		Args:    exactArgs(1, "ID"),
+		Args:  exactArgs(1, "ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cp, id, err := scheduleArg(cmd, "trigger", args[0])
 			if err != nil {

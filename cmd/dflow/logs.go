@@ -14,23 +14,6 @@ func newLogsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs [INDEX...]",
 		Short: "Show the app's output (stdout and stderr) from the nodes; -f follows it across deploys",
-		Long: `Show what the app wrote (stdout and stderr) on every node, or on the nodes INDEX..., each
-line prefixed with its node ("node 1 | "), and with the version ("node 1 r4-abc123 | ") when
-the node runs several versions or --version names one. The nodes' agents keep the output of
-each version they run, rotated beyond a size cap (the agent's --log-max-size, 10 MiB by
-default: the current part and one previous one are kept), for every VM and container
-backend.
-
-By default each node shows the last 100 lines of the version it serves (all the lines
-with --since). -f follows: when a node switches to another version (a deploy's cutover),
-a line says so and the new version's output follows from its start. Ctrl-C ends it (exit 0).
-
---agent shows the node agents' own logs instead.`,
-		Example: `  dflow logs                      # the last 100 lines of every node
-  dflow logs 0 2 -f               # follow nodes 0 and 2, across deploys
-  dflow logs --since 10m --tail 50
-  dflow logs --version 3f2a9c1    # that version's process, serving or not
-  dflow logs --agent 0            # node 0's agent`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for _, a := range args {
 				i, err := strconv.Atoi(a)

@@ -18,15 +18,7 @@ func newSetCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "set COUNT",
 		Short: "Converge the cluster to COUNT nodes",
-		Long: `Converge the cluster to COUNT nodes: create the nodes missing among indices
-0..COUNT-1 (and bring back dead ones), destroy the nodes at indices COUNT and above,
-highest first. Every node it creates is brought to the cluster's current release (copy,
-start, gate, switch) before set returns. Runs as a durable workflow: Ctrl-C stops
-following, not the work.`,
-		Example: `  dflow set 3                     # three local nodes, indices 0, 1, 2
-  dflow set 1                     # keep node 0 only
-  dflow set 5 --wait              # queue behind a running operation`,
-		Args: exactArgs(1, "COUNT"),
+		Args:  exactArgs(1, "COUNT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			count, err := strconv.Atoi(args[0])
 			if err != nil || count < 0 {
@@ -40,23 +32,18 @@ following, not the work.`,
 }
 
 func newCycleCmd() *cobra.Command {
-	return indexCmd(workflows.OpCycle, "Recreate the node at INDEX (same index and address, fresh node, the current release)",
-		`  dflow cycle 2
-  dflow cycle --index 2`)
+	return indexCmd(workflows.OpCycle, "Recreate the node at INDEX (same index and address, fresh node, the current release)")
 }
 
 func newDestroyCmd() *cobra.Command {
-	return indexCmd(workflows.OpDestroy, "Destroy the node at INDEX (the desired count is unchanged: repair brings it back)",
-		`  dflow destroy 2
-  dflow destroy --index 2`)
+	return indexCmd(workflows.OpDestroy, "Destroy the node at INDEX (the desired count is unchanged: repair brings it back)")
 }
 
-func indexCmd(op, short, example string) *cobra.Command {
+func indexCmd(op, short string) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:     op + " INDEX",
-		Short:   short,
-		Example: example,
-		Args:    cobra.MaximumNArgs(1),
+		Use:   op + " INDEX",
+		Short: short,
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			idx, err := indexArg(cmd, args)
 			if err != nil {
@@ -130,11 +117,7 @@ func newGetCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get",
 		Short: "Print the number of nodes in the cluster",
-		Long: `Print the number of nodes the store records. When it differs from the count last
-given to ` + "`dflow set`" + `, a note on stderr says so.`,
-		Example: `  dflow get
-  dflow get -o json`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			asJSON, cfg, err := outputAndConfig(cmd)
 			if err != nil {
@@ -161,13 +144,7 @@ func newListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the nodes: index, address, state",
-		Long: `List the nodes the store records and the ones that really run, with their state:
-running (the agent answers an authenticated status call), unreachable (its process
-runs but does not answer), gone (recorded, nothing runs), unrecorded (runs, unknown
-to the store).`,
-		Example: `  dflow list
-  dflow list -o json | jq '.[] | select(.state != "running")'`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return query(cmd, controlplane.ListNodes, none, "no nodes; `dflow set 3` makes three", report.Nodes)
 		},
@@ -177,10 +154,9 @@ to the store).`,
 
 func newFollowCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:     "follow",
-		Short:   "Follow the cluster's running operation until it ends",
-		Example: `  dflow follow`,
-		Args:    cobra.NoArgs,
+		Use:   "follow",
+		Short: "Follow the cluster's running operation until it ends",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withClient(cmd, func(ctx context.Context, cp *controlplane.Client) error {
 				id, runID, running, err := cp.RunningOp(ctx)
@@ -198,10 +174,9 @@ func newFollowCmd() *cobra.Command {
 
 func newCancelCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:     "cancel",
-		Short:   "Cancel the cluster's running operation",
-		Example: `  dflow cancel`,
-		Args:    cobra.NoArgs,
+		Use:   "cancel",
+		Short: "Cancel the cluster's running operation",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withClient(cmd, func(ctx context.Context, cp *controlplane.Client) error {
 				id, err := cp.CancelOp(ctx)

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 
+	"github.com/distributive-flow/dflow/cmd/dflow/help"
 	"github.com/distributive-flow/dflow/controlplane"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/version"
@@ -27,19 +28,8 @@ var g globals
 
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
-		Use:   "dflow",
-		Short: "Deploy Haskell applications to a cluster of nodes with zero downtime",
-		Long: `dflow deploys Haskell applications to a cluster of nodes with zero downtime.
-
-Every command that changes the cluster runs as a durable Temporal workflow: with no
---temporal address, the first such command starts an embedded control plane (Temporal
-on SQLite under .dflow/, the Web UI, and a worker) and later commands reuse it.`,
-		Example: `  dflow init            # write a dflow.yaml for the package in this directory
-  dflow set 3           # converge the cluster to 3 nodes
-  dflow deploy          # build, test and roll out the working tree with zero downtime
-  dflow versions        # which version every node serves
-  dflow list            # show the nodes
-  dflow server status   # where the control plane and its Web UI are`,
+		Use:           "dflow",
+		Short:         "Deploy Haskell applications to a cluster of nodes with zero downtime",
 		Version:       version.String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -63,6 +53,7 @@ on SQLite under .dflow/, the Web UI, and a worker) and later commands reuse it.`
 		newRepairCmd(), newChaosCmd(), newGCCmd(), newSchedulesCmd(),
 		newServerCmd(), newWorkerCmd(), newAgentCmd(),
 	)
+	help.Apply(root)
 	return root
 }
 

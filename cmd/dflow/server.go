@@ -17,22 +17,6 @@ func newServerCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "The embedded control plane: Temporal on SQLite, its Web UI, and a worker",
-		Long: `The embedded control plane of this project: a Temporal server on a SQLite file under
-.dflow/, the Temporal Web UI, and a dflow worker, in one background process. Commands
-that need it start it when it is not running; these subcommands manage it by hand.
-Each project has its own; ports are chosen so several never collide.
-
-The Temporal frontend and its internal services listen on 127.0.0.1 only. --ui
-(temporal.ui) moves the Web UI alone: on another address, whoever reaches the UI can
-read every workflow's history and terminate and reset workflows (no authentication),
-and dflow says so. --frontend (temporal.frontend) also serves the frontend on an
-address of your choice: whoever reaches it can start, signal, reset and terminate any
-workflow (no authentication); put it behind a firewall or a VPN only you reach.`,
-		Example: `  dflow server status
-  dflow server start --ui 127.0.0.1:9233
-  dflow server start --ui 0.0.0.0:8233          # the Web UI on every interface (warned)
-  dflow server start --frontend 10.0.0.5:7233   # the frontend for workers on other machines
-  dflow server stop`,
 	}
 	cmd.AddCommand(newServerRunCmd(), newServerStartCmd(), newServerStatusCmd(), newServerStopCmd())
 	return cmd
@@ -42,9 +26,7 @@ func newServerRunCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the control plane in the foreground (what `server start` runs in the background)",
-		Example: `  dflow server run --ui 127.0.0.1:8233
-  dflow server run --ui 0.0.0.0:8233 --frontend 10.0.0.5:7233`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 	}
 	addFlags(cmd, "ui", "frontend")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
@@ -65,10 +47,7 @@ func newServerStartCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "start",
 		Short: "Start the control plane in the background unless it runs",
-		Example: `  dflow server start
-  dflow server start --ui 0.0.0.0:8233          # the Web UI on every interface (warned)
-  dflow server start --frontend 10.0.0.5:7233   # also the frontend, for workers elsewhere (no authentication: warned)`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 	}
 	addFlags(cmd, "ui", "frontend")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
@@ -103,9 +82,7 @@ func newServerStatusCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
 		Short: "Tell whether the control plane runs, and where (exit 3 when it does not)",
-		Example: `  dflow server status
-  dflow server status -o json`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := loadConfig(cmd)
 			if err != nil {
@@ -130,10 +107,9 @@ func newServerStatusCmd() *cobra.Command {
 
 func newServerStopCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:     "stop",
-		Short:   "Stop the control plane (workflow history is kept; running workflows resume on the next start)",
-		Example: `  dflow server stop`,
-		Args:    cobra.NoArgs,
+		Use:   "stop",
+		Short: "Stop the control plane (workflow history is kept; running workflows resume on the next start)",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := loadConfig(cmd)
 			if err != nil {
@@ -157,11 +133,7 @@ func newWorkerCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run a dflow worker against a Temporal cluster",
-		Long: `Run a dflow worker against a real Temporal cluster (run as many as you like, on as many
-machines). The embedded control plane runs its own worker: this command is for scaling out.`,
-		Example: `  dflow worker --temporal temporal.internal:7233
-  TEMPORAL_ADDRESS=temporal.internal:7233 dflow worker`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := loadConfig(cmd)
 			if err != nil {

@@ -20,18 +20,7 @@ func newVerifyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Verify every node: health and threshold; healthy iff health >= threshold",
-		Long: `Run verify on every node (--index: one) and print (health, threshold) per node; a node is
-healthy iff health >= threshold. verify.program in dflow.yaml names a program (a Haskell
-source is compiled once with GHC and cached by its hash; anything else runs as is) that
-gets DFLOW_NODE_INDEX, DFLOW_NODE_ADDRESS, DFLOW_APP_URL and DFLOW_VERSION and prints
-"health threshold". Without one, the built-in probe sends verify.probes requests to the
-node's public port. Every verdict is recorded in the store (see ` + "`dflow health`" + `).
-Exits 1 when a node is unhealthy. --watch keeps verifying every --interval as a durable
-workflow (Ctrl-C stops following; ` + "`dflow verify --stop`" + ` ends it).`,
-		Example: `  dflow verify
-  dflow verify --index 2 -o json
-  dflow verify --watch --interval 30s`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if stop {
 				return stopLoop(cmd, workflows.VerifyWatchID, "verify --watch")
@@ -69,13 +58,7 @@ func newHealthCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "health",
 		Short: "Statistics of verify's health results: current, min, mean, max, trend per node",
-		Long: `Summarize the health verify recorded for every node (--index: one) over the newest
---window verdicts: the current value, min, mean, max, and the trend (the mean of the newer
-half of the window minus the older half). Run ` + "`dflow verify`" + ` (or verify --watch, or a
-deploy with --auto-rollout) to record verdicts.`,
-		Example: `  dflow health
-  dflow health --index 1 --window 50 -o json`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if window < 1 {
 				return badInput("health: --window %d: want at least 1", window)

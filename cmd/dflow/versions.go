@@ -16,13 +16,7 @@ func newVersionsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "versions",
 		Short: "Show which version every node serves, and the others it holds",
-		Long: `Ask every node's agent which version serves behind its public port (the git commit of
-the build) and which other versions are present (running beside it, draining, or stopped
-and kept). -o json gives per node: index, address, app_url, serving, serving_id, others
-and every process with its state.`,
-		Example: `  dflow versions
-  dflow versions -o json | jq -r '.[] | "\(.index) \(.serving)"'`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return query(cmd, controlplane.NodeVersions, none, "no nodes; `dflow set 3` makes three", func(w io.Writer, rows []controlplane.VersionRow) error {
 				mixed, err := report.Versions(w, rows)
@@ -40,13 +34,7 @@ func newCompareChecksumsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "compare-checksums",
 		Short: "Recompute the executable's sha256 on every node and compare it with the local build",
-		Long: `For every version running on every node, have the node's agent recompute the sha256 of
-the executable on its disk now, and compare it with the sha256 dflow recorded when it built
-that version here. Lists the mismatching nodes and exits 1 on any mismatch (2 when a node
-could not be checked).`,
-		Example: `  dflow compare-checksums
-  dflow compare-checksums -o json`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rows, err := show(cmd, controlplane.CompareChecksums, nil, "", report.Checksums)
 			if err != nil {
