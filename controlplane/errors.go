@@ -74,7 +74,7 @@ func opError(op string, after time.Duration, workflow, url string, err error) *O
 	default:
 		e.Message = rootCause(err).Error()
 	}
-	e.Message = dedupe(e.Message)
+	e.Message = dedupe(sayURLOnce(e.Message))
 	e.Next = nextStep(op, e)
 	return e
 }
@@ -103,9 +103,35 @@ func dedupe(msg string) string {
 	return strings.Join(out, ": ")
 }
 
+// urlError is a request that says its method and URL, followed by Go's
+// *url.Error, which says them again: `agent HEAD http://a/b: Head
+// "http://a/b": dial tcp ...`.
+var urlError = regexp.MustCompile(`\b([A-Z]+) (\S+): ([A-Z][a-z]+) "([^"]+)": `)
+
+// sayURLOnce drops the method and URL that Go's *url.Error repeats right
+// after the request that said them ("agent HEAD http://a/b: dial tcp ...").
+func sayURLOnce(msg string) string {
+	return urlError.ReplaceAllStringFunc(msg, func(m string) string {
+		g := urlError.FindStringSubmatch(m)
+		if strings.EqualFold(g[1], g[3]) && g[2] == g[4] {
+			return g[1] + " " + g[2] + ": "
+		}
+		return m
+	})
+}
+
 var nodeIn = regexp.MustCompile(`node (\d+)`)
 
-// nextStep is the command an operator runs next after e.
+// notReady is the next step after op's failed readiness gate. Without
+// --auto-rollout the nodes switched before stay switched: only the node
+// that failed kept what it served.
+func notReady(op string) string {
+	return "the new version did not become ready: its log is above; fix it and `dflow " + op + "` again (the node that failed kept what it served; `dflow versions` shows what each node serves)"
+}
+
+// nextStep is the command an operator runs next after e. The type of the
+// failure comes first: a build's output or an app's log may say
+// "connection refused" too.
 func nextStep(op string, e *OpError) string {
 	msg := strings.ToLower(e.Message)
 	switch {
@@ -113,16 +139,26 @@ func nextStep(op string, e *OpError) string {
 		return ""
 	case e.Type == workflows.ErrVersionFault:
 		return "`dflow rollback` goes back to what served before; `dflow status` shows every node"
-	case e.Aborted():
-		return "`dflow releases` shows what went back; `dflow " + op + "` starts again"
+	case e.Type == activities.ErrBuildFailed:
+		return "fix what the build's output above says, then `dflow " + op + "` again; no node was touched"
+	case e.Type == activities.ErrGateFailed:
+		return notReady(op)
+	// Before Aborted: an abort of a step stuck on a dead agent (by an
+	// operator or deploy.stuck_action) is fixed on that node.
 	case strings.Contains(msg, "connection refused") || strings.Contains(msg, "does not answer") || strings.Contains(msg, "no route to host") || strings.Contains(msg, "i/o timeout"):
 		where := "a node"
 		if m := nodeIn.FindStringSubmatch(e.Message); m != nil {
 			where = "node " + m[1]
 		}
-		return fmt.Sprintf("%s's agent does not answer: `dflow status` shows it, `dflow repair` replaces it; then `dflow %s` again", where, op)
+		next := fmt.Sprintf("%s's agent does not answer: `dflow status` shows it, `dflow repair` replaces it; then `dflow %s` again", where, op)
+		if e.Aborted() {
+			next = "`dflow releases` shows what went back; " + next
+		}
+		return next
+	case e.Aborted():
+		return "`dflow releases` shows what went back; `dflow " + op + "` starts again"
 	case strings.Contains(msg, "not ready") || strings.Contains(msg, "readiness"):
-		return "the new version did not become ready: its log is above; fix it and `dflow deploy` again (the nodes kept the old version)"
+		return notReady(op)
 	}
 	switch op {
 	case "deploy", "rollback", "restart", "start":

@@ -42,6 +42,22 @@ func TestOpError(t *testing.T) {
 			message: "disk full", next: "`dflow status`"},
 		{name: "a generic deploy failure", op: "rollback", err: app("node 1: the bundle of version abc is gone (gc)", "Gone"),
 			message: "node 1: the bundle of version abc is gone (gc)", next: "`dflow rollback` again once the cause is fixed"},
+		{name: "Go's url.Error does not repeat the request", op: "copy",
+			err:     app("copy to node 1: agent HEAD http://127.0.0.3:7077/v1/artifacts/ef: Head \"http://127.0.0.3:7077/v1/artifacts/ef\": dial tcp 127.0.0.3:7077: connect: connection refused", "CopyFailed"),
+			message: "copy to node 1: agent HEAD http://127.0.0.3:7077/v1/artifacts/ef: dial tcp 127.0.0.3:7077: connect: connection refused",
+			next:    "node 1's agent does not answer"},
+		{name: "a step stuck on a dead agent, aborted: the agent is what to fix", op: "deploy",
+			err:     app("copy to node 1: aborted by deploy.stuck_action: copy to node 1 failed after 5 attempts: agent HEAD http://a/v1/x: Head \"http://a/v1/x\": dial tcp 127.0.0.3:7077: connect: connection refused", workflows.ErrAborted),
+			message: "copy to node 1: aborted by deploy.stuck_action: copy to node 1 failed after 5 attempts: agent HEAD http://a/v1/x: dial tcp 127.0.0.3:7077: connect: connection refused",
+			next:    "`dflow releases` shows what went back; node 1's agent does not answer: `dflow status` shows it, `dflow repair` replaces it; then `dflow deploy` again", aborted: true},
+		{name: "a build that failed: its output says why, whatever it says", op: "deploy",
+			err:     app("build: cabal build of hello: cabal test: exit status 1\nclient: connection refused\nFAIL unknown paths answer 404", activities.ErrBuildFailed),
+			message: "build: cabal build of hello: cabal test: exit status 1\nclient: connection refused\nFAIL unknown paths answer 404",
+			next:    "fix what the build's output above says, then `dflow deploy` again; no node was touched"},
+		{name: "a failed readiness gate", op: "restart",
+			err:     app("deploy stopped: node 0 (127.0.0.5): version abc did not become ready: last probe: answered 503\nlast lines of its log:\ndb: connection refused", activities.ErrGateFailed),
+			message: "deploy stopped: node 0 (127.0.0.5): version abc did not become ready: last probe: answered 503\nlast lines of its log:\ndb: connection refused",
+			next:    "`dflow restart` again (the node that failed kept what it served; `dflow versions` shows what each node serves)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,6 +78,18 @@ func TestOpError(t *testing.T) {
 			require.Contains(t, e.Verbose(), "chain: ")
 			require.ErrorIs(t, e, tt.err)
 		})
+	}
+}
+
+func TestSayURLOnce(t *testing.T) {
+	for in, want := range map[string]string{
+		`agent HEAD http://a/b: Head "http://a/b": dial tcp: refused`: "agent HEAD http://a/b: dial tcp: refused",
+		`agent PUT http://a/b: Put "http://a/b": EOF`:                 "agent PUT http://a/b: EOF",
+		`agent GET http://a/b: Get "http://a/c": EOF`:                 `agent GET http://a/b: Get "http://a/c": EOF`, // another URL: kept
+		`Get "http://a/b": EOF`:                                       `Get "http://a/b": EOF`,                       // said once already
+		"no url here":                                                 "no url here",
+	} {
+		require.Equal(t, want, sayURLOnce(in), in)
 	}
 }
 

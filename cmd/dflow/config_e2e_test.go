@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -78,7 +79,7 @@ func firstLine(b []byte) string {
 func TestBadInputStartsNothing(t *testing.T) {
 	t.Parallel()
 	p := newProject(t, "")
-	for _, tt := range []struct {
+	bad := []struct {
 		args []string
 		want string
 	}{
@@ -93,19 +94,44 @@ func TestBadInputStartsNothing(t *testing.T) {
 		{[]string{"deploy", "--rollout", "0"}, "--rollout 0"},
 		{[]string{"set", "--bogus", "1"}, "dflow set: unknown flag: --bogus"},
 		{[]string{"repair", "--interval", "5s"}, "--interval goes with --watch"},
-	} {
-		errOut, code := p.fail(tt.args...)
-		require.Equal(t, 2, code, "dflow %v: %s", tt.args, errOut)
-		require.Contains(t, errOut, tt.want, "dflow %v", tt.args)
-		require.Equal(t, 1, strings.Count(strings.TrimSpace(errOut), "\n")+1, "one line: %q", errOut)
 	}
+	refused := func() {
+		t.Helper()
+		for _, tt := range bad {
+			errOut, code := p.fail(tt.args...)
+			require.Equal(t, 2, code, "dflow %v: %s", tt.args, errOut)
+			require.Contains(t, errOut, tt.want, "dflow %v", tt.args)
+			require.Equal(t, 1, strings.Count(strings.TrimSpace(errOut), "\n")+1, "one line: %q", errOut)
+		}
+	}
+	refused()
 	_, err := os.Stat(filepath.Join(p.dir, ".dflow", "server.json"))
 	require.True(t, os.IsNotExist(err), "no control plane was started, so no workflow was made")
 
-	require.NoError(t, os.WriteFile(filepath.Join(p.dir, "dflow.yaml"), []byte("nodes:\n  parallel: lots\n"), 0o644))
+	yaml := filepath.Join(p.dir, "dflow.yaml")
+	good, err := os.ReadFile(yaml)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(yaml, []byte("nodes:\n  parallel: lots\n"), 0o644))
 	errOut, code := p.fail("set", "1")
 	require.Equal(t, 2, code, errOut)
 	require.Contains(t, errOut, "dflow.yaml:2: nodes.parallel")
+	require.NoError(t, os.WriteFile(yaml, good, 0o644))
+
+	// With a cluster and its control plane there: every input above is
+	// still bad (nothing was built, so there is no version to copy and no
+	// release to roll back to; the project is no git repository), and
+	// the Temporal visibility API lists no new workflow.
+	p.run("set", "1")
+	before := -1
+	require.Eventually(t, func() bool { // the same count twice: set's workflows are all listed
+		n := workflowCount(t, p)
+		stable := n > 0 && n == before
+		before = n
+		return stable
+	}, 10*time.Second, 300*time.Millisecond, "set's workflow is listed")
+	refused()
+	require.Never(t, func() bool { return workflowCount(t, p) != before }, 2*time.Second, 200*time.Millisecond,
+		"a bad input started a workflow (%d before)", before)
 }
 
 // TestBackendsRemembered: a cluster keeps the backends it was made with:
