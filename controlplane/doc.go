@@ -5,6 +5,9 @@
 // workflows under the cluster lock (BusyError when it is held), following a
 // workflow's progress (Ctrl-C detaches: ErrDetached), the watch loops,
 // Updates (pause, resume, abort), schedules, and turning workflow and
-// activity failures into dflow's own words (Explain). The commands in
-// cmd/dflow bind flags, build requests, call this and print.
+// activity failures into dflow's own words (Explain) and exit statuses
+// (ExitCode). Beside the client: checks that refuse bad input before
+// anything starts (CheckDeploy, Validate), reads of the cluster's state,
+// and deploy --watch (WatchSources). The commands in cmd/dflow bind
+// flags, build requests, call this and print.
 package controlplane

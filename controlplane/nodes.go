@@ -414,3 +414,13 @@ func CheckRollback(ctx context.Context, cfg deploy.Config, version string) (warn
 	}
 	return warning, nil
 }
+
+// CheckDeploy refuses a deploy, rollback, restart or start whose commit or
+// rollback target is not there (InputError) before anything starts; a
+// warning is what is worth knowing about a rollback's target.
+func CheckDeploy(ctx context.Context, cfg deploy.Config, req workflows.DeployRequest) (warning string, err error) {
+	if err := CheckCommit(ctx, cfg, req.CommitHash); err != nil || req.Kind != deploy.ReleaseRollback {
+		return "", err
+	}
+	return CheckRollback(ctx, cfg, req.Version)
+}

@@ -202,3 +202,14 @@ func CommandLine(args []string) string {
 	}
 	return out
 }
+
+// ListSchedules connects to cfg's control plane (see Connect) and lists
+// the cluster's schedules.
+func ListSchedules(ctx context.Context, cfg deploy.Config) ([]Schedule, error) {
+	cp, err := Connect(ctx, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer cp.Close()
+	return cp.Schedules(ctx)
+}

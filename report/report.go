@@ -149,7 +149,7 @@ func Releases(w io.Writer, st deploy.State) error {
 			outcome += " (serving)"
 		}
 		if len(r.LeftOut) > 0 {
-			outcome += fmt.Sprintf(" (left out: node %s)", joinInts(r.LeftOut))
+			outcome += fmt.Sprintf(" (left out: node %s)", JoinInts(r.LeftOut))
 		}
 		if r.Error != "" {
 			outcome += ": " + firstLine(r.Error)
@@ -159,8 +159,8 @@ func Releases(w io.Writer, st deploy.State) error {
 	return tw.Flush()
 }
 
-// joinInts is "0, 2".
-func joinInts(ns []int) string {
+// JoinInts is "0, 2".
+func JoinInts(ns []int) string {
 	s := make([]string, len(ns))
 	for i, n := range ns {
 		s[i] = strconv.Itoa(n)

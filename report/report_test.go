@@ -3,8 +3,6 @@ package report
 import (
 	"bytes"
 	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -89,13 +87,7 @@ func TestGolden(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var b bytes.Buffer
 			require.NoError(t, c.render(&b))
-			golden := filepath.Join("testdata", c.name+".golden")
-			if *update {
-				require.NoError(t, os.WriteFile(golden, b.Bytes(), 0o644))
-			}
-			want, err := os.ReadFile(golden)
-			require.NoError(t, err, "no golden file: run go test ./report -update")
-			require.Equal(t, string(want), b.String())
+			checkGolden(t, c.name, b.Bytes())
 		})
 	}
 }

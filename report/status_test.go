@@ -2,8 +2,6 @@ package report
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -40,11 +38,5 @@ func TestStatusGolden(t *testing.T) {
 	require.NoError(t, Status(&b, running, now))
 	b.WriteString("----\n")
 	require.NoError(t, Status(&b, stopped, now))
-	golden := filepath.Join("testdata", "status.golden")
-	if *update {
-		require.NoError(t, os.WriteFile(golden, b.Bytes(), 0o644))
-	}
-	want, err := os.ReadFile(golden)
-	require.NoError(t, err)
-	require.Equal(t, string(want), b.String())
+	checkGolden(t, "status", b.Bytes())
 }

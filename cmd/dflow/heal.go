@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -14,10 +15,6 @@ import (
 	"github.com/distributive-flow/dflow/workflows"
 	"github.com/spf13/cobra"
 )
-
-// scheduleCatchup is how late a Schedule may still fire after the control
-// plane was down: short, so a restart does not replay missed chaos.
-const scheduleCatchup = time.Minute
 
 func newRepairCmd() *cobra.Command {
 	var watch, stop bool
@@ -44,8 +41,8 @@ func newRepairCmd() *cobra.Command {
 			}
 			return runOp(cmd, "repair", workflows.Repair, func(cfg deploy.Config) any {
 				return workflows.RepairRequest{Config: cfg, Who: controlplane.WhoAmI()}
-			}, func(res workflows.RepairResult) error {
-				report.Repair(os.Stdout, res)
+			}, func(w io.Writer, res workflows.RepairResult) error {
+				report.Repair(w, res)
 				if !res.Whole {
 					return errors.New("repair: some nodes are still unhealthy (see above)")
 				}
@@ -114,8 +111,8 @@ func newChaosCmd() *cobra.Command {
 					return workflows.ScheduledRequest{Op: workflows.ScheduledChaos, Chaos: &r}
 				})
 			}
-			return runOp(cmd, "chaos-monkey", workflows.Chaos, func(cfg deploy.Config) any { return req(cfg) }, func(res workflows.ChaosResult) error {
-				report.Kill(os.Stdout, res)
+			return runOp(cmd, "chaos-monkey", workflows.Chaos, func(cfg deploy.Config) any { return req(cfg) }, func(w io.Writer, res workflows.ChaosResult) error {
+				report.Kill(w, res)
 				return nil
 			})
 		},
@@ -168,9 +165,7 @@ func newGCCmd() *cobra.Command {
 					return workflows.ScheduledRequest{Op: workflows.ScheduledGC, GC: &r}
 				})
 			}
-			return runOp(cmd, "gc", workflows.GC, func(cfg deploy.Config) any { return req(cfg) }, func(res workflows.GCResult) error {
-				return report.GC(os.Stdout, res)
-			})
+			return runOp(cmd, "gc", workflows.GC, func(cfg deploy.Config) any { return req(cfg) }, report.GC)
 		},
 	}
 	cmd.Flags().IntVar(&count, "count", 0, "keep the versions of the `N` newest succeeded releases")
@@ -188,7 +183,7 @@ func createSchedule(cmd *cobra.Command, op, spec string, req func(deploy.Config)
 	return withClient(cmd, func(ctx context.Context, cp *controlplane.Client) error {
 		row, err := cp.CreateSchedule(ctx, op, spec, controlplane.CommandLine(os.Args[1:]), req(cp.Config()))
 		if err == nil {
-			fmt.Printf("schedule %s: %s at %q; next run %s (fires only while the control plane runs)\n", row.ID, op, spec, report.Stamp(row.Next))
+			report.ScheduleCreated(os.Stdout, op, spec, row)
 		}
 		return err
 	})
@@ -200,15 +195,7 @@ func newSchedulesCmd() *cobra.Command {
 		Short: "List the cluster's Temporal Schedules (gc, chaos-monkey); delete one",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ask := func(ctx context.Context, cfg deploy.Config) ([]controlplane.Schedule, error) {
-				cp, err := connect(ctx, &cfg)
-				if err != nil {
-					return nil, err
-				}
-				defer cp.Close()
-				return cp.Schedules(ctx)
-			}
-			return query(cmd, ask, none, "no schedules; `dflow gc --count 5 --schedule @daily` makes one", report.Schedules)
+			return query(cmd, controlplane.ListSchedules, none, "no schedules; `dflow gc --count 5 --schedule @daily` makes one", report.Schedules)
 		},
 	}
 	cmd.AddCommand(&cobra.Command{
@@ -216,16 +203,13 @@ func newSchedulesCmd() *cobra.Command {
 		Short: "Delete a schedule",
 		Args:  exactArgs(1, "ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cp, id, err := scheduleArg(cmd, "delete", args[0])
-			if err != nil {
-				return err
-			}
-			defer cp.Close()
-			if err := cp.DeleteSchedule(cmd.Context(), id); err != nil {
-				return fmt.Errorf("schedules delete: %w", err)
-			}
-			fmt.Fprintf(os.Stderr, "deleted schedule %s\n", id)
-			return nil
+			return withSchedule(cmd, "delete", args[0], func(ctx context.Context, cp *controlplane.Client, id string) error {
+				if err := cp.DeleteSchedule(ctx, id); err != nil {
+					return fmt.Errorf("schedules delete: %w", err)
+				}
+				fmt.Fprintf(os.Stderr, "deleted schedule %s\n", id)
+				return nil
+			})
 		},
 	})
 	cmd.AddCommand(&cobra.Command{
@@ -233,36 +217,30 @@ func newSchedulesCmd() *cobra.Command {
 		Short: "Run a schedule's action now and follow it",
 		Args:  exactArgs(1, "ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cp, id, err := scheduleArg(cmd, "trigger", args[0])
-			if err != nil {
-				return err
-			}
-			defer cp.Close()
-			ctx := cmd.Context()
-			wid, runID, err := cp.TriggerSchedule(ctx, id)
-			if err != nil {
-				return fmt.Errorf("schedules trigger: %w", err)
-			}
-			var res workflows.ScheduledResult
-			if err := cp.Follow(ctx, "schedule "+id, wid, runID, &res, os.Stderr); err != nil {
-				return err
-			}
-			return json.NewEncoder(os.Stdout).Encode(res)
+			return withSchedule(cmd, "trigger", args[0], func(ctx context.Context, cp *controlplane.Client, id string) error {
+				wid, runID, err := cp.TriggerSchedule(ctx, id)
+				if err != nil {
+					return fmt.Errorf("schedules trigger: %w", err)
+				}
+				var res workflows.ScheduledResult
+				if err := cp.Follow(ctx, "schedule "+id, wid, runID, &res, os.Stderr); err != nil {
+					return err
+				}
+				return json.NewEncoder(os.Stdout).Encode(res)
+			})
 		},
 	})
 	return cmd
 }
 
-// scheduleArg resolves a schedule argument and connects.
-func scheduleArg(cmd *cobra.Command, verb, arg string) (*controlplane.Client, string, error) {
-	cfg, err := loadConfig(cmd)
-	if err != nil {
-		return nil, "", err
-	}
-	id, err := controlplane.ScheduleIDOf(cfg, arg)
-	if err != nil {
-		return nil, "", fmt.Errorf("schedules %s: %w", verb, err)
-	}
-	cp, err := connect(cmd.Context(), &cfg)
-	return cp, id, err
+// withSchedule resolves a schedule argument (bad input starts nothing),
+// connects, and runs f with the client and the schedule's id.
+func withSchedule(cmd *cobra.Command, verb, arg string, f func(context.Context, *controlplane.Client, string) error) error {
+	return withConfig(cmd, func(ctx context.Context, cfg deploy.Config) error {
+		id, err := controlplane.ScheduleIDOf(cfg, arg)
+		if err != nil {
+			return fmt.Errorf("schedules %s: %w", verb, err)
+		}
+		return connected(ctx, cfg, func(ctx context.Context, cp *controlplane.Client) error { return f(ctx, cp, id) })
+	})
 }

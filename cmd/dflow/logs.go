@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
 
 	"github.com/distributive-flow/dflow/controlplane"
+	"github.com/distributive-flow/dflow/deploy"
 	"github.com/spf13/cobra"
 )
 
@@ -18,21 +20,19 @@ func newLogsCmd() *cobra.Command {
 			for _, a := range args {
 				i, err := strconv.Atoi(a)
 				if err != nil || i < 0 {
-					return &exitError{code: 2, err: fmt.Errorf("logs: %q is not a node index", a)}
+					return badInput("logs: %q is not a node index", a)
 				}
 				o.Indexes = append(o.Indexes, i)
 			}
 			if o.Since < 0 {
-				return &exitError{code: 2, err: fmt.Errorf("logs: --since %s: want a duration like 10m", o.Since)}
+				return badInput("logs: --since %s: want a duration like 10m", o.Since)
 			}
 			if o.Agent && o.Version != "" {
-				return &exitError{code: 2, err: fmt.Errorf("logs: --agent and --version: an agent's log has no version")}
+				return badInput("logs: --agent and --version: an agent's log has no version")
 			}
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			return controlplane.Logs(cmd.Context(), cfg, o, os.Stdout, os.Stderr)
+			return withConfig(cmd, func(ctx context.Context, cfg deploy.Config) error {
+				return controlplane.Logs(ctx, cfg, o, os.Stdout, os.Stderr)
+			})
 		},
 	}
 	f := cmd.Flags()

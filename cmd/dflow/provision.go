@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 
@@ -91,65 +91,36 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 // provision checks the request against what exists (bad input changes
 // nothing), runs the Provision workflow and says what the cluster has now.
 func provision(cmd *cobra.Command, req workflows.ProvisionRequest, command string) error {
-	cfg, err := loadConfig(cmd)
-	if err != nil {
-		return err
-	}
-	if err := controlplane.CheckProvision(cmd.Context(), cfg, req); err != nil {
-		return err
-	}
-	return runOp(cmd, command, workflows.Provision, func(cfg deploy.Config) any { req.Config = cfg; return req }, func(res workflows.ProvisionResult) error {
-		inv, err := controlplane.ReadInventory(cmd.Context(), cfg)
-		if err == nil {
-			fmt.Printf("%d created, %d destroyed; the cluster has %d nodes (%s)\n", len(res.Created), len(res.Destroyed), len(inv.State.Nodes), controlplane.Indices(inv.State.Nodes))
-			switch {
-			case len(res.Created) > 0 && res.Release != 0:
-				fmt.Printf("the new nodes (%s) serve release %d (version %s)\n", controlplane.Indices(res.Created), res.Release, deploy.ShortVersion(res.Version))
-			case len(res.Created) > 0:
-				fmt.Println("the cluster has no release yet: the new nodes serve nothing until `dflow deploy`")
-			}
+	return withConfig(cmd, func(ctx context.Context, cfg deploy.Config) error {
+		if err := controlplane.CheckProvision(ctx, cfg, req); err != nil {
+			return err
 		}
-		return err
+		return runOp(cmd, command, workflows.Provision, func(cfg deploy.Config) any { req.Config = cfg; return req }, func(w io.Writer, res workflows.ProvisionResult) error {
+			inv, err := controlplane.ReadInventory(ctx, cfg)
+			if err == nil {
+				report.Provisioned(w, res, inv.State.Nodes)
+			}
+			return err
+		})
 	})
 }
 
 func newGetCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "get",
-		Short: "Print the number of nodes in the cluster",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, cfg, err := outputAndConfig(cmd)
-			if err != nil {
-				return err
-			}
-			inv, err := controlplane.ReadInventory(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return json.NewEncoder(os.Stdout).Encode(map[string]int{"count": len(inv.State.Nodes), "desired": inv.State.Count, "live": len(inv.Live)})
-			}
-			fmt.Println(len(inv.State.Nodes))
-			if inv.State.Count != len(inv.State.Nodes) {
-				fmt.Fprintf(os.Stderr, "dflow: note: the desired count is %d\n", inv.State.Count)
-			}
-			return nil
-		},
+	ask := func(ctx context.Context, cfg deploy.Config) (map[string]int, error) {
+		inv, err := controlplane.ReadInventory(ctx, cfg)
+		return map[string]int{"count": len(inv.State.Nodes), "desired": inv.State.Count, "live": len(inv.Live)}, err
 	}
-	return cmd
+	return queryCmd("get", "Print the number of nodes in the cluster", ask, nil, "", func(w io.Writer, n map[string]int) error {
+		fmt.Fprintln(w, n["count"])
+		if n["desired"] != n["count"] {
+			fmt.Fprintf(os.Stderr, "dflow: note: the desired count is %d\n", n["desired"])
+		}
+		return nil
+	})
 }
 
 func newListCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List the nodes: index, address, state",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return query(cmd, controlplane.ListNodes, none, "no nodes; `dflow set 3` makes three", report.Nodes)
-		},
-	}
-	return cmd
+	return queryCmd("list", "List the nodes: index, address, state", controlplane.ListNodes, none, "no nodes; `dflow set 3` makes three", report.Nodes)
 }
 
 func newFollowCmd() *cobra.Command {
@@ -187,19 +158,4 @@ func newCancelCmd() *cobra.Command {
 			})
 		},
 	}
-}
-
-// withClient loads the command's configuration, connects to its control
-// plane, and runs f with the client.
-func withClient(cmd *cobra.Command, f func(ctx context.Context, cp *controlplane.Client) error) error {
-	cfg, err := loadConfig(cmd)
-	if err != nil {
-		return err
-	}
-	cp, err := connect(cmd.Context(), &cfg)
-	if err != nil {
-		return err
-	}
-	defer cp.Close()
-	return f(cmd.Context(), cp)
 }

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"reflect"
 	"slices"
 
 	"github.com/distributive-flow/dflow/cmd/dflow/help"
 	"github.com/distributive-flow/dflow/controlplane"
 	"github.com/distributive-flow/dflow/deploy"
+	"github.com/distributive-flow/dflow/report"
 	"github.com/distributive-flow/dflow/version"
 	"github.com/spf13/cobra"
 )
@@ -116,14 +116,66 @@ func badInput(format string, args ...any) error {
 	return &controlplane.InputError{Err: fmt.Errorf(format, args...)}
 }
 
-// precheck loads the configuration and runs check on it before anything
-// starts: bad input is refused (exit 2) with no workflow made.
-func precheck(cmd *cobra.Command, check func(context.Context, deploy.Config) error) error {
+// withConfig loads the command's configuration and runs f with it (a
+// check first is how bad input is refused, exit 2, with nothing started).
+func withConfig(cmd *cobra.Command, f func(context.Context, deploy.Config) error) error {
 	cfg, err := loadConfig(cmd)
 	if err != nil {
 		return err
 	}
-	return check(cmd.Context(), cfg)
+	return f(cmd.Context(), cfg)
+}
+
+// configCmd is a command with no arguments that runs f with its
+// configuration.
+func configCmd(use, short string, f func(context.Context, deploy.Config) error) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
+		return withConfig(cmd, f)
+	}}
+}
+
+// withClient loads the command's configuration, connects to its control
+// plane (recording the configuration's revision in the Store, starting
+// the embedded control plane when it is used), and runs f with the client.
+func withClient(cmd *cobra.Command, f func(ctx context.Context, cp *controlplane.Client) error) error {
+	return withConfig(cmd, func(ctx context.Context, cfg deploy.Config) error { return connected(ctx, cfg, f) })
+}
+
+// connected connects to cfg's control plane and runs f with the client.
+func connected(ctx context.Context, cfg deploy.Config, f func(ctx context.Context, cp *controlplane.Client) error) error {
+	asJSON, err := jsonOutput()
+	if err != nil {
+		return err
+	}
+	cp, err := controlplane.Connect(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+	cp.ProgressJSON = asJSON
+	return f(ctx, cp)
+}
+
+// runOp runs a mutating command's workflow under the cluster lock (with
+// --wait, behind the running operation) and follows it to its end: it
+// makes the workflow's input from the configuration with req, and prints
+// the result: as JSON with -o json, else with text.
+func runOp[R any](cmd *cobra.Command, command string, wf any, req func(cfg deploy.Config) any, text func(io.Writer, R) error) error {
+	asJSON, err := jsonOutput()
+	if err != nil {
+		return err
+	}
+	return withClient(cmd, func(ctx context.Context, cp *controlplane.Client) error {
+		var res R
+		wait, _ := cmd.Flags().GetBool("wait")
+		if err := cp.Run(ctx, command, wait, wf, req(cp.Config()), &res); err != nil {
+			return err
+		}
+		if asJSON {
+			return json.NewEncoder(os.Stdout).Encode(res)
+		}
+		return text(os.Stdout, res)
+	})
 }
 
 // outputAndConfig is how most commands begin: is -o json asked for, and the
@@ -147,37 +199,40 @@ func jsonOutput() (bool, error) {
 	return false, fmt.Errorf("-o %s: want text or json", g.output)
 }
 
-// query runs a read-only command: it loads the configuration, asks, and
-// prints the answer: as JSON with -o json (an empty list as []), else
-// hint on stderr when empty says there is nothing to show, else text.
+// queryCmd is a read-only command with no arguments: see show.
+func queryCmd[T any](use, short string, ask func(context.Context, deploy.Config) (T, error), empty func(T) bool, hint string, text func(io.Writer, T) error) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
+		return query(cmd, ask, empty, hint, text)
+	}}
+}
+
+// query is show for a command whose exit status does not depend on the answer.
 func query[T any](cmd *cobra.Command, ask func(context.Context, deploy.Config) (T, error), empty func(T) bool, hint string, text func(io.Writer, T) error) error {
 	_, err := show(cmd, ask, empty, hint, text)
 	return err
 }
 
-// show is query that also returns the answer, for a command whose exit
-// status depends on it.
+// show runs a read-only command and returns the answer (for a command
+// whose exit status depends on it): it loads the configuration, asks, and
+// prints the answer: as JSON with -o json (an empty list as []), else hint
+// on stderr when empty says there is nothing to show, else text.
 func show[T any](cmd *cobra.Command, ask func(context.Context, deploy.Config) (T, error), empty func(T) bool, hint string, text func(io.Writer, T) error) (T, error) {
 	asJSON, cfg, err := outputAndConfig(cmd)
 	if err != nil {
 		return *new(T), err
 	}
 	v, err := ask(cmd.Context(), cfg)
-	if err != nil {
-		return v, err
-	}
 	switch {
+	case err != nil:
 	case asJSON:
-		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.IsNil() {
-			return v, json.NewEncoder(os.Stdout).Encode([]struct{}{})
-		}
-		return v, json.NewEncoder(os.Stdout).Encode(v)
+		err = report.JSON(os.Stdout, v)
 	case empty != nil && empty(v):
 		fmt.Fprintln(os.Stderr, hint)
-		return v, nil
+	default:
+		err = text(os.Stdout, v)
 	}
-	return v, text(os.Stdout, v)
+	return v, err
 }
 
-// none tells whether a list is empty (query's empty).
+// none tells whether a list is empty (show's empty).
 func none[E any](l []E) bool { return len(l) == 0 }

@@ -10,15 +10,6 @@ import (
 )
 
 func newStatusCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "The cluster on one screen: control plane, workers, releases, running operation, nodes",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return query(cmd, controlplane.ReadStatus, nil, "", func(w io.Writer, s controlplane.Status) error {
-				return report.Status(w, s, time.Now())
-			})
-		},
-	}
-	return cmd
+	return queryCmd("status", "The cluster on one screen: control plane, workers, releases, running operation, nodes", controlplane.ReadStatus, nil, "",
+		func(w io.Writer, s controlplane.Status) error { return report.Status(w, s, time.Now()) })
 }

@@ -40,7 +40,7 @@ func newVerifyCmd() *cobra.Command {
 			}
 			vs, err := show(cmd, ask, nil, "", report.Verdicts)
 			if bad := controlplane.Unhealthy(vs); err == nil && len(bad) > 0 {
-				return &exitError{code: 1, err: fmt.Errorf("verify: nodes %s are unhealthy", joinInts(bad))}
+				return exit(1, fmt.Errorf("verify: nodes %s are unhealthy", report.JoinInts(bad)))
 			}
 			return err
 		},

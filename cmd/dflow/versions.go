@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/distributive-flow/dflow/controlplane"
 	"github.com/distributive-flow/dflow/report"
@@ -13,25 +11,18 @@ import (
 )
 
 func newVersionsCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "versions",
-		Short: "Show which version every node serves, and the others it holds",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return query(cmd, controlplane.NodeVersions, none, "no nodes; `dflow set 3` makes three", func(w io.Writer, rows []controlplane.VersionRow) error {
-				mixed, err := report.Versions(w, rows)
-				if mixed {
-					fmt.Fprintln(os.Stderr, "dflow: note: the nodes serve different versions")
-				}
-				return err
-			})
-		},
-	}
-	return cmd
+	return queryCmd("versions", "Show which version every node serves, and the others it holds", controlplane.NodeVersions, none, "no nodes; `dflow set 3` makes three",
+		func(w io.Writer, rows []controlplane.VersionRow) error {
+			mixed, err := report.Versions(w, rows)
+			if mixed {
+				fmt.Fprintln(os.Stderr, "dflow: note: the nodes serve different versions")
+			}
+			return err
+		})
 }
 
 func newCompareChecksumsCmd() *cobra.Command {
-	cmd := &cobra.Command{
+	return &cobra.Command{
 		Use:   "compare-checksums",
 		Short: "Recompute the executable's sha256 on every node and compare it with the local build",
 		Args:  cobra.NoArgs,
@@ -42,21 +33,11 @@ func newCompareChecksumsCmd() *cobra.Command {
 			}
 			switch bad, unknown := controlplane.Mismatches(rows); {
 			case len(bad) > 0:
-				return &exitError{code: 1, err: fmt.Errorf("compare-checksums: %d mismatching (nodes %s): the executable on the node is not what was built", len(bad), joinInts(bad))}
+				return exit(1, fmt.Errorf("compare-checksums: %d mismatching (nodes %s): the executable on the node is not what was built", len(bad), report.JoinInts(bad)))
 			case unknown > 0:
-				return &exitError{code: 2, err: fmt.Errorf("compare-checksums: %d could not be checked", unknown)}
+				return exit(2, fmt.Errorf("compare-checksums: %d could not be checked", unknown))
 			}
 			return nil
 		},
 	}
-	return cmd
-}
-
-// joinInts is "1, 2, 3".
-func joinInts(is []int) string {
-	s := make([]string, len(is))
-	for i, n := range is {
-		s[i] = strconv.Itoa(n)
-	}
-	return strings.Join(s, ", ")
 }
