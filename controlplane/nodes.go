@@ -424,3 +424,16 @@ func CheckDeploy(ctx context.Context, cfg deploy.Config, req workflows.DeployReq
 	}
 	return CheckRollback(ctx, cfg, req.Version)
 }
+
+// HealthStats summarizes the health verify recorded for every node (index
+// >= 0: that one) over its newest window verdicts (see deploy.Stats).
+func HealthStats(ctx context.Context, cfg deploy.Config, index, window int) ([]deploy.HealthStats, error) {
+	inv, err := ReadInventory(ctx, cfg)
+	var stats []deploy.HealthStats
+	for _, s := range deploy.Stats(inv.State.Health, window) {
+		if index < 0 || s.Index == index {
+			stats = append(stats, s)
+		}
+	}
+	return stats, err
+}

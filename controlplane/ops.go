@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/distributive-flow/dflow/workflows"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -149,4 +150,14 @@ func (cp *Client) StopLoop(ctx context.Context, id, label string) error {
 	}
 	fmt.Fprintf(cp.Stderr, "asked %s (%s) to stop\n", label, id)
 	return nil
+}
+
+// FollowRunning follows the cluster's running operation to its end
+// (`dflow follow`, progress on w); running is false when there is none.
+func (cp *Client) FollowRunning(ctx context.Context, w io.Writer) (running bool, err error) {
+	id, runID, running, err := cp.RunningOp(ctx)
+	if err != nil || !running {
+		return running, err
+	}
+	return true, cp.Follow(ctx, "follow", id, runID, nil, w)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -212,4 +213,14 @@ func ListSchedules(ctx context.Context, cfg deploy.Config) ([]Schedule, error) {
 	}
 	defer cp.Close()
 	return cp.Schedules(ctx)
+}
+
+// RunSchedule runs schedule id's action now (see TriggerSchedule) and
+// follows the run to its end (progress on w) into result.
+func (cp *Client) RunSchedule(ctx context.Context, id string, result any, w io.Writer) error {
+	wid, runID, err := cp.TriggerSchedule(ctx, id)
+	if err != nil {
+		return fmt.Errorf("schedules trigger: %w", err)
+	}
+	return cp.Follow(ctx, "schedule "+id, wid, runID, result, w)
 }

@@ -116,3 +116,9 @@ func Provisioned(w io.Writer, res workflows.ProvisionResult, nodes []deploy.Node
 func ScheduleCreated(w io.Writer, op, spec string, row controlplane.Schedule) {
 	fmt.Fprintf(w, "schedule %s: %s at %q; next run %s (fires only while the control plane runs)\n", row.ID, op, spec, Stamp(row.Next))
 }
+
+// ServerStopped is `dflow server status` when the control plane of the
+// project in dir does not run.
+func ServerStopped(w io.Writer, dir string) {
+	fmt.Fprintf(w, "control plane not running for %s (it starts with the first command that needs it)\n", dir)
+}

@@ -39,6 +39,7 @@ func TestGoldenOps(t *testing.T) {
 			Provisioned(w, workflows.ProvisionResult{Created: nodes[2:], Destroyed: []deploy.Node{{Index: 4}}, Release: 4, Version: v1}, nodes)
 			Provisioned(w, workflows.ProvisionResult{Created: nodes[2:]}, nodes)
 			Provisioned(w, workflows.ProvisionResult{}, nil)
+			ServerStopped(w, "/home/ann/shop")
 			ScheduleCreated(w, workflows.ScheduledGC, "@daily", controlplane.Schedule{ID: "dflow-shop-schedule-gc", Next: t0})
 			for _, err := range []error{
 				errors.New("deploy: node 1: not ready"),

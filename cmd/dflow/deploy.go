@@ -85,7 +85,12 @@ func rolloutCmd(kind, use, short string) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		deployNow := func() error { return runOp(cmd, use, workflows.Deploy, deployInput(req), printRelease) }
+		deployNow := func() error {
+			return runOp(cmd, use, workflows.Deploy, func(cfg deploy.Config) any {
+				req.Config, req.SearchAttributes = cfg, cfg.Temporal.Address == ""
+				return req
+			}, func(w io.Writer, res workflows.DeployResult) error { return report.Release(w, os.Stderr, res) })
+		}
 		return withConfig(cmd, func(ctx context.Context, cfg deploy.Config) error {
 			if watch, _ := cmd.Flags().GetBool("watch"); watch {
 				debounce, _ := cmd.Flags().GetDuration("debounce")
@@ -136,78 +141,37 @@ func deployRequest(cmd *cobra.Command, kind string) (workflows.DeployRequest, er
 	return req, nil
 }
 
-// deployInput is the Deploy workflow's input for the configuration.
-func deployInput(req workflows.DeployRequest) func(deploy.Config) any {
-	return func(cfg deploy.Config) any {
-		req.Config, req.SearchAttributes = cfg, cfg.Temporal.Address == ""
-		return req
-	}
-}
-
-// printRelease says which release serves where, and what the agents
-// noticed about the new instances.
-func printRelease(w io.Writer, res workflows.DeployResult) error {
-	return report.Release(w, os.Stderr, res)
-}
-
 func newStopCmd() *cobra.Command {
 	var req workflows.StopRequest
-	cmd := &cobra.Command{
-		Use:   "stop",
-		Short: "Stop the serving version on every node (--all: every version)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runOp(cmd, "stop", workflows.Stop, func(cfg deploy.Config) any { req.Config = cfg; return req }, report.Stopped)
-		},
-	}
+	cmd := opCmd("stop", "Stop the serving version on every node (--all: every version)", nil,
+		workflows.Stop, func(cfg deploy.Config) any { req.Config = cfg; return req }, report.Stopped)
 	cmd.Flags().BoolVar(&req.All, "all", false, "stop every version on the nodes, not only the serving one")
 	cmd.Flags().BoolVar(&req.Now, "now", false, "do not drain requests in flight: SIGTERM at once")
-	addWait(cmd)
 	return cmd
 }
 
 func newBuildCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "build",
-		Short: "Build and test the target; print its version, digest and sizes",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			commit, _ := cmd.Flags().GetString("commit-hash")
-			err := withConfig(cmd, func(ctx context.Context, cfg deploy.Config) error { return controlplane.CheckCommit(ctx, cfg, commit) })
-			if err != nil {
-				return err
-			}
-			return runOp(cmd, "build", workflows.Build, func(cfg deploy.Config) any {
-				return workflows.BuildRequest{Config: cfg, BuildEnv: controlplane.BuildEnv(), CommitHash: commit}
-			}, report.Build)
-		},
-	}
-	cmd.Flags().String("commit-hash", "", "build this commit `HASH` (in a clean worktree, .dflow/worktree) instead of the working tree")
-	addWait(cmd)
+	var commit string
+	cmd := opCmd("build", "Build and test the target; print its version, digest and sizes",
+		func(ctx context.Context, cfg deploy.Config) error { return controlplane.CheckCommit(ctx, cfg, commit) },
+		workflows.Build, func(cfg deploy.Config) any {
+			return workflows.BuildRequest{Config: cfg, BuildEnv: controlplane.BuildEnv(), CommitHash: commit}
+		}, report.Build)
+	cmd.Flags().StringVar(&commit, "commit-hash", "", "build this commit `HASH` (in a clean worktree, .dflow/worktree) instead of the working tree")
 	return cmd
 }
 
 func newCopyCmd() *cobra.Command {
 	var req workflows.CopyRequest
-	cmd := &cobra.Command{
-		Use:   "copy",
-		Short: "Make every node hold a bundle (sha256-verified on arrival)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			err := withConfig(cmd, func(ctx context.Context, cfg deploy.Config) error {
-				return controlplane.CheckCopy(ctx, cfg, req.Version, req.Latest)
-			})
-			if err != nil {
-				return err
-			}
-			return runOp(cmd, "copy", workflows.Copy, func(cfg deploy.Config) any { req.Config = cfg; return req }, report.Copied)
+	cmd := opCmd("copy", "Make every node hold a bundle (sha256-verified on arrival)",
+		func(ctx context.Context, cfg deploy.Config) error {
+			return controlplane.CheckCopy(ctx, cfg, req.Version, req.Latest)
 		},
-	}
+		workflows.Copy, func(cfg deploy.Config) any { req.Config = cfg; return req }, report.Copied)
 	cmd.Flags().StringVar(&req.Version, "version", "", "copy the build of this commit `HASH` (at least 7 characters)")
 	cmd.Flags().BoolVar(&req.Latest, "latest", false, "copy the newest build")
 	cmd.MarkFlagsMutuallyExclusive("latest", "version")
 	cmd.Flags().BoolVar(&req.Force, "through-cache", false, "send and verify again even where the node has it")
-	addWait(cmd)
 	return cmd
 }
 

@@ -34,10 +34,9 @@ func newRepairCmd() *cobra.Command {
 				return stopLoop(cmd, workflows.RepairWatchID, "repair --watch")
 			}
 			if watch {
-				var res workflows.WatchResult
-				return startLoop(cmd, workflows.RepairWatchID, "repair --watch", "`dflow repair --stop`", func(cfg deploy.Config) any {
+				return startLoop(cmd, workflows.RepairWatchID, "repair --watch", "`dflow repair --stop`", workflows.RepairWatch, func(cfg deploy.Config) any {
 					return workflows.RepairWatchRequest{Config: cfg, Interval: interval, Who: controlplane.WhoAmI()}
-				}, workflows.RepairWatch, &res)
+				})
 			}
 			return runOp(cmd, "repair", workflows.Repair, func(cfg deploy.Config) any {
 				return workflows.RepairRequest{Config: cfg, Who: controlplane.WhoAmI()}
@@ -58,10 +57,11 @@ func newRepairCmd() *cobra.Command {
 	return cmd
 }
 
-// startLoop starts a watcher workflow and follows it.
-func startLoop(cmd *cobra.Command, idOf func(deploy.Config) string, label, stopHint string, req func(cfg deploy.Config) any, wf any, result any) error {
+// startLoop starts a watcher workflow and follows it (until Ctrl-C; it
+// ends when stopped, with nothing to print).
+func startLoop(cmd *cobra.Command, idOf func(deploy.Config) string, label, stopHint string, wf any, req func(cfg deploy.Config) any) error {
 	return withClient(cmd, func(ctx context.Context, cp *controlplane.Client) error {
-		return cp.RunLoop(ctx, idOf(cp.Config()), label, stopHint, wf, req(cp.Config()), result)
+		return cp.RunLoop(ctx, idOf(cp.Config()), label, stopHint, wf, req(cp.Config()), nil)
 	})
 }
 
@@ -101,10 +101,9 @@ func newChaosCmd() *cobra.Command {
 			case stop:
 				return stopLoop(cmd, workflows.ChaosRampageID, "chaos-monkey --rampage")
 			case rampage != 0:
-				var res workflows.RampageResult
-				return startLoop(cmd, workflows.ChaosRampageID, "chaos-monkey --rampage", "`dflow chaos-monkey --stop`", func(cfg deploy.Config) any {
+				return startLoop(cmd, workflows.ChaosRampageID, "chaos-monkey --rampage", "`dflow chaos-monkey --stop`", workflows.ChaosRampage, func(cfg deploy.Config) any {
 					return workflows.RampageRequest{Chaos: req(cfg), Interval: rampage}
-				}, workflows.ChaosRampage, &res)
+				})
 			case schedule != "":
 				return createSchedule(cmd, workflows.ScheduledChaos, schedule, func(cfg deploy.Config) workflows.ScheduledRequest {
 					r := req(cfg)
@@ -190,14 +189,8 @@ func createSchedule(cmd *cobra.Command, op, spec string, req func(deploy.Config)
 }
 
 func newSchedulesCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "schedules",
-		Short: "List the cluster's Temporal Schedules (gc, chaos-monkey); delete one",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return query(cmd, controlplane.ListSchedules, none, "no schedules; `dflow gc --count 5 --schedule @daily` makes one", report.Schedules)
-		},
-	}
+	cmd := queryCmd("schedules", "List the cluster's Temporal Schedules (gc, chaos-monkey); delete one", controlplane.ListSchedules, none,
+		"no schedules; `dflow gc --count 5 --schedule @daily` makes one", report.Schedules)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "delete ID",
 		Short: "Delete a schedule",
@@ -218,12 +211,8 @@ func newSchedulesCmd() *cobra.Command {
 		Args:  exactArgs(1, "ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withSchedule(cmd, "trigger", args[0], func(ctx context.Context, cp *controlplane.Client, id string) error {
-				wid, runID, err := cp.TriggerSchedule(ctx, id)
-				if err != nil {
-					return fmt.Errorf("schedules trigger: %w", err)
-				}
 				var res workflows.ScheduledResult
-				if err := cp.Follow(ctx, "schedule "+id, wid, runID, &res, os.Stderr); err != nil {
+				if err := cp.RunSchedule(ctx, id, &res, os.Stderr); err != nil {
 					return err
 				}
 				return json.NewEncoder(os.Stdout).Encode(res)

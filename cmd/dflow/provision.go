@@ -124,38 +124,21 @@ func newListCmd() *cobra.Command {
 }
 
 func newFollowCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "follow",
-		Short: "Follow the cluster's running operation until it ends",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withClient(cmd, func(ctx context.Context, cp *controlplane.Client) error {
-				id, runID, running, err := cp.RunningOp(ctx)
-				if !running && err == nil {
-					fmt.Fprintf(os.Stderr, "cluster %s runs no operation\n", cp.Config().Name)
-				}
-				if err != nil || !running {
-					return err
-				}
-				return cp.Follow(ctx, "follow", id, runID, nil, os.Stderr)
-			})
-		},
-	}
+	return clientCmd("follow", "Follow the cluster's running operation until it ends", func(ctx context.Context, cp *controlplane.Client) error {
+		running, err := cp.FollowRunning(ctx, os.Stderr)
+		if !running && err == nil {
+			fmt.Fprintf(os.Stderr, "cluster %s runs no operation\n", cp.Config().Name)
+		}
+		return err
+	})
 }
 
 func newCancelCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "cancel",
-		Short: "Cancel the cluster's running operation",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withClient(cmd, func(ctx context.Context, cp *controlplane.Client) error {
-				id, err := cp.CancelOp(ctx)
-				if err == nil {
-					fmt.Fprintf(os.Stderr, "asked %s to cancel\n", id)
-				}
-				return err
-			})
-		},
-	}
+	return clientCmd("cancel", "Cancel the cluster's running operation", func(ctx context.Context, cp *controlplane.Client) error {
+		id, err := cp.CancelOp(ctx)
+		if err == nil {
+			fmt.Fprintf(os.Stderr, "asked %s to cancel\n", id)
+		}
+		return err
+	})
 }

@@ -134,6 +134,14 @@ func configCmd(use, short string, f func(context.Context, deploy.Config) error) 
 	}}
 }
 
+// clientCmd is a command with no arguments that runs f with a client of
+// its control plane.
+func clientCmd(use, short string, f func(context.Context, *controlplane.Client) error) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
+		return withClient(cmd, f)
+	}}
+}
+
 // withClient loads the command's configuration, connects to its control
 // plane (recording the configuration's revision in the Store, starting
 // the embedded control plane when it is used), and runs f with the client.
@@ -178,15 +186,19 @@ func runOp[R any](cmd *cobra.Command, command string, wf any, req func(cfg deplo
 	})
 }
 
-// outputAndConfig is how most commands begin: is -o json asked for, and the
-// configuration (see loadConfig).
-func outputAndConfig(cmd *cobra.Command) (bool, deploy.Config, error) {
-	asJSON, err := jsonOutput()
-	if err != nil {
-		return false, deploy.Config{}, err
-	}
-	cfg, err := loadConfig(cmd)
-	return asJSON, cfg, err
+// opCmd is a mutating command with no arguments: check (when given) refuses
+// bad input before anything starts, then runOp runs wf.
+func opCmd[R any](use, short string, check func(context.Context, deploy.Config) error, wf any, req func(deploy.Config) any, text func(io.Writer, R) error) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
+		if check != nil {
+			if err := withConfig(cmd, check); err != nil {
+				return err
+			}
+		}
+		return runOp(cmd, use, wf, req, text)
+	}}
+	addWait(cmd)
+	return cmd
 }
 
 func jsonOutput() (bool, error) {
@@ -217,7 +229,11 @@ func query[T any](cmd *cobra.Command, ask func(context.Context, deploy.Config) (
 // prints the answer: as JSON with -o json (an empty list as []), else hint
 // on stderr when empty says there is nothing to show, else text.
 func show[T any](cmd *cobra.Command, ask func(context.Context, deploy.Config) (T, error), empty func(T) bool, hint string, text func(io.Writer, T) error) (T, error) {
-	asJSON, cfg, err := outputAndConfig(cmd)
+	asJSON, err := jsonOutput()
+	if err != nil {
+		return *new(T), err
+	}
+	cfg, err := loadConfig(cmd)
 	if err != nil {
 		return *new(T), err
 	}

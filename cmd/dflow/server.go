@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"time"
 
+	"github.com/distributive-flow/dflow/agent"
 	"github.com/distributive-flow/dflow/controlplane"
 	"github.com/distributive-flow/dflow/deploy"
 	"github.com/distributive-flow/dflow/report"
+	"github.com/distributive-flow/dflow/version"
 	"github.com/distributive-flow/dflow/worker"
 	"github.com/spf13/cobra"
 )
@@ -51,7 +54,7 @@ func newServerCmd() *cobra.Command {
 		if asJSON, _ := jsonOutput(); asJSON {
 			_ = json.NewEncoder(os.Stdout).Encode(report.ServerJSON("stopped", nil))
 		} else {
-			fmt.Printf("control plane not running for %s (it starts with the first command that needs it)\n", cfg.Dir)
+			report.ServerStopped(os.Stdout, cfg.Dir)
 		}
 		return exit(3, errors.New(""))
 	})
@@ -85,4 +88,21 @@ func newWorkerCmd() *cobra.Command {
 	return configCmd("worker", "Run a dflow worker against a Temporal cluster", func(ctx context.Context, cfg deploy.Config) error {
 		return worker.Run(ctx, cfg, os.Stderr)
 	})
+}
+
+func newAgentCmd() *cobra.Command {
+	var o agent.Options
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the node agent (VM backends start it on every node)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Version = version.String()
+			return agent.Run(cmd.Context(), o)
+		},
+	}
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	agent.BindFlags(fs, &o)
+	cmd.Flags().AddGoFlagSet(fs)
+	return cmd
 }

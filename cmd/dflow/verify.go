@@ -64,14 +64,7 @@ func newHealthCmd() *cobra.Command {
 				return badInput("health: --window %d: want at least 1", window)
 			}
 			ask := func(ctx context.Context, cfg deploy.Config) ([]deploy.HealthStats, error) {
-				inv, err := controlplane.ReadInventory(ctx, cfg)
-				var stats []deploy.HealthStats
-				for _, s := range deploy.Stats(inv.State.Health, window) {
-					if index < 0 || s.Index == index {
-						stats = append(stats, s)
-					}
-				}
-				return stats, err
+				return controlplane.HealthStats(ctx, cfg, index, window)
 			}
 			return query(cmd, ask, none, "no health recorded yet; `dflow verify` records some", func(w io.Writer, stats []deploy.HealthStats) error {
 				return report.Health(w, stats, time.Now())
