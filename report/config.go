@@ -3,8 +3,10 @@ package report
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/distributive-flow/dflow/deploy"
+	"github.com/distributive-flow/dflow/scaffold"
 )
 
 // Settings prints the effective configuration: a key per line with its
@@ -31,4 +33,9 @@ func Problems(w io.Writer, file string, errs []error) {
 	default:
 		fmt.Fprintf(w, "%s: %d problems\n", file, len(errs))
 	}
+}
+
+// Init is what `dflow init` wrote, and what to run next.
+func Init(w io.Writer, r scaffold.Result) {
+	fmt.Fprintf(w, "wrote %s for package %s (%s), target [%s]\nnext: `dflow set 3` makes three local nodes\n", r.Path, r.Package, r.File, strings.Join(r.Targets, ", "))
 }

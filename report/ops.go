@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"time"
 
 	"github.com/distributive-flow/dflow/controlplane"
 	"github.com/distributive-flow/dflow/deploy"
@@ -121,4 +122,18 @@ func ScheduleCreated(w io.Writer, op, spec string, row controlplane.Schedule) {
 // project in dir does not run.
 func ServerStopped(w io.Writer, dir string) {
 	fmt.Fprintf(w, "control plane not running for %s (it starts with the first command that needs it)\n", dir)
+}
+
+// ServerState is `dflow server start|status`: a running control plane (see
+// Server; word: started, already running, running) or, i nil, a stopped
+// one (see ServerStopped); with asJSON, ServerJSON as JSON.
+func ServerState(w io.Writer, asJSON bool, word, dir string, i *controlplane.ServerInfo, now time.Time) error {
+	switch {
+	case asJSON:
+		return json.NewEncoder(w).Encode(ServerJSON(word, i))
+	case i == nil:
+		ServerStopped(w, dir)
+		return nil
+	}
+	return Server(w, word, dir, *i, now)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/distributive-flow/dflow/controlplane"
 	"github.com/distributive-flow/dflow/deploy"
+	"github.com/distributive-flow/dflow/scaffold"
 	"github.com/distributive-flow/dflow/workflows"
 	"github.com/stretchr/testify/require"
 )
@@ -40,6 +41,7 @@ func TestGoldenOps(t *testing.T) {
 			Provisioned(w, workflows.ProvisionResult{Created: nodes[2:]}, nodes)
 			Provisioned(w, workflows.ProvisionResult{}, nil)
 			ServerStopped(w, "/home/ann/shop")
+			Init(w, scaffold.Result{Path: "/home/ann/shop/dflow.yaml", Package: "shop", File: "shop.cabal", Targets: []string{"executable", "source"}})
 			ScheduleCreated(w, workflows.ScheduledGC, "@daily", controlplane.Schedule{ID: "dflow-shop-schedule-gc", Next: t0})
 			for _, err := range []error{
 				errors.New("deploy: node 1: not ready"),
@@ -53,6 +55,7 @@ func TestGoldenOps(t *testing.T) {
 		{"ops-json", func(w, _ *bytes.Buffer) error {
 			require.NoError(t, JSON(w, []int(nil)))
 			require.NoError(t, JSON(w, map[string]int{"count": 2}))
+			require.NoError(t, ServerState(w, true, "stopped", "/home/ann/shop", nil, t0))
 			return ProblemsJSON(w, []error{&deploy.ConfigError{File: "dflow.yaml", Line: 3, Key: "app.port", Msg: "want a number"}, errors.New("whole file")})
 		}},
 	} {

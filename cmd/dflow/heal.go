@@ -97,7 +97,12 @@ func newChaosCmd() *cobra.Command {
 			}
 			switch {
 			case showReport:
-				return chaosReport(cmd)
+				ask := func(ctx context.Context, cfg deploy.Config) (report.ChaosReport, error) {
+					inv, err := controlplane.ReadInventory(ctx, cfg)
+					return report.ChaosReportOf(inv.State.Chaos), err
+				}
+				_, err := show(cmd, ask, func(r report.ChaosReport) bool { return len(r.Kills) == 0 }, "no kills yet; `dflow chaos-monkey` makes one", report.Chaos)
+				return err
 			case stop:
 				return stopLoop(cmd, workflows.ChaosRampageID, "chaos-monkey --rampage")
 			case rampage != 0:
@@ -126,15 +131,6 @@ func newChaosCmd() *cobra.Command {
 	cmd.MarkFlagsMutuallyExclusive("report", "stop", "rampage", "schedule")
 	addWait(cmd)
 	return cmd
-}
-
-func chaosReport(cmd *cobra.Command) error {
-	ask := func(ctx context.Context, cfg deploy.Config) (report.ChaosReport, error) {
-		inv, err := controlplane.ReadInventory(ctx, cfg)
-		return report.ChaosReportOf(inv.State.Chaos), err
-	}
-	empty := func(r report.ChaosReport) bool { return len(r.Kills) == 0 }
-	return query(cmd, ask, empty, "no kills yet; `dflow chaos-monkey` makes one", report.Chaos)
 }
 
 func newGCCmd() *cobra.Command {

@@ -214,30 +214,20 @@ func jsonOutput() (bool, error) {
 // queryCmd is a read-only command with no arguments: see show.
 func queryCmd[T any](use, short string, ask func(context.Context, deploy.Config) (T, error), empty func(T) bool, hint string, text func(io.Writer, T) error) *cobra.Command {
 	return &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
-		return query(cmd, ask, empty, hint, text)
+		_, err := show(cmd, ask, empty, hint, text)
+		return err
 	}}
-}
-
-// query is show for a command whose exit status does not depend on the answer.
-func query[T any](cmd *cobra.Command, ask func(context.Context, deploy.Config) (T, error), empty func(T) bool, hint string, text func(io.Writer, T) error) error {
-	_, err := show(cmd, ask, empty, hint, text)
-	return err
 }
 
 // show runs a read-only command and returns the answer (for a command
 // whose exit status depends on it): it loads the configuration, asks, and
 // prints the answer: as JSON with -o json (an empty list as []), else hint
 // on stderr when empty says there is nothing to show, else text.
-func show[T any](cmd *cobra.Command, ask func(context.Context, deploy.Config) (T, error), empty func(T) bool, hint string, text func(io.Writer, T) error) (T, error) {
+func show[T any](cmd *cobra.Command, ask func(context.Context, deploy.Config) (T, error), empty func(T) bool, hint string, text func(io.Writer, T) error) (v T, err error) {
 	asJSON, err := jsonOutput()
-	if err != nil {
-		return *new(T), err
+	if err == nil {
+		err = withConfig(cmd, func(ctx context.Context, cfg deploy.Config) (err error) { v, err = ask(ctx, cfg); return err })
 	}
-	cfg, err := loadConfig(cmd)
-	if err != nil {
-		return *new(T), err
-	}
-	v, err := ask(cmd.Context(), cfg)
 	switch {
 	case err != nil:
 	case asJSON:

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -39,7 +38,7 @@ func newServerCmd() *cobra.Command {
 		if started {
 			word = "started"
 		}
-		return printServer(cfg.Dir, word, info)
+		return printServer(cfg.Dir, word, &info)
 	})
 	addFlags(run, "ui", "frontend")
 	addFlags(start, "ui", "frontend")
@@ -49,13 +48,9 @@ func newServerCmd() *cobra.Command {
 		case err != nil:
 			return err
 		case ok:
-			return printServer(cfg.Dir, "running", info)
+			return printServer(cfg.Dir, "running", &info)
 		}
-		if asJSON, _ := jsonOutput(); asJSON {
-			_ = json.NewEncoder(os.Stdout).Encode(report.ServerJSON("stopped", nil))
-		} else {
-			report.ServerStopped(os.Stdout, cfg.Dir)
-		}
+		_ = printServer(cfg.Dir, "stopped", nil)
 		return exit(3, errors.New(""))
 	})
 	stop := configCmd("stop", "Stop the control plane (workflow history is kept; running workflows resume on the next start)", func(ctx context.Context, cfg deploy.Config) error {
@@ -74,14 +69,14 @@ func newServerCmd() *cobra.Command {
 	return cmd
 }
 
-// printServer reports a running control plane on stdout, and its warnings
-// (what it serves beyond loopback) on stderr.
-func printServer(dir, word string, i controlplane.ServerInfo) error {
-	controlplane.WarnExposed(i)
-	if asJSON, _ := jsonOutput(); asJSON {
-		return json.NewEncoder(os.Stdout).Encode(report.ServerJSON(word, &i))
+// printServer reports the control plane (i nil: stopped) on stdout, and
+// its warnings (what it serves beyond loopback) on stderr.
+func printServer(dir, word string, i *controlplane.ServerInfo) error {
+	if i != nil {
+		controlplane.WarnExposed(*i)
 	}
-	return report.Server(os.Stdout, word, dir, i, time.Now())
+	asJSON, _ := jsonOutput()
+	return report.ServerState(os.Stdout, asJSON, word, dir, i, time.Now())
 }
 
 func newWorkerCmd() *cobra.Command {

@@ -11,8 +11,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// status.go: the read-only views of what runs where.
-
 func newStatusCmd() *cobra.Command {
 	return queryCmd("status", "The cluster on one screen: control plane, workers, releases, running operation, nodes", controlplane.ReadStatus, nil, "",
 		func(w io.Writer, s controlplane.Status) error { return report.Status(w, s, time.Now()) })

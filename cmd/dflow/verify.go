@@ -66,9 +66,10 @@ func newHealthCmd() *cobra.Command {
 			ask := func(ctx context.Context, cfg deploy.Config) ([]deploy.HealthStats, error) {
 				return controlplane.HealthStats(ctx, cfg, index, window)
 			}
-			return query(cmd, ask, none, "no health recorded yet; `dflow verify` records some", func(w io.Writer, stats []deploy.HealthStats) error {
+			_, err := show(cmd, ask, none, "no health recorded yet; `dflow verify` records some", func(w io.Writer, stats []deploy.HealthStats) error {
 				return report.Health(w, stats, time.Now())
 			})
+			return err
 		},
 	}
 	cmd.Flags().IntVar(&index, "index", -1, "only the node at `INDEX`")
