@@ -40,8 +40,8 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVarP(&g.project, "project", "C", "", "run as if dflow was started in `DIR`")
 	root.PersistentFlags().StringVar(&g.temporal, "temporal", "", "Temporal frontend `HOST:PORT` (default: $TEMPORAL_ADDRESS, else the embedded control plane)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "output format: text or json")
-	for _, n := range backendFlags {
-		root.PersistentFlags().String(commonFlags[n].name, "", commonFlags[n].usage)
+	for _, f := range backendFlags {
+		root.PersistentFlags().String(f.name, "", f.usage)
 	}
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "on failure, also print the workflow and the whole error chain")
 	root.AddCommand(
@@ -57,36 +57,26 @@ func newRoot() *cobra.Command {
 	return root
 }
 
-// backendFlag is one of the seed's common flags and the config key it sets.
-type backendFlag struct{ name, key, usage string }
-
-var commonFlags = map[string]backendFlag{
-	"image":             {"image", "image", "`IMAGE` handed to the VM backend"},
-	"vm-backend":        {"vm-backend", "backends.vm", "VM backend `NAME` (local)"},
-	"container-backend": {"container-backend", "backends.container", "container backend `NAME` (process)"},
-	"builder":           {"builder", "backends.builder", "builder `NAME` (cabal)"},
-	"package-reader":    {"package-reader", "backends.package_reader", "package reader `NAME` (cabal)"},
-	"store":             {"store", "backends.store", "store: embedded or etcd://HOST:PORT"},
-	"keys":              {"keys", "keys", "authorized_keys `FILE` whose keys may also control the nodes"},
-	"ui":                {"ui", "temporal.ui", "Web UI `HOST:PORT`, the UI alone (default from dflow.yaml, 127.0.0.1:8233; a taken port falls back to a free one; port 0 disables the UI). Beyond loopback, whoever reaches it can terminate and reset workflows"},
-	"frontend":          {"frontend", "temporal.frontend", "also serve the Temporal frontend on `HOST:PORT` (default from dflow.yaml: none, 127.0.0.1 only). No authentication: whoever reaches it can start, signal, reset and terminate any workflow"},
-}
+// configFlag is a flag that sets a dflow.yaml key (loadConfig reads them).
+type configFlag struct{ name, key, usage string }
 
 // backendFlags choose the backends (and the image and keys they use):
 // every command accepts them (persistent flags on the root), so the same
 // flags can be given to every command of a session.
-var backendFlags = []string{"image", "vm-backend", "container-backend", "builder", "package-reader", "store", "keys"}
+var backendFlags = []configFlag{
+	{"image", "image", "`IMAGE` handed to the VM backend"},
+	{"vm-backend", "backends.vm", "VM backend `NAME` (local)"},
+	{"container-backend", "backends.container", "container backend `NAME` (process)"},
+	{"builder", "backends.builder", "builder `NAME` (cabal)"},
+	{"package-reader", "backends.package_reader", "package reader `NAME` (cabal)"},
+	{"store", "backends.store", "store: embedded or etcd://HOST:PORT"},
+	{"keys", "keys", "authorized_keys `FILE` whose keys may also control the nodes"},
+}
 
-// addFlags registers the named common flags on cmd (the backend flags are
-// every command's already).
-func addFlags(cmd *cobra.Command, names ...string) {
-	for _, n := range names {
-		if slices.Contains(backendFlags, n) {
-			continue
-		}
-		f := commonFlags[n]
-		cmd.Flags().String(f.name, "", f.usage)
-	}
+// serverFlags are `server run` and `server start`'s.
+var serverFlags = []configFlag{
+	{"ui", "temporal.ui", "Web UI `HOST:PORT`, the UI alone (default from dflow.yaml, 127.0.0.1:8233; a taken port falls back to a free one; port 0 disables the UI). Beyond loopback, whoever reaches it can terminate and reset workflows"},
+	{"frontend", "temporal.frontend", "also serve the Temporal frontend on `HOST:PORT` (default from dflow.yaml: none, 127.0.0.1 only). No authentication: whoever reaches it can start, signal, reset and terminate any workflow"},
 }
 
 // addWait registers --wait, which runOp reads.
@@ -98,9 +88,9 @@ func addWait(cmd *cobra.Command) {
 // command's flags and TEMPORAL_ADDRESS (--temporal wins) over it.
 func loadConfig(cmd *cobra.Command) (deploy.Config, error) {
 	var ov []controlplane.Override
-	for n, f := range commonFlags {
-		if fl := cmd.Flags().Lookup(n); fl != nil && fl.Changed {
-			ov = append(ov, controlplane.Override{Key: f.key, Value: fl.Value.String(), Source: "--" + n})
+	for _, f := range slices.Concat(backendFlags, serverFlags) {
+		if fl := cmd.Flags().Lookup(f.name); fl != nil && fl.Changed {
+			ov = append(ov, controlplane.Override{Key: f.key, Value: fl.Value.String(), Source: "--" + f.name})
 		}
 	}
 	if g.temporal != "" {

@@ -40,8 +40,10 @@ func newServerCmd() *cobra.Command {
 		}
 		return printServer(cfg.Dir, word, &info)
 	})
-	addFlags(run, "ui", "frontend")
-	addFlags(start, "ui", "frontend")
+	for _, f := range serverFlags {
+		run.Flags().String(f.name, "", f.usage)
+		start.Flags().String(f.name, "", f.usage)
+	}
 	status := configCmd("status", "Tell whether the control plane runs, and where (exit 3 when it does not)", func(ctx context.Context, cfg deploy.Config) error {
 		info, ok, err := controlplane.ServerStatus(cfg)
 		switch {
